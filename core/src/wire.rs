@@ -1,0 +1,292 @@
+//! Protobuf wire-format primitives: the one reader and the one set of writers that the index scan,
+//! the lazy views, the span writer and re-framing all share.
+//!
+//! The reader works on the whole batch buffer with absolute positions, so every range it hands out
+//! can be stored in the index as is and every error names a byte offset into the original request.
+//! It never panics and never reads out of bounds: every length is checked against the end of the
+//! enclosing message before it is used.
+
+use std::ops::Range;
+
+/// The longest varint protobuf allows: 64 bits in 7-bit groups.
+pub(crate) const MAX_VARINT_LEN: usize = 10;
+
+/// Protobuf wire types (the low three bits of a tag).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WireType {
+    /// Variable-length integer (int32, int64, uint32, bool, enum).
+    Varint,
+    /// Eight little-endian bytes (fixed64, double).
+    I64,
+    /// Length-delimited (string, bytes, embedded message).
+    Len,
+    /// Deprecated group start; OTLP never uses groups.
+    StartGroup,
+    /// Deprecated group end.
+    EndGroup,
+    /// Four little-endian bytes (fixed32, float).
+    I32,
+}
+
+impl WireType {
+    fn from_bits(bits: u8) -> Option<Self> {
+        Some(match bits {
+            0 => Self::Varint,
+            1 => Self::I64,
+            2 => Self::Len,
+            3 => Self::StartGroup,
+            4 => Self::EndGroup,
+            5 => Self::I32,
+            _ => return None,
+        })
+    }
+
+    pub(crate) const fn bits(self) -> u8 {
+        match self {
+            Self::Varint => 0,
+            Self::I64 => 1,
+            Self::Len => 2,
+            Self::StartGroup => 3,
+            Self::EndGroup => 4,
+            Self::I32 => 5,
+        }
+    }
+}
+
+impl std::fmt::Display for WireType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Varint => "varint",
+            Self::I64 => "fixed64",
+            Self::Len => "length-delimited",
+            Self::StartGroup => "start-group",
+            Self::EndGroup => "end-group",
+            Self::I32 => "fixed32",
+        })
+    }
+}
+
+/// What went wrong at the wire level; the scanner adds the offset and the field it was reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WireFault {
+    Truncated,
+    VarintOverflow,
+    InvalidTag,
+    UnsupportedWireType(u8),
+    LengthPastEnd { length: u64, remaining: usize },
+}
+
+/// The payload of one field, already bounds-checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum FieldValue {
+    Varint(u64),
+    I64(u64),
+    I32(u32),
+    /// Absolute byte range of the field's payload (after the length prefix).
+    Len(Range<usize>),
+}
+
+impl FieldValue {
+    pub(crate) fn wire_type(&self) -> WireType {
+        match self {
+            Self::Varint(_) => WireType::Varint,
+            Self::I64(_) => WireType::I64,
+            Self::I32(_) => WireType::I32,
+            Self::Len(_) => WireType::Len,
+        }
+    }
+}
+
+/// One field as read from the wire.
+#[derive(Clone, Debug)]
+pub(crate) struct Field {
+    /// Field number from the tag.
+    pub number: u32,
+    /// Absolute offset of the tag's first byte: where the whole field starts.
+    pub start: usize,
+    pub value: FieldValue,
+}
+
+/// A cursor over one protobuf message inside a larger buffer.
+#[derive(Clone, Debug)]
+pub(crate) struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    end: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader over the message that occupies `range` of `data`. The caller guarantees that the
+    /// range lies inside `data` (every range comes from a checked length or a validated index).
+    pub(crate) fn new(data: &'a [u8], range: Range<usize>) -> Self {
+        debug_assert!(range.start <= range.end && range.end <= data.len());
+        let end = range.end.min(data.len());
+        Self { data, pos: range.start.min(end), end }
+    }
+
+    /// Reads the next field, or `None` at the end of the message. On error the reader's position
+    /// is where the faulty item starts.
+    #[inline]
+    pub(crate) fn next_field(&mut self) -> Result<Option<Field>, (WireFault, usize)> {
+        if self.pos >= self.end {
+            return Ok(None);
+        }
+        let start = self.pos;
+        let key = self.varint().map_err(|fault| (fault, start))?;
+        if key > u64::from(u32::MAX) {
+            return Err((WireFault::InvalidTag, start));
+        }
+        let number = (key >> 3) as u32;
+        if number == 0 {
+            return Err((WireFault::InvalidTag, start));
+        }
+        let bits = (key & 7) as u8;
+        let value_start = self.pos;
+        let value = match WireType::from_bits(bits) {
+            Some(WireType::Varint) => FieldValue::Varint(self.varint().map_err(|f| (f, value_start))?),
+            Some(WireType::I64) => FieldValue::I64(u64::from_le_bytes(self.fixed::<8>().map_err(|f| (f, value_start))?)),
+            Some(WireType::I32) => FieldValue::I32(u32::from_le_bytes(self.fixed::<4>().map_err(|f| (f, value_start))?)),
+            Some(WireType::Len) => {
+                let length = self.varint().map_err(|f| (f, value_start))?;
+                let remaining = self.end - self.pos;
+                if length > remaining as u64 {
+                    return Err((WireFault::LengthPastEnd { length, remaining }, value_start));
+                }
+                let payload = self.pos..self.pos + length as usize;
+                self.pos = payload.end;
+                FieldValue::Len(payload)
+            }
+            Some(WireType::StartGroup | WireType::EndGroup) | None => {
+                return Err((WireFault::UnsupportedWireType(bits), start));
+            }
+        };
+        Ok(Some(Field { number, start, value }))
+    }
+
+    #[inline]
+    fn varint(&mut self) -> Result<u64, WireFault> {
+        let (value, len) = decode_varint(&self.data[self.pos..self.end])?;
+        self.pos += len;
+        Ok(value)
+    }
+
+    #[inline]
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], WireFault> {
+        let bytes = self.data.get(self.pos..self.pos + N).filter(|_| self.pos + N <= self.end);
+        let bytes: [u8; N] = bytes.ok_or(WireFault::Truncated)?.try_into().map_err(|_| WireFault::Truncated)?;
+        self.pos += N;
+        Ok(bytes)
+    }
+}
+
+/// Decodes a varint from the start of `buf`, returning the value and the bytes it took.
+#[inline]
+pub(crate) fn decode_varint(buf: &[u8]) -> Result<(u64, usize), WireFault> {
+    match buf.first() {
+        None => return Err(WireFault::Truncated),
+        Some(&b) if b < 0x80 => return Ok((u64::from(b), 1)),
+        Some(_) => {}
+    }
+    let mut value = 0u64;
+    for (i, &byte) in buf.iter().take(MAX_VARINT_LEN).enumerate() {
+        if i == MAX_VARINT_LEN - 1 && byte > 1 {
+            return Err(WireFault::VarintOverflow);
+        }
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            return Ok((value, i + 1));
+        }
+    }
+    if buf.len() >= MAX_VARINT_LEN {
+        Err(WireFault::VarintOverflow)
+    } else {
+        Err(WireFault::Truncated)
+    }
+}
+
+/// Number of bytes `value` takes as a varint.
+#[inline]
+pub(crate) const fn varint_len(value: u64) -> usize {
+    // Bits needed, rounded up to groups of seven; zero still takes one byte.
+    let bits = 64 - (value | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+/// Appends `value` as a varint.
+#[inline]
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Writes `value` as a varint into `out`, which must be exactly `varint_len(value)` long.
+#[inline]
+pub(crate) fn write_varint_into(out: &mut [u8], mut value: u64) {
+    for slot in out.iter_mut() {
+        *slot = (value as u8 & 0x7f) | 0x80;
+        value >>= 7;
+    }
+    if let Some(last) = out.last_mut() {
+        *last &= 0x7f;
+    }
+}
+
+/// Appends a tag for `field` with wire type `wire_type`.
+#[inline]
+pub(crate) fn put_tag(out: &mut Vec<u8>, field: u32, wire_type: WireType) {
+    put_varint(out, (u64::from(field) << 3) | u64::from(wire_type.bits()));
+}
+
+/// Appends a length-delimited field (string, bytes, or a message already encoded).
+#[inline]
+pub(crate) fn put_len_field(out: &mut Vec<u8>, field: u32, payload: &[u8]) {
+    put_tag(out, field, WireType::Len);
+    put_varint(out, payload.len() as u64);
+    out.extend_from_slice(payload);
+}
+
+/// Number of bytes a length-delimited field with a one-byte tag and `len` payload bytes takes.
+#[inline]
+pub(crate) const fn len_field_size(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_round_trips_at_every_length_boundary() {
+        for shift in 0..64 {
+            for value in [1u64 << shift, (1u64 << shift) - 1, (1u64 << shift) + 1, u64::MAX] {
+                let mut out = Vec::new();
+                put_varint(&mut out, value);
+                assert_eq!(out.len(), varint_len(value), "{value}");
+                assert_eq!(decode_varint(&out), Ok((value, out.len())));
+                let mut fixed = vec![0; varint_len(value)];
+                write_varint_into(&mut fixed, value);
+                assert_eq!(fixed, out);
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_eleven_byte_and_overflowing_varints() {
+        assert_eq!(decode_varint(&[0xff; 11]), Err(WireFault::VarintOverflow));
+        let mut ten = [0xff; 10];
+        ten[9] = 0x02;
+        assert_eq!(decode_varint(&ten), Err(WireFault::VarintOverflow));
+        ten[9] = 0x01;
+        assert_eq!(decode_varint(&ten), Ok((u64::MAX, 10)));
+        assert_eq!(decode_varint(&[0x80, 0x80]), Err(WireFault::Truncated));
+        assert_eq!(decode_varint(&[]), Err(WireFault::Truncated));
+    }
+
+    #[test]
+    fn accepts_non_minimal_varints_like_prost() {
+        assert_eq!(decode_varint(&[0x81, 0x80, 0x00]), Ok((1, 3)));
+    }
+}

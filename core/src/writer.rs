@@ -1,0 +1,557 @@
+//! Encodes spans straight into the canonical form, with no intermediate tree of owned structs.
+//!
+//! Decoders of other protocols (OTLP/JSON, Zipkin, Jaeger) and the span generator write through
+//! this. Nesting is expressed with closures: each message writer opens its length-delimited frame,
+//! hands itself to the closure, and closes the frame when the closure returns, so a length prefix
+//! can never be left unwritten. A closure may return anything, including a `Result`, which lets a
+//! decoder stop at the first bad field with `?` and drop the half-written buffer.
+//!
+//! Length prefixes: a message's length is known only after its body is written. Each frame
+//! reserves the number of prefix bytes its message usually needs (one for attributes, two for a
+//! span, three for a `ScopeSpans`); when the body turns out shorter or longer, the body is moved by
+//! the difference. Typical payloads need no move at all, and the output is the minimal encoding
+//! that protobuf encoders such as prost produce.
+//!
+//! Fields are written in the order the caller sets them; callers that want protobuf's canonical
+//! order (prost's byte-for-byte output) set them in field-number order. Default values are written
+//! if the caller sets them; decoders skip them to keep the encoding as small as prost's.
+
+use bytes::Bytes;
+
+use crate::batch::{field, SpanBatch};
+use crate::error::ScanError;
+use crate::wire::{put_len_field, put_tag, put_varint, varint_len, write_varint_into, WireType};
+
+/// An open length-delimited field: where its length prefix goes and how many bytes were reserved.
+#[derive(Clone, Copy, Debug)]
+struct Frame {
+    len_at: usize,
+    reserved: usize,
+}
+
+fn open(buf: &mut Vec<u8>, number: u32, reserved: usize) -> Frame {
+    put_tag(buf, number, WireType::Len);
+    let len_at = buf.len();
+    buf.resize(len_at + reserved, 0);
+    Frame { len_at, reserved }
+}
+
+fn close(buf: &mut Vec<u8>, frame: Frame) {
+    let body_start = frame.len_at + frame.reserved;
+    let body_len = buf.len() - body_start;
+    let needed = varint_len(body_len as u64);
+    if needed > frame.reserved {
+        let grow = needed - frame.reserved;
+        let old_len = buf.len();
+        buf.resize(old_len + grow, 0);
+        buf.copy_within(body_start..old_len, body_start + grow);
+    } else if needed < frame.reserved {
+        buf.copy_within(body_start.., frame.len_at + needed);
+        buf.truncate(frame.len_at + needed + body_len);
+    }
+    write_varint_into(&mut buf[frame.len_at..frame.len_at + needed], body_len as u64);
+}
+
+/// Opens a frame, lets `body` write into it, closes it.
+fn nested<R>(buf: &mut Vec<u8>, number: u32, reserved: usize, body: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    let frame = open(buf, number, reserved);
+    let result = body(buf);
+    close(buf, frame);
+    result
+}
+
+fn put_string(buf: &mut Vec<u8>, number: u32, value: &str) {
+    put_len_field(buf, number, value.as_bytes());
+}
+
+fn put_varint_field(buf: &mut Vec<u8>, number: u32, value: u64) {
+    put_tag(buf, number, WireType::Varint);
+    put_varint(buf, value);
+}
+
+fn put_fixed64(buf: &mut Vec<u8>, number: u32, value: u64) {
+    put_tag(buf, number, WireType::I64);
+    buf.extend_from_slice(&value.to_le_bytes());
+}
+
+fn put_fixed32(buf: &mut Vec<u8>, number: u32, value: u32) {
+    put_tag(buf, number, WireType::I32);
+    buf.extend_from_slice(&value.to_le_bytes());
+}
+
+/// Writes a batch of spans. Start here.
+///
+/// ```
+/// use spanpipe_core::{BatchWriter, Attributes};
+///
+/// let mut writer = BatchWriter::new();
+/// writer.resource_spans(|rs| {
+///     rs.resource(|r| r.str_attribute("service.name", "checkout"));
+///     rs.scope_spans(|ss| {
+///         ss.span(|s| {
+///             s.trace_id(&[1; 16]).span_id(&[2; 8]).name("GET /cart").kind(2);
+///             s.start_time_unix_nano(1_700_000_000_000_000_000).end_time_unix_nano(1_700_000_000_000_500_000);
+///             s.int_attribute("http.response.status_code", 200);
+///         });
+///     });
+/// });
+/// let batch = writer.finish().unwrap();
+/// assert_eq!(batch.len(), 1);
+/// assert_eq!(batch.span(0).unwrap().service_name(), Some("checkout"));
+/// ```
+#[derive(Debug, Default)]
+pub struct BatchWriter {
+    buf: Vec<u8>,
+}
+
+impl BatchWriter {
+    /// An empty writer.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty writer with room for `bytes` bytes of encoding.
+    #[must_use]
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self { buf: Vec::with_capacity(bytes) }
+    }
+
+    /// Appends one `ResourceSpans`.
+    pub fn resource_spans<R>(&mut self, body: impl FnOnce(&mut ResourceSpansWriter<'_>) -> R) -> R {
+        nested(&mut self.buf, field::REQUEST_RESOURCE_SPANS, 3, |buf| body(&mut ResourceSpansWriter { buf }))
+    }
+
+    /// Bytes written so far.
+    #[must_use]
+    pub fn encoded_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Indexes what was written. An empty writer gives an empty batch.
+    ///
+    /// # Errors
+    /// Only if the caller wrote something the index refuses: a span without a trace or span id, or
+    /// attribute values nested deeper than [`crate::MAX_VALUE_DEPTH`].
+    pub fn finish(self) -> Result<SpanBatch, ScanError> {
+        SpanBatch::scanned(Bytes::from(self.buf))
+    }
+}
+
+/// Writes one `ResourceSpans`.
+#[derive(Debug)]
+pub struct ResourceSpansWriter<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+impl ResourceSpansWriter<'_> {
+    /// Writes the `resource`. Call at most once.
+    pub fn resource<R>(&mut self, body: impl FnOnce(&mut ResourceWriter<'_>) -> R) -> R {
+        nested(self.buf, field::RESOURCE_SPANS_RESOURCE, 2, |buf| body(&mut ResourceWriter { buf }))
+    }
+
+    /// Appends one `ScopeSpans`.
+    pub fn scope_spans<R>(&mut self, body: impl FnOnce(&mut ScopeSpansWriter<'_>) -> R) -> R {
+        nested(self.buf, field::RESOURCE_SPANS_SCOPE_SPANS, 3, |buf| body(&mut ScopeSpansWriter { buf }))
+    }
+
+    /// Sets `schema_url`.
+    pub fn schema_url(&mut self, url: &str) -> &mut Self {
+        put_string(self.buf, field::RESOURCE_SPANS_SCHEMA_URL, url);
+        self
+    }
+
+    /// Copies an already encoded `Resource` message.
+    pub fn encoded_resource(&mut self, resource: &[u8]) -> &mut Self {
+        put_len_field(self.buf, field::RESOURCE_SPANS_RESOURCE, resource);
+        self
+    }
+}
+
+/// Writes a `Resource`.
+#[derive(Debug)]
+pub struct ResourceWriter<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+impl ResourceWriter<'_> {
+    /// Sets `dropped_attributes_count`.
+    pub fn dropped_attributes_count(&mut self, count: u32) -> &mut Self {
+        put_varint_field(self.buf, field::RESOURCE_DROPPED_ATTRIBUTES_COUNT, u64::from(count));
+        self
+    }
+}
+
+/// Writes one `ScopeSpans`.
+#[derive(Debug)]
+pub struct ScopeSpansWriter<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+impl ScopeSpansWriter<'_> {
+    /// Writes the `scope`. Call at most once.
+    pub fn scope<R>(&mut self, body: impl FnOnce(&mut ScopeWriter<'_>) -> R) -> R {
+        nested(self.buf, field::SCOPE_SPANS_SCOPE, 1, |buf| body(&mut ScopeWriter { buf }))
+    }
+
+    /// Appends one span.
+    pub fn span<R>(&mut self, body: impl FnOnce(&mut SpanWriter<'_>) -> R) -> R {
+        nested(self.buf, field::SCOPE_SPANS_SPANS, 2, |buf| body(&mut SpanWriter { buf }))
+    }
+
+    /// Appends one span that is already encoded (a `Span` message without tag or length).
+    pub fn encoded_span(&mut self, span: &[u8]) -> &mut Self {
+        put_len_field(self.buf, field::SCOPE_SPANS_SPANS, span);
+        self
+    }
+
+    /// Sets `schema_url`.
+    pub fn schema_url(&mut self, url: &str) -> &mut Self {
+        put_string(self.buf, field::SCOPE_SPANS_SCHEMA_URL, url);
+        self
+    }
+}
+
+/// Writes an `InstrumentationScope`.
+#[derive(Debug)]
+pub struct ScopeWriter<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+impl ScopeWriter<'_> {
+    /// Sets `name`.
+    pub fn name(&mut self, name: &str) -> &mut Self {
+        put_string(self.buf, field::SCOPE_NAME, name);
+        self
+    }
+
+    /// Sets `version`.
+    pub fn version(&mut self, version: &str) -> &mut Self {
+        put_string(self.buf, field::SCOPE_VERSION, version);
+        self
+    }
+
+    /// Sets `dropped_attributes_count`.
+    pub fn dropped_attributes_count(&mut self, count: u32) -> &mut Self {
+        put_varint_field(self.buf, field::SCOPE_DROPPED_ATTRIBUTES_COUNT, u64::from(count));
+        self
+    }
+}
+
+/// Writes one `Span`.
+#[derive(Debug)]
+pub struct SpanWriter<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+impl SpanWriter<'_> {
+    /// Sets `trace_id`.
+    pub fn trace_id(&mut self, id: &[u8; 16]) -> &mut Self {
+        put_len_field(self.buf, field::SPAN_TRACE_ID, id);
+        self
+    }
+
+    /// Sets `span_id`.
+    pub fn span_id(&mut self, id: &[u8; 8]) -> &mut Self {
+        put_len_field(self.buf, field::SPAN_SPAN_ID, id);
+        self
+    }
+
+    /// Sets `trace_state`.
+    pub fn trace_state(&mut self, state: &str) -> &mut Self {
+        put_string(self.buf, field::SPAN_TRACE_STATE, state);
+        self
+    }
+
+    /// Sets `parent_span_id`.
+    pub fn parent_span_id(&mut self, id: &[u8; 8]) -> &mut Self {
+        put_len_field(self.buf, field::SPAN_PARENT_SPAN_ID, id);
+        self
+    }
+
+    /// Sets `name`.
+    pub fn name(&mut self, name: &str) -> &mut Self {
+        put_string(self.buf, field::SPAN_NAME, name);
+        self
+    }
+
+    /// Sets `kind` (the `SpanKind` enum value).
+    pub fn kind(&mut self, kind: i32) -> &mut Self {
+        // Negative enum values are sign-extended to ten bytes, as protobuf encodes int32.
+        put_varint_field(self.buf, field::SPAN_KIND, i64::from(kind) as u64);
+        self
+    }
+
+    /// Sets `start_time_unix_nano`.
+    pub fn start_time_unix_nano(&mut self, nanos: u64) -> &mut Self {
+        put_fixed64(self.buf, field::SPAN_START_TIME, nanos);
+        self
+    }
+
+    /// Sets `end_time_unix_nano`.
+    pub fn end_time_unix_nano(&mut self, nanos: u64) -> &mut Self {
+        put_fixed64(self.buf, field::SPAN_END_TIME, nanos);
+        self
+    }
+
+    /// Sets `dropped_attributes_count`.
+    pub fn dropped_attributes_count(&mut self, count: u32) -> &mut Self {
+        put_varint_field(self.buf, field::SPAN_DROPPED_ATTRIBUTES_COUNT, u64::from(count));
+        self
+    }
+
+    /// Appends one event.
+    pub fn event<R>(&mut self, body: impl FnOnce(&mut EventWriter<'_>) -> R) -> R {
+        nested(self.buf, field::SPAN_EVENTS, 1, |buf| body(&mut EventWriter { buf }))
+    }
+
+    /// Sets `dropped_events_count`.
+    pub fn dropped_events_count(&mut self, count: u32) -> &mut Self {
+        put_varint_field(self.buf, field::SPAN_DROPPED_EVENTS_COUNT, u64::from(count));
+        self
+    }
+
+    /// Appends one link.
+    pub fn link<R>(&mut self, body: impl FnOnce(&mut LinkWriter<'_>) -> R) -> R {
+        nested(self.buf, field::SPAN_LINKS, 1, |buf| body(&mut LinkWriter { buf }))
+    }
+
+    /// Sets `dropped_links_count`.
+    pub fn dropped_links_count(&mut self, count: u32) -> &mut Self {
+        put_varint_field(self.buf, field::SPAN_DROPPED_LINKS_COUNT, u64::from(count));
+        self
+    }
+
+    /// Sets `status`; an empty message and a zero code are left out, as prost does.
+    pub fn status(&mut self, code: i32, message: &str) -> &mut Self {
+        nested(self.buf, field::SPAN_STATUS, 1, |buf| {
+            if !message.is_empty() {
+                put_string(buf, field::STATUS_MESSAGE, message);
+            }
+            if code != 0 {
+                put_varint_field(buf, field::STATUS_CODE, i64::from(code) as u64);
+            }
+        });
+        self
+    }
+
+    /// Sets `flags`.
+    pub fn flags(&mut self, flags: u32) -> &mut Self {
+        put_fixed32(self.buf, field::SPAN_FLAGS, flags);
+        self
+    }
+}
+
+/// Writes one `Span.Event`.
+#[derive(Debug)]
+pub struct EventWriter<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+impl EventWriter<'_> {
+    /// Sets `time_unix_nano`.
+    pub fn time_unix_nano(&mut self, nanos: u64) -> &mut Self {
+        put_fixed64(self.buf, field::EVENT_TIME, nanos);
+        self
+    }
+
+    /// Sets `name`.
+    pub fn name(&mut self, name: &str) -> &mut Self {
+        put_string(self.buf, field::EVENT_NAME, name);
+        self
+    }
+
+    /// Sets `dropped_attributes_count`.
+    pub fn dropped_attributes_count(&mut self, count: u32) -> &mut Self {
+        put_varint_field(self.buf, field::EVENT_DROPPED_ATTRIBUTES_COUNT, u64::from(count));
+        self
+    }
+}
+
+/// Writes one `Span.Link`.
+#[derive(Debug)]
+pub struct LinkWriter<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+impl LinkWriter<'_> {
+    /// Sets `trace_id`.
+    pub fn trace_id(&mut self, id: &[u8; 16]) -> &mut Self {
+        put_len_field(self.buf, field::LINK_TRACE_ID, id);
+        self
+    }
+
+    /// Sets `span_id`.
+    pub fn span_id(&mut self, id: &[u8; 8]) -> &mut Self {
+        put_len_field(self.buf, field::LINK_SPAN_ID, id);
+        self
+    }
+
+    /// Sets `trace_state`.
+    pub fn trace_state(&mut self, state: &str) -> &mut Self {
+        put_string(self.buf, field::LINK_TRACE_STATE, state);
+        self
+    }
+
+    /// Sets `dropped_attributes_count`.
+    pub fn dropped_attributes_count(&mut self, count: u32) -> &mut Self {
+        put_varint_field(self.buf, field::LINK_DROPPED_ATTRIBUTES_COUNT, u64::from(count));
+        self
+    }
+
+    /// Sets `flags`.
+    pub fn flags(&mut self, flags: u32) -> &mut Self {
+        put_fixed32(self.buf, field::LINK_FLAGS, flags);
+        self
+    }
+}
+
+/// Writes one `AnyValue`. Set exactly one value; setting none leaves the value empty.
+#[derive(Debug)]
+pub struct ValueWriter<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+impl ValueWriter<'_> {
+    /// A `string_value`.
+    pub fn string(&mut self, value: &str) {
+        put_string(self.buf, field::ANY_STRING, value);
+    }
+
+    /// A `bool_value`.
+    pub fn bool(&mut self, value: bool) {
+        put_varint_field(self.buf, field::ANY_BOOL, u64::from(value));
+    }
+
+    /// An `int_value`.
+    pub fn int(&mut self, value: i64) {
+        put_varint_field(self.buf, field::ANY_INT, value as u64);
+    }
+
+    /// A `double_value`.
+    pub fn double(&mut self, value: f64) {
+        put_fixed64(self.buf, field::ANY_DOUBLE, value.to_bits());
+    }
+
+    /// A `bytes_value`.
+    pub fn bytes(&mut self, value: &[u8]) {
+        put_len_field(self.buf, field::ANY_BYTES, value);
+    }
+
+    /// An `array_value`; `body` appends its elements.
+    pub fn array<R>(&mut self, body: impl FnOnce(&mut ArrayWriter<'_>) -> R) -> R {
+        nested(self.buf, field::ANY_ARRAY, 1, |buf| body(&mut ArrayWriter { buf }))
+    }
+
+    /// A `kvlist_value`; `body` appends its entries with the [`Attributes`] methods.
+    pub fn kvlist<R>(&mut self, body: impl FnOnce(&mut KeyValueListWriter<'_>) -> R) -> R {
+        nested(self.buf, field::ANY_KVLIST, 1, |buf| body(&mut KeyValueListWriter { buf }))
+    }
+}
+
+/// Writes the elements of an `ArrayValue`.
+#[derive(Debug)]
+pub struct ArrayWriter<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+impl ArrayWriter<'_> {
+    /// Appends one element.
+    pub fn value<R>(&mut self, body: impl FnOnce(&mut ValueWriter<'_>) -> R) -> R {
+        nested(self.buf, field::LIST_VALUES, 1, |buf| body(&mut ValueWriter { buf }))
+    }
+}
+
+/// Writes the entries of a `KeyValueList`.
+#[derive(Debug)]
+pub struct KeyValueListWriter<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+/// Everything that holds a list of `KeyValue`s: resources, scopes, spans, events, links and
+/// key-value lists. One implementation of attribute writing serves them all; each only says
+/// which field number its attributes have.
+pub trait Attributes {
+    /// The buffer and the field number of this message's `KeyValue` list.
+    #[doc(hidden)]
+    fn attribute_target(&mut self) -> (&mut Vec<u8>, u32);
+
+    /// Appends an attribute whose value `body` writes.
+    fn attribute<R>(&mut self, key: &str, body: impl FnOnce(&mut ValueWriter<'_>) -> R) -> R {
+        let (buf, number) = self.attribute_target();
+        nested(buf, number, 1, |buf| {
+            put_key(buf, key);
+            nested(buf, field::KEY_VALUE_VALUE, 1, |buf| body(&mut ValueWriter { buf }))
+        })
+    }
+
+    /// Appends an attribute that has a key and no value message at all.
+    fn attribute_without_value(&mut self, key: &str) {
+        let (buf, number) = self.attribute_target();
+        nested(buf, number, 1, |buf| put_key(buf, key));
+    }
+
+    /// Appends a string attribute.
+    fn str_attribute(&mut self, key: &str, value: &str) {
+        self.attribute(key, |v| v.string(value));
+    }
+
+    /// Appends an integer attribute.
+    fn int_attribute(&mut self, key: &str, value: i64) {
+        self.attribute(key, |v| v.int(value));
+    }
+
+    /// Appends a boolean attribute.
+    fn bool_attribute(&mut self, key: &str, value: bool) {
+        self.attribute(key, |v| v.bool(value));
+    }
+
+    /// Appends a floating-point attribute.
+    fn double_attribute(&mut self, key: &str, value: f64) {
+        self.attribute(key, |v| v.double(value));
+    }
+}
+
+/// An empty key is proto3's default and left out, as every protobuf encoder does.
+fn put_key(buf: &mut Vec<u8>, key: &str) {
+    if !key.is_empty() {
+        put_string(buf, field::KEY_VALUE_KEY, key);
+    }
+}
+
+macro_rules! attributes_at {
+    ($($writer:ident => $number:expr),* $(,)?) => {$(
+        impl Attributes for $writer<'_> {
+            fn attribute_target(&mut self) -> (&mut Vec<u8>, u32) {
+                (self.buf, $number)
+            }
+        }
+    )*};
+}
+
+attributes_at! {
+    ResourceWriter => field::RESOURCE_ATTRIBUTES,
+    ScopeWriter => field::SCOPE_ATTRIBUTES,
+    SpanWriter => field::SPAN_ATTRIBUTES,
+    EventWriter => field::EVENT_ATTRIBUTES,
+    LinkWriter => field::LINK_ATTRIBUTES,
+    KeyValueListWriter => field::LIST_VALUES,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_moves_body_when_reservation_is_too_small_or_too_large() {
+        for (reserved, body_len) in [(1, 0), (1, 127), (1, 128), (1, 20_000), (3, 5), (2, 300), (3, 3_000_000)] {
+            let mut buf = vec![0xAA];
+            let frame = open(&mut buf, 1, reserved);
+            buf.extend(std::iter::repeat_n(7u8, body_len));
+            close(&mut buf, frame);
+            let mut expected = vec![0xAA];
+            put_len_field(&mut expected, 1, &vec![7u8; body_len]);
+            assert_eq!(buf, expected, "reserved {reserved}, body {body_len}");
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The index and the lazy views against prost, the reference decoder, on arbitrary requests; and
+//! the span writer against prost's encoder, byte for byte.
+
+mod support;
+
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use prost::Message;
+use proptest::prelude::*;
+use spanpipe_core::{ScanErrorKind, SpanBatch};
+use spanpipe_testkit::{realistic, strategies};
+
+fn span_count(request: &ExportTraceServiceRequest) -> usize {
+    request.resource_spans.iter().flat_map(|rs| &rs.scope_spans).map(|ss| ss.spans.len()).sum()
+}
+
+/// `service.name` as the index defines it: the first attribute with that key and a string value.
+fn service_name(resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>) -> Option<String> {
+    resource?.attributes.iter().find_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+        Value::StringValue(s) if kv.key == "service.name" => Some(s.clone()),
+        _ => None,
+    })
+}
+
+fn check_index(request: &ExportTraceServiceRequest) -> Result<(), TestCaseError> {
+    let bytes = Bytes::from(request.encode_to_vec());
+    let batch = match SpanBatch::decode(bytes) {
+        Err(error) if span_count(request) == 0 => {
+            prop_assert_eq!(error.kind, ScanErrorKind::Empty);
+            return Ok(());
+        }
+        other => other.map_err(|e| TestCaseError::fail(format!("valid request refused: {e}")))?,
+    };
+    prop_assert_eq!(batch.len(), span_count(request));
+    prop_assert_eq!(batch.resource_count(), request.resource_spans.len());
+
+    let mut position = 0;
+    for (r, rs) in request.resource_spans.iter().enumerate() {
+        for ss in &rs.scope_spans {
+            for span in &ss.spans {
+                let view = batch.span(position).expect("span exists");
+                prop_assert_eq!(&view.trace_id()[..], &span.trace_id[..]);
+                prop_assert_eq!(&view.span_id()[..], &span.span_id[..]);
+                prop_assert_eq!(view.parent_span_id().map(|p| p.to_vec()).unwrap_or_default(), span.parent_span_id.clone());
+                prop_assert_eq!(view.name(), span.name.as_str());
+                prop_assert_eq!(view.kind().as_i32(), span.kind);
+                prop_assert_eq!(view.start_time_unix_nano(), span.start_time_unix_nano);
+                prop_assert_eq!(view.end_time_unix_nano(), span.end_time_unix_nano);
+                prop_assert_eq!(view.status_code().as_i32(), span.status.as_ref().map_or(0, |s| s.code));
+                prop_assert_eq!(view.flags(), span.flags);
+                prop_assert_eq!(view.resource_position(), r);
+                prop_assert_eq!(view.service_name().map(str::to_owned), service_name(rs.resource.as_ref()));
+                // Every lazily read field, compared span by span.
+                prop_assert_eq!(&support::span_to_prost(&view), span);
+                position += 1;
+            }
+        }
+    }
+    // And the whole structure, read through the views only.
+    prop_assert_eq!(&support::batch_to_prost(&batch), request);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn index_and_views_equal_prost_decoding(request in strategies::request()) {
+        check_index(&request)?;
+    }
+
+    #[test]
+    fn writer_output_is_byte_identical_to_prost(request in strategies::request()) {
+        let batch = support::write_with_writer(&request);
+        prop_assert_eq!(batch.bytes().as_ref(), &request.encode_to_vec()[..]);
+        prop_assert_eq!(batch.len(), span_count(&request));
+    }
+}
+
+#[test]
+fn realistic_payloads_index_like_prost() {
+    for spans in [1, 100, 1000] {
+        let request = realistic::request(spans, 7);
+        check_index(&request).expect("realistic payload indexes like prost");
+    }
+}
+
+#[test]
+fn writer_matches_prost_on_realistic_payloads() {
+    let request = realistic::request(300, 3);
+    assert_eq!(support::write_with_writer(&request).bytes().as_ref(), &request.encode_to_vec()[..]);
+}

@@ -1,0 +1,26 @@
+//! Test and benchmark support for spanpipe. Nothing in this crate ships in the collector.
+//!
+//! spanpipe's codecs and pipeline stages all consume OTLP trace requests. Every crate that tests
+//! or benchmarks them needs inputs of two very different kinds, and this crate provides both so
+//! that each crate does not grow its own slightly different copy:
+//!
+//! - [`strategies`] generates *adversarial* requests for property tests: arbitrary Unicode
+//!   (including quotes, backslashes and control characters that JSON encoders must escape),
+//!   extreme integers, infinities, out-of-range enum values, deeply nested attribute values and
+//!   empty everything. Round-trip and equivalence properties are only convincing over inputs
+//!   like these.
+//! - [`realistic`] builds *representative* requests for benchmarks and size-sensitive tests:
+//!   payloads shaped like what OpenTelemetry SDKs actually export (semantic-convention
+//!   attributes, traces with parent/child structure, occasional events, links and errors).
+//!   Throughput numbers measured on random noise say little about production, and numbers
+//!   measured on non-deterministic input cannot be compared between runs, so these payloads
+//!   are fully determined by a seed.
+//!
+//! Both modules build the `opentelemetry-proto` message types directly and leave the
+//! string-table fields (`KeyValue.key_strindex`, `AnyValue::StringValueStrindex`) and
+//! `Resource.entity_refs` at their defaults: spanpipe does not interpret them, and including
+//! them would make equality-based round-trip properties fail for reasons unrelated to the code
+//! under test.
+
+pub mod realistic;
+pub mod strategies;
