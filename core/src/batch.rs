@@ -233,9 +233,16 @@ impl SpanBatch {
         Ok(batch)
     }
 
-    /// Indexes bytes that may legitimately hold no spans (used by the writer and re-framing).
+    /// Indexes bytes that may legitimately hold no spans, validating everything.
     pub(crate) fn scanned(bytes: Bytes) -> Result<Self, ScanError> {
-        let index = scan(&bytes)?;
+        let index = scan(&bytes, Strings::Validate)?;
+        Ok(Self { bytes, index })
+    }
+
+    /// Indexes what the [`crate::BatchWriter`] wrote. Its strings came in as `&str`, so they are
+    /// UTF-8 by construction and are not checked again; everything else is.
+    pub(crate) fn scanned_from_writer(bytes: Bytes) -> Result<Self, ScanError> {
+        let index = scan(&bytes, Strings::KnownUtf8)?;
         Ok(Self { bytes, index })
     }
 
@@ -295,12 +302,22 @@ impl SpanBatch {
     }
 }
 
+/// Whether the scan must check that string fields are UTF-8.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Strings {
+    /// Bytes from outside: check every string.
+    Validate,
+    /// Bytes the writer produced from `&str`: UTF-8 by construction. (Were that ever wrong, the
+    /// views would read such a string as empty; they never assume UTF-8 unchecked.)
+    KnownUtf8,
+}
+
 /// Builds the index of `data` in one pass, validating everything on the way.
-pub(crate) fn scan(data: &[u8]) -> Result<BatchIndex, ScanError> {
+pub(crate) fn scan(data: &[u8], strings: Strings) -> Result<BatchIndex, ScanError> {
     if data.len() > u32::MAX as usize {
         return Err(ScanError::new(ScanErrorKind::TooLarge(data.len()), 0, "ExportTraceServiceRequest"));
     }
-    let mut scanner = Scanner { data, index: BatchIndex::with_capacity_for(data.len()) };
+    let mut scanner = Scanner { data, index: BatchIndex::with_capacity_for(data.len()), strings };
     scanner.request()?;
     Ok(scanner.index)
 }
@@ -308,12 +325,21 @@ pub(crate) fn scan(data: &[u8]) -> Result<BatchIndex, ScanError> {
 struct Scanner<'a> {
     data: &'a [u8],
     index: BatchIndex,
+    strings: Strings,
 }
 
 /// Reads the next field of `reader`, naming `message` in any error.
 #[inline]
 fn next(reader: &mut Reader<'_>, message: &'static str) -> Result<Option<Field>, ScanError> {
     reader.next_field().map_err(|fault| ScanError::from_wire(fault, message))
+}
+
+/// A required id that never appeared is an id of length zero, reported at the message start.
+fn missing_id(present: bool, expected: usize, message_start: usize, name: &'static str) -> Result<(), ScanError> {
+    if present {
+        return Ok(());
+    }
+    Err(ScanError::new(ScanErrorKind::InvalidIdLength { expected, found: 0 }, message_start, name))
 }
 
 #[inline]
@@ -357,8 +383,7 @@ impl Scanner<'_> {
     #[inline]
     fn string(&self, field: &Field, name: &'static str) -> Result<Range<usize>, ScanError> {
         let range = len_payload(field, name)?;
-        let bytes = &self.data[range.clone()];
-        if std::str::from_utf8(bytes).is_err() {
+        if self.strings == Strings::Validate && std::str::from_utf8(&self.data[range.clone()]).is_err() {
             return Err(ScanError::new(ScanErrorKind::InvalidUtf8, range.start, name));
         }
         Ok(range)
@@ -395,7 +420,11 @@ impl Scanner<'_> {
                 field::RESOURCE_SPANS_RESOURCE => {
                     let payload = len_payload(&field, "ResourceSpans.resource")?;
                     if !entry.resource_field.is_empty() {
-                        return Err(ScanError::new(ScanErrorKind::DuplicateField, field.start, "ResourceSpans.resource"));
+                        return Err(ScanError::new(
+                            ScanErrorKind::DuplicateField,
+                            field.start,
+                            "ResourceSpans.resource",
+                        ));
                     }
                     entry.resource_field = ByteRange::new(field.start..payload.end);
                     entry.resource = ByteRange::new(payload.clone());
@@ -573,32 +602,31 @@ impl Scanner<'_> {
                 }
                 field::SPAN_STATUS => {
                     let payload = len_payload(&field, "Span.status")?;
-                    entry.status_code = self.status(payload)?;
+                    // A repeated singular message merges: a later status without a code keeps
+                    // the earlier code, as in every protobuf decoder.
+                    if let Some(code) = self.status(payload)? {
+                        entry.status_code = code;
+                    }
                 }
                 field::SPAN_FLAGS => entry.flags = fixed32(&field, "Span.flags")?,
                 _ => {}
             }
         }
-        if !has_trace_id {
-            let kind = ScanErrorKind::InvalidIdLength { expected: 16, found: 0 };
-            return Err(ScanError::new(kind, body.start, "Span.trace_id"));
-        }
-        if !has_span_id {
-            let kind = ScanErrorKind::InvalidIdLength { expected: 8, found: 0 };
-            return Err(ScanError::new(kind, body.start, "Span.span_id"));
-        }
+        missing_id(has_trace_id, 16, body.start, "Span.trace_id")?;
+        missing_id(has_span_id, 8, body.start, "Span.span_id")?;
         Ok(entry)
     }
 
-    fn status(&self, body: Range<usize>) -> Result<i32, ScanError> {
-        let mut code = 0;
+    /// Validates a `Status`; returns its code if the message sets one.
+    fn status(&self, body: Range<usize>) -> Result<Option<i32>, ScanError> {
+        let mut code = None;
         let mut reader = Reader::new(self.data, body);
         while let Some(field) = next(&mut reader, "Status")? {
             match field.number {
                 field::STATUS_MESSAGE => {
                     self.string(&field, "Status.message")?;
                 }
-                field::STATUS_CODE => code = varint(&field, "Status.code")? as i32,
+                field::STATUS_CODE => code = Some(varint(&field, "Status.code")? as i32),
                 _ => {}
             }
         }
@@ -628,15 +656,20 @@ impl Scanner<'_> {
         Ok(())
     }
 
+    /// Validates a `Span.Link`. Its trace and span ids are required, as the span's own are: a link
+    /// without them points nowhere, and a zero id would be invented on the way out.
     fn link(&self, body: Range<usize>) -> Result<(), ScanError> {
-        let mut reader = Reader::new(self.data, body);
+        let (mut has_trace_id, mut has_span_id) = (false, false);
+        let mut reader = Reader::new(self.data, body.clone());
         while let Some(field) = next(&mut reader, "Span.Link")? {
             match field.number {
                 field::LINK_TRACE_ID => {
                     self.id::<16>(&field, "Span.Link.trace_id")?;
+                    has_trace_id = true;
                 }
                 field::LINK_SPAN_ID => {
                     self.id::<8>(&field, "Span.Link.span_id")?;
+                    has_span_id = true;
                 }
                 field::LINK_TRACE_STATE => {
                     self.string(&field, "Span.Link.trace_state")?;
@@ -654,7 +687,8 @@ impl Scanner<'_> {
                 _ => {}
             }
         }
-        Ok(())
+        missing_id(has_trace_id, 16, body.start, "Span.Link.trace_id")?;
+        missing_id(has_span_id, 8, body.start, "Span.Link.span_id")
     }
 
     /// Validates a `KeyValue`; reports whether it is `service.name` with a string value.
@@ -667,7 +701,12 @@ impl Scanner<'_> {
                 field::KEY_VALUE_KEY => key = self.string(&field, "KeyValue.key")?,
                 field::KEY_VALUE_VALUE => {
                     let payload = len_payload(&field, "KeyValue.value")?;
-                    string_value = self.any_value(payload, depth)?;
+                    // A repeated `value` merges: one that sets no member keeps the earlier value.
+                    match self.any_value(payload, depth)? {
+                        OneofMember::String(range) => string_value = Some(range),
+                        OneofMember::Other => string_value = None,
+                        OneofMember::Unset => {}
+                    }
                 }
                 field::KEY_VALUE_KEY_STRINDEX => {
                     varint(&field, "KeyValue.key_strindex")?;
@@ -679,15 +718,15 @@ impl Scanner<'_> {
         Ok(KeyValueFacts { service_name: string_value.filter(|_| is_service_name).map(ByteRange::new) })
     }
 
-    /// Validates an `AnyValue`; returns the range of its string if it is a string.
-    fn any_value(&self, body: Range<usize>, depth: usize) -> Result<Option<Range<usize>>, ScanError> {
-        let mut string_value = None;
+    /// Validates an `AnyValue`; says which member of its oneof is set, with a string's range.
+    fn any_value(&self, body: Range<usize>, depth: usize) -> Result<OneofMember, ScanError> {
+        let mut member = OneofMember::Unset;
         let mut reader = Reader::new(self.data, body);
         while let Some(field) = next(&mut reader, "AnyValue")? {
             // A oneof: the last member on the wire wins, as in every protobuf decoder.
             match field.number {
                 field::ANY_STRING => {
-                    string_value = Some(self.string(&field, "AnyValue.string_value")?);
+                    member = OneofMember::String(self.string(&field, "AnyValue.string_value")?);
                     continue;
                 }
                 field::ANY_BOOL => {
@@ -700,7 +739,8 @@ impl Scanner<'_> {
                     fixed64(&field, "AnyValue.double_value")?;
                 }
                 field::ANY_ARRAY | field::ANY_KVLIST => {
-                    let name = if field.number == field::ANY_ARRAY { "AnyValue.array_value" } else { "AnyValue.kvlist_value" };
+                    let name =
+                        if field.number == field::ANY_ARRAY { "AnyValue.array_value" } else { "AnyValue.kvlist_value" };
                     let payload = len_payload(&field, name)?;
                     if depth + 1 >= MAX_VALUE_DEPTH {
                         let kind = ScanErrorKind::TooDeep { limit: MAX_VALUE_DEPTH };
@@ -716,9 +756,9 @@ impl Scanner<'_> {
                 }
                 _ => continue,
             }
-            string_value = None;
+            member = OneofMember::Other;
         }
-        Ok(string_value)
+        Ok(member)
     }
 
     /// Validates an `ArrayValue` (`is_array`) or a `KeyValueList`.
@@ -737,6 +777,13 @@ impl Scanner<'_> {
         }
         Ok(())
     }
+}
+
+/// Which member of an `AnyValue`'s oneof the message sets.
+enum OneofMember {
+    Unset,
+    String(Range<usize>),
+    Other,
 }
 
 struct KeyValueFacts {

@@ -31,11 +31,11 @@ pub use batch::{BatchIndex, ByteRange, SpanBatch, MAX_VALUE_DEPTH};
 pub use error::{ScanError, ScanErrorKind};
 pub use reframe::Reframer;
 pub use view::{
-    AnyValueView, ArrayValues, EventView, Events, KeyValueView, KeyValues, LinkView, Links, ResourceView, ScopeView,
-    SpanKind, SpanView, StatusCode,
+    AnyValueView, ArrayValues, EntityRefView, EntityRefs, EventView, Events, KeyValueView, KeyValues, LinkView, Links,
+    ResourceView, ScopeView, SpanKind, SpanView, StatusCode, Strings,
 };
 pub use wire::WireType;
 pub use writer::{
-    ArrayWriter, Attributes, BatchWriter, EventWriter, KeyValueListWriter, LinkWriter, ResourceSpansWriter,
-    ResourceWriter, ScopeSpansWriter, ScopeWriter, SpanWriter, ValueWriter,
+    ArrayWriter, Attributes, BatchWriter, EntityRefWriter, EventWriter, KeyValueListWriter, LinkWriter,
+    ResourceSpansWriter, ResourceWriter, ScopeSpansWriter, ScopeWriter, SpanWriter, ValueWriter,
 };

@@ -206,7 +206,8 @@ impl<'a> Reframer<'a> {
         }
         let mut total = 0;
         for resource in &mut resources {
-            resource.body_len += scopes[resource.scopes.clone()].iter().map(|s| len_field_size(s.body_len)).sum::<usize>();
+            resource.body_len +=
+                scopes[resource.scopes.clone()].iter().map(|s| len_field_size(s.body_len)).sum::<usize>();
             total += len_field_size(resource.body_len);
         }
         (resources, scopes, total)
@@ -236,7 +237,10 @@ impl<'a> Reframer<'a> {
             put_tag(&mut out, field::REQUEST_RESOURCE_SPANS, WireType::Len);
             put_varint(&mut out, resource_group.body_len as u64);
             let first_scope = index.scopes.len() as u32;
-            let mut entry = ResourceEntry { scopes: first_scope..first_scope + resource_group.scopes.len() as u32, ..ResourceEntry::default() };
+            let mut entry = ResourceEntry {
+                scopes: first_scope..first_scope + resource_group.scopes.len() as u32,
+                ..ResourceEntry::default()
+            };
             if !source.resource_field.is_empty() {
                 let delta = out.len() as i64 - i64::from(source.resource_field.start);
                 out.extend_from_slice(slice(first.batch, source.resource_field));

@@ -360,13 +360,21 @@ impl<'a> SpanView<'a> {
         last_len(self.data(), self.body(), field::SPAN_STATUS).is_some()
     }
 
-    /// The status message.
+    /// The status message. Should a request carry `status` twice, the messages merge as protobuf
+    /// says: the last `message` set in any of them wins.
     #[must_use]
     pub fn status_message(&self) -> &'a str {
-        match last_len(self.data(), self.body(), field::SPAN_STATUS) {
-            Some(status) => last_string(self.data(), status, field::STATUS_MESSAGE),
-            None => "",
-        }
+        let data = self.data();
+        FieldsNumbered::new(data, self.body(), field::SPAN_STATUS)
+            .filter_map(|status| match status {
+                FieldValue::Len(range) => last_field(data, range, field::STATUS_MESSAGE),
+                _ => None,
+            })
+            .last()
+            .map_or("", |message| match message {
+                FieldValue::Len(range) => str_at(data, range),
+                _ => "",
+            })
     }
 }
 
@@ -416,6 +424,15 @@ impl<'a> ResourceView<'a> {
         last_string(self.data, self.entry.schema_url_field.range(), field::RESOURCE_SPANS_SCHEMA_URL)
     }
 
+    /// The resource's entity references (`Resource.entity_refs`).
+    #[must_use]
+    pub fn entity_refs(&self) -> EntityRefs<'a> {
+        EntityRefs {
+            data: self.data,
+            fields: FieldsNumbered::new(self.data, self.entry.resource.range(), field::RESOURCE_ENTITY_REFS),
+        }
+    }
+
     /// The encoded `Resource` message.
     #[must_use]
     pub fn encoded(&self) -> &'a [u8] {
@@ -440,7 +457,11 @@ impl<'a> ScopeView<'a> {
         let batch = self.batch;
         let range = self.entry.spans.start as usize..self.entry.spans.end as usize;
         let first = range.start;
-        batch.index.spans[range].iter().enumerate().map(move |(i, entry)| SpanView { batch, entry, position: first + i })
+        batch.index.spans[range].iter().enumerate().map(move |(i, entry)| SpanView {
+            batch,
+            entry,
+            position: first + i,
+        })
     }
 
     /// Whether the request carried a `scope` message.
@@ -586,21 +607,23 @@ impl<'a> Iterator for KeyValues<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let FieldValue::Len(body) = self.fields.next()? else { return None };
-        let mut key = "";
-        let mut value = None;
+        let mut view = KeyValueView { key: "", value: AnyValueView::Empty, has_value: false };
         let mut reader = Reader::new(self.data, body);
         while let Ok(Some(field)) = reader.next_field() {
             match (field.number, field.value) {
-                (field::KEY_VALUE_KEY, FieldValue::Len(range)) => key = str_at(self.data, range),
-                (field::KEY_VALUE_VALUE, FieldValue::Len(range)) => value = Some(range),
+                (field::KEY_VALUE_KEY, FieldValue::Len(range)) => view.key = str_at(self.data, range),
+                (field::KEY_VALUE_VALUE, FieldValue::Len(range)) => {
+                    // A repeated `value` merges: one that sets no member keeps the earlier value.
+                    view.has_value = true;
+                    let value = AnyValueView::read(self.data, range);
+                    if !matches!(value, AnyValueView::Empty) {
+                        view.value = value;
+                    }
+                }
                 _ => {}
             }
         }
-        Some(KeyValueView {
-            key,
-            has_value: value.is_some(),
-            value: value.map_or(AnyValueView::Empty, |range| AnyValueView::read(self.data, range)),
-        })
+        Some(view)
     }
 }
 
@@ -660,7 +683,9 @@ impl<'a> Iterator for Events<'a> {
             match (field.number, field.value) {
                 (field::EVENT_TIME, FieldValue::I64(v)) => event.time_unix_nano = v,
                 (field::EVENT_NAME, FieldValue::Len(range)) => event.name = str_at(self.data, range),
-                (field::EVENT_DROPPED_ATTRIBUTES_COUNT, FieldValue::Varint(v)) => event.dropped_attributes_count = v as u32,
+                (field::EVENT_DROPPED_ATTRIBUTES_COUNT, FieldValue::Varint(v)) => {
+                    event.dropped_attributes_count = v as u32
+                }
                 _ => {}
             }
         }
@@ -724,11 +749,79 @@ impl<'a> Iterator for Links<'a> {
                     link.span_id = self.data[range].try_into().unwrap_or_default();
                 }
                 (field::LINK_TRACE_STATE, FieldValue::Len(range)) => link.trace_state = str_at(self.data, range),
-                (field::LINK_DROPPED_ATTRIBUTES_COUNT, FieldValue::Varint(v)) => link.dropped_attributes_count = v as u32,
+                (field::LINK_DROPPED_ATTRIBUTES_COUNT, FieldValue::Varint(v)) => {
+                    link.dropped_attributes_count = v as u32
+                }
                 (field::LINK_FLAGS, FieldValue::I32(v)) => link.flags = v,
                 _ => {}
             }
         }
         Some(link)
+    }
+}
+
+/// One `EntityRef` of a resource.
+#[derive(Clone, Debug)]
+pub struct EntityRefView<'a> {
+    data: &'a [u8],
+    body: Range<usize>,
+    /// The entity's schema URL.
+    pub schema_url: &'a str,
+    /// The entity type (`type` in the proto).
+    pub entity_type: &'a str,
+}
+
+impl<'a> EntityRefView<'a> {
+    /// Attribute keys that identify the entity.
+    #[must_use]
+    pub fn id_keys(&self) -> Strings<'a> {
+        Strings {
+            data: self.data,
+            fields: FieldsNumbered::new(self.data, self.body.clone(), field::ENTITY_REF_ID_KEYS),
+        }
+    }
+
+    /// Attribute keys that describe the entity.
+    #[must_use]
+    pub fn description_keys(&self) -> Strings<'a> {
+        let fields = FieldsNumbered::new(self.data, self.body.clone(), field::ENTITY_REF_DESCRIPTION_KEYS);
+        Strings { data: self.data, fields }
+    }
+}
+
+/// Iterator over a resource's entity references.
+#[derive(Clone, Debug)]
+pub struct EntityRefs<'a> {
+    data: &'a [u8],
+    fields: FieldsNumbered<'a>,
+}
+
+impl<'a> Iterator for EntityRefs<'a> {
+    type Item = EntityRefView<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let FieldValue::Len(body) = self.fields.next()? else { return None };
+        Some(EntityRefView {
+            data: self.data,
+            schema_url: last_string(self.data, body.clone(), field::ENTITY_REF_SCHEMA_URL),
+            entity_type: last_string(self.data, body.clone(), field::ENTITY_REF_TYPE),
+            body,
+        })
+    }
+}
+
+/// Iterator over a repeated string field.
+#[derive(Clone, Debug)]
+pub struct Strings<'a> {
+    data: &'a [u8],
+    fields: FieldsNumbered<'a>,
+}
+
+impl<'a> Iterator for Strings<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let FieldValue::Len(range) = self.fields.next()? else { return None };
+        Some(str_at(self.data, range))
     }
 }

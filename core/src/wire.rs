@@ -144,8 +144,12 @@ impl<'a> Reader<'a> {
         let value_start = self.pos;
         let value = match WireType::from_bits(bits) {
             Some(WireType::Varint) => FieldValue::Varint(self.varint().map_err(|f| (f, value_start))?),
-            Some(WireType::I64) => FieldValue::I64(u64::from_le_bytes(self.fixed::<8>().map_err(|f| (f, value_start))?)),
-            Some(WireType::I32) => FieldValue::I32(u32::from_le_bytes(self.fixed::<4>().map_err(|f| (f, value_start))?)),
+            Some(WireType::I64) => {
+                FieldValue::I64(u64::from_le_bytes(self.fixed::<8>().map_err(|f| (f, value_start))?))
+            }
+            Some(WireType::I32) => {
+                FieldValue::I32(u32::from_le_bytes(self.fixed::<4>().map_err(|f| (f, value_start))?))
+            }
             Some(WireType::Len) => {
                 let length = self.varint().map_err(|f| (f, value_start))?;
                 let remaining = self.end - self.pos;

@@ -134,7 +134,7 @@ impl BatchWriter {
     /// Only if the caller wrote something the index refuses: a span without a trace or span id, or
     /// attribute values nested deeper than [`crate::MAX_VALUE_DEPTH`].
     pub fn finish(self) -> Result<SpanBatch, ScanError> {
-        SpanBatch::scanned(Bytes::from(self.buf))
+        SpanBatch::scanned_from_writer(Bytes::from(self.buf))
     }
 }
 
@@ -178,6 +178,43 @@ impl ResourceWriter<'_> {
     /// Sets `dropped_attributes_count`.
     pub fn dropped_attributes_count(&mut self, count: u32) -> &mut Self {
         put_varint_field(self.buf, field::RESOURCE_DROPPED_ATTRIBUTES_COUNT, u64::from(count));
+        self
+    }
+
+    /// Appends one `EntityRef`.
+    pub fn entity_ref<R>(&mut self, body: impl FnOnce(&mut EntityRefWriter<'_>) -> R) -> R {
+        nested(self.buf, field::RESOURCE_ENTITY_REFS, 1, |buf| body(&mut EntityRefWriter { buf }))
+    }
+}
+
+/// Writes one `EntityRef` of a resource.
+#[derive(Debug)]
+pub struct EntityRefWriter<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+impl EntityRefWriter<'_> {
+    /// Sets `schema_url`.
+    pub fn schema_url(&mut self, url: &str) -> &mut Self {
+        put_string(self.buf, field::ENTITY_REF_SCHEMA_URL, url);
+        self
+    }
+
+    /// Sets `type`.
+    pub fn entity_type(&mut self, entity_type: &str) -> &mut Self {
+        put_string(self.buf, field::ENTITY_REF_TYPE, entity_type);
+        self
+    }
+
+    /// Appends one of `id_keys`.
+    pub fn id_key(&mut self, key: &str) -> &mut Self {
+        put_string(self.buf, field::ENTITY_REF_ID_KEYS, key);
+        self
+    }
+
+    /// Appends one of `description_keys`.
+    pub fn description_key(&mut self, key: &str) -> &mut Self {
+        put_string(self.buf, field::ENTITY_REF_DESCRIPTION_KEYS, key);
         self
     }
 }

@@ -6,8 +6,8 @@ mod support;
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 use spanpipe_core::{ScanErrorKind, SpanBatch};
 use spanpipe_testkit::{realistic, strategies};
 
@@ -42,7 +42,10 @@ fn check_index(request: &ExportTraceServiceRequest) -> Result<(), TestCaseError>
                 let view = batch.span(position).expect("span exists");
                 prop_assert_eq!(&view.trace_id()[..], &span.trace_id[..]);
                 prop_assert_eq!(&view.span_id()[..], &span.span_id[..]);
-                prop_assert_eq!(view.parent_span_id().map(|p| p.to_vec()).unwrap_or_default(), span.parent_span_id.clone());
+                prop_assert_eq!(
+                    view.parent_span_id().map(|p| p.to_vec()).unwrap_or_default(),
+                    span.parent_span_id.clone()
+                );
                 prop_assert_eq!(view.name(), span.name.as_str());
                 prop_assert_eq!(view.kind().as_i32(), span.kind);
                 prop_assert_eq!(view.start_time_unix_nano(), span.start_time_unix_nano);
@@ -90,4 +93,30 @@ fn realistic_payloads_index_like_prost() {
 fn writer_matches_prost_on_realistic_payloads() {
     let request = realistic::request(300, 3);
     assert_eq!(support::write_with_writer(&request).bytes().as_ref(), &request.encode_to_vec()[..]);
+}
+
+/// Protobuf merges a singular message field that appears twice; prost does, so must we.
+#[test]
+fn repeated_status_and_attribute_value_merge_like_prost() {
+    fn len_field(field: u8, payload: &[u8]) -> Vec<u8> {
+        [vec![field << 3 | 2, payload.len() as u8], payload.to_vec()].concat()
+    }
+    let ids = [len_field(1, &[1; 16]), len_field(2, &[2; 8])].concat();
+    // status {message: "first", code: 2} then status {message: "second"} then status {}.
+    let status_a = len_field(15, &[len_field(2, b"first"), vec![3 << 3, 2]].concat());
+    let status_b = len_field(15, &len_field(2, b"second"));
+    let status_c = len_field(15, &[]);
+    // service.name = "svc", then a second `value` that sets nothing.
+    let service = [len_field(1, b"service.name"), len_field(2, &len_field(1, b"svc")), len_field(2, &[])].concat();
+    let resource = len_field(1, &len_field(1, &service));
+    let span = [ids, status_a, status_b, status_c].concat();
+    let bytes = len_field(1, &[resource, len_field(2, &len_field(2, &span))].concat());
+
+    let expected = ExportTraceServiceRequest::decode(&bytes[..]).unwrap();
+    let batch = SpanBatch::decode(Bytes::from(bytes)).unwrap();
+    let view = batch.span(0).unwrap();
+    assert_eq!(view.status_code().as_i32(), 2);
+    assert_eq!(view.status_message(), "second");
+    assert_eq!(view.service_name(), Some("svc"));
+    assert_eq!(support::batch_to_prost(&batch), expected);
 }

@@ -6,8 +6,8 @@ mod support;
 
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 use spanpipe_core::{Reframer, SpanBatch};
 use spanpipe_testkit::{realistic, strategies};
 

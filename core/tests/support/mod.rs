@@ -4,7 +4,7 @@
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
-    any_value::Value, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
+    any_value::Value, AnyValue, ArrayValue, EntityRef, InstrumentationScope, KeyValue, KeyValueList,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
@@ -86,7 +86,15 @@ pub fn batch_to_prost(batch: &SpanBatch) -> ExportTraceServiceRequest {
             resource: resource.is_present().then(|| Resource {
                 attributes: key_values_to_prost(resource.attributes()),
                 dropped_attributes_count: resource.dropped_attributes_count(),
-                ..Resource::default()
+                entity_refs: resource
+                    .entity_refs()
+                    .map(|e| EntityRef {
+                        schema_url: e.schema_url.to_owned(),
+                        r#type: e.entity_type.to_owned(),
+                        id_keys: e.id_keys().map(str::to_owned).collect(),
+                        description_keys: e.description_keys().map(str::to_owned).collect(),
+                    })
+                    .collect(),
             }),
             scope_spans: resource
                 .scopes()
@@ -116,7 +124,13 @@ pub fn flatten(request: &ExportTraceServiceRequest) -> Vec<FlatSpan> {
     for rs in &request.resource_spans {
         for ss in &rs.scope_spans {
             for span in &ss.spans {
-                flat.push((rs.resource.clone(), rs.schema_url.clone(), ss.scope.clone(), ss.schema_url.clone(), span.clone()));
+                flat.push((
+                    rs.resource.clone(),
+                    rs.schema_url.clone(),
+                    ss.scope.clone(),
+                    ss.schema_url.clone(),
+                    span.clone(),
+                ));
             }
         }
     }
@@ -165,6 +179,22 @@ pub fn write_with_writer(request: &ExportTraceServiceRequest) -> SpanBatch {
                     write_attributes(r, &resource.attributes);
                     if resource.dropped_attributes_count != 0 {
                         r.dropped_attributes_count(resource.dropped_attributes_count);
+                    }
+                    for entity in &resource.entity_refs {
+                        r.entity_ref(|e| {
+                            if !entity.schema_url.is_empty() {
+                                e.schema_url(&entity.schema_url);
+                            }
+                            if !entity.r#type.is_empty() {
+                                e.entity_type(&entity.r#type);
+                            }
+                            for key in &entity.id_keys {
+                                e.id_key(key);
+                            }
+                            for key in &entity.description_keys {
+                                e.description_key(key);
+                            }
+                        });
                     }
                 });
             }

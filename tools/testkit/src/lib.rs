@@ -17,10 +17,9 @@
 //!   are fully determined by a seed.
 //!
 //! Both modules build the `opentelemetry-proto` message types directly and leave the
-//! string-table fields (`KeyValue.key_strindex`, `AnyValue::StringValueStrindex`) and
-//! `Resource.entity_refs` at their defaults: spanpipe does not interpret them, and including
-//! them would make equality-based round-trip properties fail for reasons unrelated to the code
-//! under test.
+//! string-table fields (`KeyValue.key_strindex`, `AnyValue::StringValueStrindex`) at their
+//! defaults: they index the string table of the profiles signal and mean nothing in a trace
+//! request, so no trace encoding (OTLP/JSON included) carries them.
 
 pub mod realistic;
 pub mod strategies;

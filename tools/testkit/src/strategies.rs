@@ -12,12 +12,13 @@
 //! - trace ids are exactly 16 bytes and span ids exactly 8 bytes; parent span ids are either
 //!   empty or 8 bytes (see [`valid_span_ids`]);
 //! - doubles are never NaN, so generated values can be compared with `PartialEq`;
-//! - `KeyValue.key_strindex`, `AnyValue::StringValueStrindex` and `Resource.entity_refs` are
-//!   never generated.
+//! - `KeyValue.key_strindex` and `AnyValue::StringValueStrindex` are never generated: they are
+//!   indexes into the string table of the profiles signal and mean nothing in a trace request.
+//!   `Resource.entity_refs` is generated: it is part of a trace request's resource.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
-    any_value::Value, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
+    any_value::Value, AnyValue, ArrayValue, EntityRef, InstrumentationScope, KeyValue, KeyValueList,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
@@ -272,8 +273,8 @@ pub fn span() -> impl Strategy<Value = Span> {
 /// A resource: up to four attributes, sometimes led by a `service.name` string attribute
 /// (which collectors commonly route or group on), and an arbitrary dropped count.
 pub fn resource() -> impl Strategy<Value = Resource> {
-    (proptest::option::of(text()), attributes(3), any::<u32>()).prop_map(
-        |(service_name, other_attributes, dropped_attributes_count)| {
+    (proptest::option::of(text()), attributes(3), any::<u32>(), vec(entity_ref(), 0..=2)).prop_map(
+        |(service_name, other_attributes, dropped_attributes_count, entity_refs)| {
             let service_name_attribute = service_name.map(|name| KeyValue {
                 key: "service.name".to_owned(),
                 value: Some(AnyValue { value: Some(Value::StringValue(name)) }),
@@ -282,9 +283,17 @@ pub fn resource() -> impl Strategy<Value = Resource> {
             Resource {
                 attributes: service_name_attribute.into_iter().chain(other_attributes).collect(),
                 dropped_attributes_count,
-                ..Resource::default()
+                entity_refs,
             }
         },
+    )
+}
+
+/// A resource's entity reference (`Resource.entity_refs`, newer OTLP): names which resource
+/// attributes identify and describe an entity.
+pub fn entity_ref() -> impl Strategy<Value = EntityRef> {
+    (schema_url(), text(), vec(text(), 0..=2), vec(text(), 0..=2)).prop_map(
+        |(schema_url, r#type, id_keys, description_keys)| EntityRef { schema_url, r#type, id_keys, description_keys },
     )
 }
 

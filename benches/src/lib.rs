@@ -1,0 +1,1 @@
+//! spanpipe benchmarks (criterion), each measured beside its baseline in the same run.
