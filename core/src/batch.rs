@@ -17,7 +17,7 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use crate::error::{ScanError, ScanErrorKind};
-use crate::wire::{Field, FieldValue, Reader, WireType};
+use crate::wire::{decode_varint, Field, FieldValue, Reader, WireType};
 
 /// How deep attribute values may nest arrays and key-value lists. Real instrumentation stays far
 /// below; the limit only exists so a hostile request cannot exhaust the stack.
@@ -334,6 +334,14 @@ fn next(reader: &mut Reader<'_>, message: &'static str) -> Result<Option<Field>,
     reader.next_field().map_err(|fault| ScanError::from_wire(fault, message))
 }
 
+/// UTF-8 validation with a fast path for ASCII, which nearly every telemetry string is: the ASCII
+/// check reads a word at a time, where the general validator's setup alone costs more than a
+/// short key.
+#[inline]
+fn is_utf8(bytes: &[u8]) -> bool {
+    bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
+}
+
 /// A required id that never appeared is an id of length zero, reported at the message start.
 fn missing_id(present: bool, expected: usize, message_start: usize, name: &'static str) -> Result<(), ScanError> {
     if present {
@@ -383,7 +391,7 @@ impl Scanner<'_> {
     #[inline]
     fn string(&self, field: &Field, name: &'static str) -> Result<Range<usize>, ScanError> {
         let range = len_payload(field, name)?;
-        if self.strings == Strings::Validate && std::str::from_utf8(&self.data[range.clone()]).is_err() {
+        if self.strings == Strings::Validate && !is_utf8(&self.data[range.clone()]) {
             return Err(ScanError::new(ScanErrorKind::InvalidUtf8, range.start, name));
         }
         Ok(range)
@@ -692,7 +700,71 @@ impl Scanner<'_> {
     }
 
     /// Validates a `KeyValue`; reports whether it is `service.name` with a string value.
+    #[inline]
     fn key_value(&self, body: Range<usize>, depth: usize) -> Result<KeyValueFacts, ScanError> {
+        if let Some(facts) = self.key_value_canonical(&body) {
+            return Ok(facts);
+        }
+        self.key_value_general(body, depth)
+    }
+
+    /// The layout every protobuf encoder writes for a short attribute with a scalar value,
+    /// recognised by its tag bytes: `0a <key len> <key> 12 <value len> <AnyValue>`, lengths under
+    /// 128. `None` means "not that layout (or not valid)": the general path then decides, and
+    /// reports any fault exactly. Attributes are most of a span's fields, so this path decides
+    /// most of the scan's cost.
+    #[inline(always)]
+    fn key_value_canonical(&self, body: &Range<usize>) -> Option<KeyValueFacts> {
+        let bytes = self.data.get(body.clone())?;
+        let (&[0x0a, key_len], rest) = bytes.split_first_chunk::<2>()? else { return None };
+        if key_len >= 0x80 {
+            return None;
+        }
+        let (key, rest) = rest.split_at_checked(usize::from(key_len))?;
+        let (&[0x12, value_len], value) = rest.split_first_chunk::<2>()? else { return None };
+        if usize::from(value_len) != value.len() || self.strings == Strings::Validate && !is_utf8(key) {
+            return None;
+        }
+        let value_start = body.end - value.len();
+        let member = self.any_value_canonical(value, value_start)?;
+        let is_service_name = key == b"service.name";
+        let service_name = match member {
+            OneofMember::String(range) if is_service_name => Some(ByteRange::new(range)),
+            _ => None,
+        };
+        Some(KeyValueFacts { service_name })
+    }
+
+    /// An `AnyValue` holding one scalar in canonical layout, starting at absolute `start`.
+    #[inline(always)]
+    fn any_value_canonical(&self, value: &[u8], start: usize) -> Option<OneofMember> {
+        match value {
+            [] => Some(OneofMember::Unset),
+            // string_value / bytes_value with a one-byte length.
+            [tag @ (0x0a | 0x3a), len, payload @ ..] if *len < 0x80 && usize::from(*len) == payload.len() => {
+                if *tag == 0x3a {
+                    return Some(OneofMember::Other);
+                }
+                if self.strings == Strings::Validate && !is_utf8(payload) {
+                    return None;
+                }
+                Some(OneofMember::String(start + 2..start + value.len()))
+            }
+            // bool_value
+            [0x10, flag] if *flag < 0x80 => Some(OneofMember::Other),
+            // int_value: a varint that ends exactly at the end of the message.
+            [0x18, varint @ ..] => match decode_varint(varint) {
+                Ok((_, used)) if used == varint.len() => Some(OneofMember::Other),
+                _ => None,
+            },
+            // double_value
+            [0x21, _, _, _, _, _, _, _, _] => Some(OneofMember::Other),
+            _ => None,
+        }
+    }
+
+    /// Validates a `KeyValue` in any layout protobuf allows.
+    fn key_value_general(&self, body: Range<usize>, depth: usize) -> Result<KeyValueFacts, ScanError> {
         let mut key = 0..0;
         let mut string_value = None;
         let mut reader = Reader::new(self.data, body);

@@ -29,18 +29,6 @@ pub enum WireType {
 }
 
 impl WireType {
-    fn from_bits(bits: u8) -> Option<Self> {
-        Some(match bits {
-            0 => Self::Varint,
-            1 => Self::I64,
-            2 => Self::Len,
-            3 => Self::StartGroup,
-            4 => Self::EndGroup,
-            5 => Self::I32,
-            _ => return None,
-        })
-    }
-
     pub(crate) const fn bits(self) -> u8 {
         match self {
             Self::Varint => 0,
@@ -108,51 +96,52 @@ pub(crate) struct Field {
 }
 
 /// A cursor over one protobuf message inside a larger buffer.
+///
+/// `data` is the buffer cut off at the end of the message, so one bound serves every check and
+/// positions stay absolute (offsets into the whole request). Tags and lengths below 128 — nearly
+/// all of them in OTLP — take an inlined one-byte path; longer varints and every error path are
+/// out of line.
 #[derive(Clone, Debug)]
 pub(crate) struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
-    end: usize,
 }
 
 impl<'a> Reader<'a> {
     /// A reader over the message that occupies `range` of `data`. The caller guarantees that the
-    /// range lies inside `data` (every range comes from a checked length or a validated index).
+    /// range lies inside `data` (every range comes from a checked length or a validated index);
+    /// should it not, the reader reads less, never out of bounds.
+    #[inline]
     pub(crate) fn new(data: &'a [u8], range: Range<usize>) -> Self {
         debug_assert!(range.start <= range.end && range.end <= data.len());
-        let end = range.end.min(data.len());
-        Self { data, pos: range.start.min(end), end }
+        let data = data.get(..range.end).unwrap_or(data);
+        Self { data, pos: range.start }
     }
 
-    /// Reads the next field, or `None` at the end of the message. On error the reader's position
-    /// is where the faulty item starts.
-    #[inline]
+    /// Reads the next field, or `None` at the end of the message. On error, the offset is where
+    /// the faulty item starts.
+    #[inline(always)]
     pub(crate) fn next_field(&mut self) -> Result<Option<Field>, (WireFault, usize)> {
-        if self.pos >= self.end {
-            return Ok(None);
-        }
         let start = self.pos;
-        let key = self.varint().map_err(|fault| (fault, start))?;
-        if key > u64::from(u32::MAX) {
-            return Err((WireFault::InvalidTag, start));
-        }
+        let key = match self.data.get(start) {
+            None => return Ok(None),
+            Some(&byte) if byte < 0x80 => {
+                self.pos = start + 1;
+                u64::from(byte)
+            }
+            Some(_) => self.varint_slow().map_err(|fault| (fault, start))?,
+        };
         let number = (key >> 3) as u32;
-        if number == 0 {
+        if number == 0 || key > u64::from(u32::MAX) {
             return Err((WireFault::InvalidTag, start));
         }
-        let bits = (key & 7) as u8;
         let value_start = self.pos;
-        let value = match WireType::from_bits(bits) {
-            Some(WireType::Varint) => FieldValue::Varint(self.varint().map_err(|f| (f, value_start))?),
-            Some(WireType::I64) => {
-                FieldValue::I64(u64::from_le_bytes(self.fixed::<8>().map_err(|f| (f, value_start))?))
-            }
-            Some(WireType::I32) => {
-                FieldValue::I32(u32::from_le_bytes(self.fixed::<4>().map_err(|f| (f, value_start))?))
-            }
-            Some(WireType::Len) => {
-                let length = self.varint().map_err(|f| (f, value_start))?;
-                let remaining = self.end - self.pos;
+        let value = match key & 7 {
+            0 => FieldValue::Varint(self.varint().map_err(|fault| (fault, value_start))?),
+            1 => FieldValue::I64(u64::from_le_bytes(self.fixed::<8>().map_err(|fault| (fault, value_start))?)),
+            2 => {
+                let length = self.varint().map_err(|fault| (fault, value_start))?;
+                let remaining = self.data.len() - self.pos;
                 if length > remaining as u64 {
                     return Err((WireFault::LengthPastEnd { length, remaining }, value_start));
                 }
@@ -160,24 +149,37 @@ impl<'a> Reader<'a> {
                 self.pos = payload.end;
                 FieldValue::Len(payload)
             }
-            Some(WireType::StartGroup | WireType::EndGroup) | None => {
-                return Err((WireFault::UnsupportedWireType(bits), start));
-            }
+            5 => FieldValue::I32(u32::from_le_bytes(self.fixed::<4>().map_err(|fault| (fault, value_start))?)),
+            bits => return Err((WireFault::UnsupportedWireType(bits as u8), start)),
         };
         Ok(Some(Field { number, start, value }))
     }
 
-    #[inline]
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64, WireFault> {
-        let (value, len) = decode_varint(&self.data[self.pos..self.end])?;
+        match self.data.get(self.pos) {
+            Some(&byte) if byte < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(byte))
+            }
+            _ => self.varint_slow(),
+        }
+    }
+
+    #[inline(never)]
+    fn varint_slow(&mut self) -> Result<u64, WireFault> {
+        let (value, len) = decode_varint(self.data.get(self.pos..).unwrap_or_default())?;
         self.pos += len;
         Ok(value)
     }
 
-    #[inline]
+    #[inline(always)]
     fn fixed<const N: usize>(&mut self) -> Result<[u8; N], WireFault> {
-        let bytes = self.data.get(self.pos..self.pos + N).filter(|_| self.pos + N <= self.end);
-        let bytes: [u8; N] = bytes.ok_or(WireFault::Truncated)?.try_into().map_err(|_| WireFault::Truncated)?;
+        let bytes: [u8; N] = self
+            .data
+            .get(self.pos..self.pos + N)
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or(WireFault::Truncated)?;
         self.pos += N;
         Ok(bytes)
     }

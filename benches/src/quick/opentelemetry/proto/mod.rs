@@ -1,0 +1,5 @@
+// Automatically generated mod.rs
+pub mod collector;
+pub mod trace;
+pub mod common;
+pub mod resource;
