@@ -105,3 +105,41 @@ fn realistic_payloads_round_trip() {
         assert_eq!(span_count(&via_serde), spans);
     }
 }
+
+/// Regression (fuzzing, `fuzz/corpus/otlp_proto/regression_nan_with_payload.pb`): a NaN
+/// `double_value` with its sign bit and payload bits set. The protobuf JSON mapping spells every
+/// NaN `"NaN"`, so those bits cannot survive OTLP/JSON: the value must come back as the canonical
+/// quiet NaN, at any nesting, with everything around it unchanged, and the JSON must be a fixed
+/// point. This is the one loss besides the string-table fields that the round-trip checks allow.
+#[test]
+fn nan_with_sign_and_payload_round_trips_as_the_canonical_nan() {
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, ArrayValue, KeyValue};
+
+    let odd_nan = f64::from_bits(0xffff_fffe_c006_f1e5);
+    assert!(odd_nan.is_nan() && odd_nan.to_bits() != f64::NAN.to_bits());
+    let double = |value: f64| AnyValue { value: Some(Value::DoubleValue(value)) };
+    let with_values = |top: f64, nested: f64| {
+        let mut request = realistic::request(1, 3);
+        let span = &mut request.resource_spans[0].scope_spans[0].spans[0];
+        span.attributes.push(KeyValue { key: "queue_ms".to_owned(), value: Some(double(top)), key_strindex: 0 });
+        let array = Value::ArrayValue(ArrayValue { values: vec![double(1.5), double(nested)] });
+        span.attributes.push(KeyValue {
+            key: "samples".to_owned(),
+            value: Some(AnyValue { value: Some(array) }),
+            key_strindex: 0,
+        });
+        request
+    };
+
+    let batch = SpanBatch::decode(Bytes::from(with_values(odd_nan, -odd_nan).encode_to_vec())).unwrap();
+    let json = encode(&batch);
+    let text = String::from_utf8_lossy(&json);
+    assert!(text.contains(r#""key":"queue_ms","value":{"doubleValue":"NaN"}"#), "{text}");
+    assert!(text.contains(r#"{"doubleValue":1.5},{"doubleValue":"NaN"}"#), "{text}");
+
+    let decoded = otlp_json::decode(&mut json.clone()).unwrap();
+    let expected = with_values(f64::NAN, f64::NAN);
+    // prost's re-encoding compares the doubles by their bits, so this checks the canonical NaN.
+    assert_eq!(to_request(&decoded).encode_to_vec(), expected.encode_to_vec());
+    assert_eq!(String::from_utf8_lossy(&encode(&decoded)), text);
+}

@@ -559,7 +559,11 @@ impl Scanner<'_> {
         let mut has_trace_id = false;
         let mut has_span_id = false;
         let mut reader = Reader::new(self.data, body.clone());
-        while let Some(field) = next(&mut reader, "Span")? {
+        loop {
+            if self.span_field_canonical(&mut reader, &mut entry, &mut has_trace_id, &mut has_span_id)? {
+                continue;
+            }
+            let Some(field) = next(&mut reader, "Span")? else { break };
             match field.number {
                 field::SPAN_TRACE_ID => {
                     entry.trace_id = self.id(&field, "Span.trace_id")?;
@@ -626,6 +630,74 @@ impl Scanner<'_> {
     }
 
     /// Validates a `Status`; returns its code if the message sets one.
+    /// Reads one span field in the layout every encoder writes, recognised by its tag byte: ids of
+    /// the right length, short names and attributes, fixed-width times and flags. Returns whether
+    /// it did; anything else (and anything invalid) is left to the general path, which reports
+    /// faults exactly.
+    #[inline(always)]
+    fn span_field_canonical(
+        &self,
+        reader: &mut Reader<'_>,
+        entry: &mut SpanEntry,
+        has_trace_id: &mut bool,
+        has_span_id: &mut bool,
+    ) -> Result<bool, ScanError> {
+        let at = reader.position();
+        let used = match reader.rest() {
+            [0x0a, 16, id @ ..] if id.len() >= 16 => {
+                entry.trace_id.copy_from_slice(&id[..16]);
+                *has_trace_id = true;
+                18
+            }
+            [0x12, 8, id @ ..] if id.len() >= 8 => {
+                entry.span_id.copy_from_slice(&id[..8]);
+                *has_span_id = true;
+                10
+            }
+            [0x22, 8, id @ ..] if id.len() >= 8 => {
+                entry.parent_span_id.copy_from_slice(&id[..8]);
+                entry.has_parent = true;
+                10
+            }
+            [0x2a, len, name @ ..] if *len < 0x80 && name.len() >= usize::from(*len) => {
+                let len = usize::from(*len);
+                if self.strings == Strings::Validate && !is_utf8(&name[..len]) {
+                    return Ok(false);
+                }
+                entry.name = ByteRange::new(at + 2..at + 2 + len);
+                2 + len
+            }
+            [0x30, kind, ..] if *kind < 0x80 => {
+                entry.kind = i32::from(*kind);
+                2
+            }
+            [tag @ (0x39 | 0x41), time @ ..] if time.len() >= 8 => {
+                let mut nanos = [0; 8];
+                nanos.copy_from_slice(&time[..8]);
+                if *tag == 0x39 {
+                    entry.start_time_unix_nano = u64::from_le_bytes(nanos);
+                } else {
+                    entry.end_time_unix_nano = u64::from_le_bytes(nanos);
+                }
+                9
+            }
+            [0x4a, len, attribute @ ..] if *len < 0x80 && attribute.len() >= usize::from(*len) => {
+                let len = usize::from(*len);
+                self.key_value(at + 2..at + 2 + len, 0)?;
+                2 + len
+            }
+            [0x85, 0x01, flags @ ..] if flags.len() >= 4 => {
+                let mut bytes = [0; 4];
+                bytes.copy_from_slice(&flags[..4]);
+                entry.flags = u32::from_le_bytes(bytes);
+                6
+            }
+            _ => return Ok(false),
+        };
+        reader.advance(used);
+        Ok(true)
+    }
+
     fn status(&self, body: Range<usize>) -> Result<Option<i32>, ScanError> {
         let mut code = None;
         let mut reader = Reader::new(self.data, body);

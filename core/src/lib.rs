@@ -32,7 +32,7 @@ pub use error::{ScanError, ScanErrorKind};
 pub use reframe::Reframer;
 pub use view::{
     AnyValueView, ArrayValues, EntityRefView, EntityRefs, EventView, Events, KeyValueView, KeyValues, LinkView, Links,
-    ResourceView, ScopeView, SpanKind, SpanView, StatusCode, Strings,
+    ResourceView, ScopeView, SpanDetails, SpanKind, SpanStatus, SpanView, StatusCode, Strings,
 };
 pub use wire::WireType;
 pub use writer::{

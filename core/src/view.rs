@@ -8,7 +8,7 @@
 use std::ops::Range;
 
 use crate::batch::{field, ByteRange, ResourceEntry, ScopeEntry, SpanBatch, SpanEntry};
-use crate::wire::{FieldValue, Reader};
+use crate::wire::{decode_varint, FieldValue, Reader};
 
 /// OTLP `Span.SpanKind`. Unknown values are kept, not rejected: a newer client may send them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -376,6 +376,139 @@ impl<'a> SpanView<'a> {
                 _ => "",
             })
     }
+
+    /// Every field of the span that the index does not hold, read in one walk over the span's
+    /// bytes: trace state, dropped counts, status, and where its attributes, events and links lie.
+    ///
+    /// Each of the single-field accessors ([`Self::trace_state`], [`Self::dropped_events_count`],
+    /// …) walks the whole span; code that needs several of them, such as an encoder writing the
+    /// whole span, asks once here instead. The values are the same as those accessors give,
+    /// with protobuf's rules: the last occurrence of a scalar field wins, and repeated `status`
+    /// messages merge (the last `message` set in any of them wins; the code is the index's).
+    #[must_use]
+    pub fn details(&self) -> SpanDetails<'a> {
+        let data = self.data();
+        let mut details = SpanDetails {
+            data,
+            trace_state: "",
+            dropped_attributes_count: 0,
+            dropped_events_count: 0,
+            dropped_links_count: 0,
+            status: None,
+            attributes: ByteRange::default(),
+            events: ByteRange::default(),
+            links: ByteRange::default(),
+        };
+        let mut has_status = false;
+        let mut message = "";
+        let mut reader = Reader::new(data, self.body());
+        while let Ok(Some(field)) = reader.next_field() {
+            match field.number {
+                field::SPAN_ATTRIBUTES => cover(&mut details.attributes, field.start, &field.value),
+                field::SPAN_EVENTS => cover(&mut details.events, field.start, &field.value),
+                field::SPAN_LINKS => cover(&mut details.links, field.start, &field.value),
+                field::SPAN_TRACE_STATE => details.trace_state = string_value(data, field.value),
+                field::SPAN_DROPPED_ATTRIBUTES_COUNT => details.dropped_attributes_count = u32_value(field.value),
+                field::SPAN_DROPPED_EVENTS_COUNT => details.dropped_events_count = u32_value(field.value),
+                field::SPAN_DROPPED_LINKS_COUNT => details.dropped_links_count = u32_value(field.value),
+                field::SPAN_STATUS => match field.value {
+                    FieldValue::Len(status) => {
+                        has_status = true;
+                        if let Some(last) = last_field(data, status, field::STATUS_MESSAGE) {
+                            message = string_value(data, last);
+                        }
+                    }
+                    _ => has_status = false,
+                },
+                _ => {}
+            }
+        }
+        details.status = has_status.then(|| SpanStatus { code: self.status_code(), message });
+        details
+    }
+}
+
+/// A string field's value; a field of another wire type (which the scan never lets through) reads
+/// as the empty string, as the single-field accessors read it.
+fn string_value(data: &[u8], value: FieldValue) -> &str {
+    match value {
+        FieldValue::Len(range) => str_at(data, range),
+        _ => "",
+    }
+}
+
+/// A `uint32` field's value, truncated as protobuf truncates; another wire type reads as zero.
+fn u32_value(value: FieldValue) -> u32 {
+    match value {
+        FieldValue::Varint(value) => value as u32,
+        _ => 0,
+    }
+}
+
+/// Grows `stretch`, the bytes that hold every occurrence so far of a repeated message field, to
+/// take in one more: the field whose tag starts at `start` and whose value is `value`. An empty
+/// range means "none yet" (a field takes at least its tag byte).
+fn cover(stretch: &mut ByteRange, start: usize, value: &FieldValue) {
+    let FieldValue::Len(payload) = value else { return };
+    if stretch.is_empty() {
+        *stretch = ByteRange::new(start..payload.end);
+    } else {
+        stretch.end = payload.end as u32;
+    }
+}
+
+/// A span's `status`, as [`SpanDetails`] reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpanStatus<'a> {
+    /// The status code (the index's, with protobuf's merge of repeated statuses).
+    pub code: StatusCode,
+    /// The status message.
+    pub message: &'a str,
+}
+
+/// The fields of a span that the index does not hold, from one walk over its bytes
+/// ([`SpanView::details`]).
+///
+/// Besides the scalars, it knows the stretch of the span's bytes from its first attribute to its
+/// last (likewise for events and links), so iterating them from here skips the rest of the span.
+/// Encoders write fields in field-number order, so each stretch usually holds nothing else.
+#[derive(Clone, Copy, Debug)]
+pub struct SpanDetails<'a> {
+    data: &'a [u8],
+    /// The W3C `tracestate` header value (`""` when absent).
+    pub trace_state: &'a str,
+    /// How many attributes the client dropped.
+    pub dropped_attributes_count: u32,
+    /// How many events the client dropped.
+    pub dropped_events_count: u32,
+    /// How many links the client dropped.
+    pub dropped_links_count: u32,
+    /// The status, `None` when the span carries no `status` message (an implicit unset one).
+    pub status: Option<SpanStatus<'a>>,
+    /// From the first `attributes` field (tag included) to the end of the last; `0..0` for none.
+    attributes: ByteRange,
+    events: ByteRange,
+    links: ByteRange,
+}
+
+impl<'a> SpanDetails<'a> {
+    /// The span's attributes, in wire order (as [`SpanView::attributes`]).
+    #[must_use]
+    pub fn attributes(&self) -> KeyValues<'a> {
+        KeyValues::new(self.data, self.attributes.range(), field::SPAN_ATTRIBUTES)
+    }
+
+    /// The span's events, in wire order (as [`SpanView::events`]).
+    #[must_use]
+    pub fn events(&self) -> Events<'a> {
+        Events { data: self.data, fields: FieldsNumbered::new(self.data, self.events.range(), field::SPAN_EVENTS) }
+    }
+
+    /// The span's links, in wire order (as [`SpanView::links`]).
+    #[must_use]
+    pub fn links(&self) -> Links<'a> {
+        Links { data: self.data, fields: FieldsNumbered::new(self.data, self.links.range(), field::SPAN_LINKS) }
+    }
 }
 
 /// The resource of one `ResourceSpans`.
@@ -537,6 +670,41 @@ pub enum AnyValueView<'a> {
 
 impl<'a> AnyValueView<'a> {
     fn read(data: &'a [u8], body: Range<usize>) -> Self {
+        if let Some(value) = Self::read_canonical(data, &body) {
+            return value;
+        }
+        Self::read_general(data, body)
+    }
+
+    /// An `AnyValue` that holds nothing or exactly one scalar member with a one-byte tag (and a
+    /// one-byte length for strings and bytes), as every protobuf encoder writes a scalar; `None`
+    /// for any other layout, which [`Self::read_general`] reads (with the same result for these).
+    #[inline(always)]
+    fn read_canonical(data: &'a [u8], body: &Range<usize>) -> Option<Self> {
+        const STRING: u8 = (field::ANY_STRING as u8) << 3 | 2;
+        const BOOL: u8 = (field::ANY_BOOL as u8) << 3;
+        const INT: u8 = (field::ANY_INT as u8) << 3;
+        const DOUBLE: u8 = (field::ANY_DOUBLE as u8) << 3 | 1;
+        const BYTES: u8 = (field::ANY_BYTES as u8) << 3 | 2;
+        let payload = body.start + 2..body.end;
+        Some(match *data.get(body.clone())? {
+            [] => Self::Empty,
+            [STRING, len, ref rest @ ..] if len < 0x80 && usize::from(len) == rest.len() => {
+                Self::String(str_at(data, payload))
+            }
+            [BYTES, len, ref rest @ ..] if len < 0x80 && usize::from(len) == rest.len() => Self::Bytes(rest),
+            [BOOL, flag] if flag < 0x80 => Self::Bool(flag != 0),
+            [INT, ref varint @ ..] => match decode_varint(varint) {
+                Ok((int, used)) if used == varint.len() => Self::Int(int as i64),
+                _ => return None,
+            },
+            [DOUBLE, a, b, c, d, e, f, g, h] => Self::Double(f64::from_le_bytes([a, b, c, d, e, f, g, h])),
+            _ => return None,
+        })
+    }
+
+    /// An `AnyValue` in any layout protobuf allows.
+    fn read_general(data: &'a [u8], body: Range<usize>) -> Self {
         let mut value = Self::Empty;
         let mut reader = Reader::new(data, body);
         // A oneof: the last member on the wire wins.
@@ -607,15 +775,43 @@ impl<'a> Iterator for KeyValues<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let FieldValue::Len(body) = self.fields.next()? else { return None };
+        Some(KeyValueView::read_canonical(self.data, &body).unwrap_or_else(|| KeyValueView::read(self.data, body)))
+    }
+}
+
+impl<'a> KeyValueView<'a> {
+    /// The layout every protobuf encoder writes for an attribute with a short key and value:
+    /// `0a <key length> <key> 12 <value length> <AnyValue>`, both lengths under 128, the value
+    /// ending the message. Reads it without the general field loop; `None` for any other layout,
+    /// which [`Self::read`] then reads (with the same result for this one).
+    #[inline(always)]
+    fn read_canonical(data: &'a [u8], body: &Range<usize>) -> Option<Self> {
+        let bytes = data.get(body.clone())?;
+        let (&[0x0a, key_len], rest) = bytes.split_first_chunk::<2>()? else { return None };
+        let key_len = usize::from(key_len);
+        let (&[0x12, value_len], value) = rest.get(key_len..)?.split_first_chunk::<2>()? else { return None };
+        if key_len >= 0x80 || value_len >= 0x80 || usize::from(value_len) != value.len() {
+            return None;
+        }
+        let key_start = body.start + 2;
+        Some(Self {
+            key: str_at(data, key_start..key_start + key_len),
+            value: AnyValueView::read(data, body.end - value.len()..body.end),
+            has_value: true,
+        })
+    }
+
+    /// A `KeyValue` in any layout protobuf allows.
+    fn read(data: &'a [u8], body: Range<usize>) -> Self {
         let mut view = KeyValueView { key: "", value: AnyValueView::Empty, has_value: false };
-        let mut reader = Reader::new(self.data, body);
+        let mut reader = Reader::new(data, body);
         while let Ok(Some(field)) = reader.next_field() {
             match (field.number, field.value) {
-                (field::KEY_VALUE_KEY, FieldValue::Len(range)) => view.key = str_at(self.data, range),
+                (field::KEY_VALUE_KEY, FieldValue::Len(range)) => view.key = str_at(data, range),
                 (field::KEY_VALUE_VALUE, FieldValue::Len(range)) => {
                     // A repeated `value` merges: one that sets no member keeps the earlier value.
                     view.has_value = true;
-                    let value = AnyValueView::read(self.data, range);
+                    let value = AnyValueView::read(data, range);
                     if !matches!(value, AnyValueView::Empty) {
                         view.value = value;
                     }
@@ -623,7 +819,7 @@ impl<'a> Iterator for KeyValues<'a> {
                 _ => {}
             }
         }
-        Some(view)
+        view
     }
 }
 

@@ -118,6 +118,24 @@ impl<'a> Reader<'a> {
         Self { data, pos: range.start }
     }
 
+    /// Absolute position of the next byte to read.
+    #[inline(always)]
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// The bytes from the cursor to the end of the message.
+    #[inline(always)]
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.data.get(self.pos..).unwrap_or_default()
+    }
+
+    /// Moves past `len` bytes the caller has just read from [`Reader::rest`].
+    #[inline(always)]
+    pub(crate) fn advance(&mut self, len: usize) {
+        self.pos = (self.pos + len).min(self.data.len());
+    }
+
     /// Reads the next field, or `None` at the end of the message. On error, the offset is where
     /// the faulty item starts.
     #[inline(always)]

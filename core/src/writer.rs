@@ -102,6 +102,10 @@ fn put_fixed32(buf: &mut Vec<u8>, number: u32, value: u32) {
 #[derive(Debug, Default)]
 pub struct BatchWriter {
     buf: Vec<u8>,
+    /// Whether encoded messages were copied in verbatim ([`ResourceSpansWriter::encoded_resource`],
+    /// [`ScopeSpansWriter::encoded_span`]): their strings never passed through a `&str`, so
+    /// `finish` must check their UTF-8 like that of any request from outside.
+    verbatim: bool,
 }
 
 impl BatchWriter {
@@ -114,12 +118,13 @@ impl BatchWriter {
     /// An empty writer with room for `bytes` bytes of encoding.
     #[must_use]
     pub fn with_capacity(bytes: usize) -> Self {
-        Self { buf: Vec::with_capacity(bytes) }
+        Self { buf: Vec::with_capacity(bytes), verbatim: false }
     }
 
     /// Appends one `ResourceSpans`.
     pub fn resource_spans<R>(&mut self, body: impl FnOnce(&mut ResourceSpansWriter<'_>) -> R) -> R {
-        nested(&mut self.buf, field::REQUEST_RESOURCE_SPANS, 3, |buf| body(&mut ResourceSpansWriter { buf }))
+        let verbatim = &mut self.verbatim;
+        nested(&mut self.buf, field::REQUEST_RESOURCE_SPANS, 3, |buf| body(&mut ResourceSpansWriter { buf, verbatim }))
     }
 
     /// Bytes written so far.
@@ -130,11 +135,20 @@ impl BatchWriter {
 
     /// Indexes what was written. An empty writer gives an empty batch.
     ///
+    /// Strings set through the writer's methods came in as `&str` and are not checked again;
+    /// messages copied in encoded are validated in full, UTF-8 included.
+    ///
     /// # Errors
-    /// Only if the caller wrote something the index refuses: a span without a trace or span id, or
-    /// attribute values nested deeper than [`crate::MAX_VALUE_DEPTH`].
+    /// Only if the caller wrote something the index refuses: a span without a trace or span id,
+    /// attribute values nested deeper than [`crate::MAX_VALUE_DEPTH`], or an encoded message that
+    /// is not valid.
     pub fn finish(self) -> Result<SpanBatch, ScanError> {
-        SpanBatch::scanned_from_writer(Bytes::from(self.buf))
+        let bytes = Bytes::from(self.buf);
+        if self.verbatim {
+            SpanBatch::scanned(bytes)
+        } else {
+            SpanBatch::scanned_from_writer(bytes)
+        }
     }
 }
 
@@ -142,6 +156,7 @@ impl BatchWriter {
 #[derive(Debug)]
 pub struct ResourceSpansWriter<'a> {
     buf: &'a mut Vec<u8>,
+    verbatim: &'a mut bool,
 }
 
 impl ResourceSpansWriter<'_> {
@@ -152,7 +167,8 @@ impl ResourceSpansWriter<'_> {
 
     /// Appends one `ScopeSpans`.
     pub fn scope_spans<R>(&mut self, body: impl FnOnce(&mut ScopeSpansWriter<'_>) -> R) -> R {
-        nested(self.buf, field::RESOURCE_SPANS_SCOPE_SPANS, 3, |buf| body(&mut ScopeSpansWriter { buf }))
+        let verbatim = &mut *self.verbatim;
+        nested(self.buf, field::RESOURCE_SPANS_SCOPE_SPANS, 3, |buf| body(&mut ScopeSpansWriter { buf, verbatim }))
     }
 
     /// Sets `schema_url`.
@@ -161,8 +177,9 @@ impl ResourceSpansWriter<'_> {
         self
     }
 
-    /// Copies an already encoded `Resource` message.
+    /// Copies an already encoded `Resource` message ([`BatchWriter::finish`] validates it).
     pub fn encoded_resource(&mut self, resource: &[u8]) -> &mut Self {
+        *self.verbatim = true;
         put_len_field(self.buf, field::RESOURCE_SPANS_RESOURCE, resource);
         self
     }
@@ -223,6 +240,7 @@ impl EntityRefWriter<'_> {
 #[derive(Debug)]
 pub struct ScopeSpansWriter<'a> {
     buf: &'a mut Vec<u8>,
+    verbatim: &'a mut bool,
 }
 
 impl ScopeSpansWriter<'_> {
@@ -236,8 +254,10 @@ impl ScopeSpansWriter<'_> {
         nested(self.buf, field::SCOPE_SPANS_SPANS, 2, |buf| body(&mut SpanWriter { buf }))
     }
 
-    /// Appends one span that is already encoded (a `Span` message without tag or length).
+    /// Appends one span that is already encoded (a `Span` message without tag or length);
+    /// [`BatchWriter::finish`] validates it.
     pub fn encoded_span(&mut self, span: &[u8]) -> &mut Self {
+        *self.verbatim = true;
         put_len_field(self.buf, field::SCOPE_SPANS_SPANS, span);
         self
     }

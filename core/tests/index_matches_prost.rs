@@ -8,7 +8,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use proptest::prelude::*;
 use prost::Message;
-use spanpipe_core::{ScanErrorKind, SpanBatch};
+use spanpipe_core::{ScanErrorKind, SpanBatch, SpanStatus, StatusCode};
 use spanpipe_testkit::{realistic, strategies};
 
 fn span_count(request: &ExportTraceServiceRequest) -> usize {
@@ -56,6 +56,7 @@ fn check_index(request: &ExportTraceServiceRequest) -> Result<(), TestCaseError>
                 prop_assert_eq!(view.service_name().map(str::to_owned), service_name(rs.resource.as_ref()));
                 // Every lazily read field, compared span by span.
                 prop_assert_eq!(&support::span_to_prost(&view), span);
+                prop_assert_eq!(&support::span_details_to_prost(&view), span);
                 position += 1;
             }
         }
@@ -117,6 +118,133 @@ fn repeated_status_and_attribute_value_merge_like_prost() {
     let view = batch.span(0).unwrap();
     assert_eq!(view.status_code().as_i32(), 2);
     assert_eq!(view.status_message(), "second");
+    assert_eq!(view.details().status, Some(SpanStatus { code: StatusCode::Error, message: "second" }));
     assert_eq!(view.service_name(), Some("svc"));
+    assert_eq!(support::batch_to_prost(&batch), expected);
+}
+
+/// `SpanView::details` reads in one walk what the single-field accessors read one walk each, with
+/// the same protobuf rules, whatever the field order: repeated scalars (last wins), repeated
+/// statuses (merged), and attributes, events and links interleaved with each other and with other
+/// fields (the stretches details keeps for them then hold foreign fields, which must be skipped).
+#[test]
+fn span_details_read_interleaved_and_repeated_fields_like_the_accessors_and_prost() {
+    fn varint_field(field: u8, value: u8) -> Vec<u8> {
+        vec![field << 3, value]
+    }
+    fn len_field(field: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![field << 3 | 2];
+        let mut len = payload.len();
+        while len >= 0x80 {
+            out.push(len as u8 | 0x80);
+            len >>= 7;
+        }
+        out.push(len as u8);
+        [out, payload.to_vec()].concat()
+    }
+    let attribute =
+        |key: &[u8], value: &[u8]| len_field(9, &[len_field(1, key), len_field(2, &len_field(1, value))].concat());
+    let event = |name: &[u8]| len_field(11, &len_field(2, name));
+    let link = |flags: u8| {
+        len_field(13, &[len_field(1, &[3; 16]), len_field(2, &[4; 8]), vec![6 << 3 | 5, flags, 0, 0, 0]].concat())
+    };
+    let span = [
+        attribute(b"a", b"1"),
+        len_field(1, &[1; 16]),
+        varint_field(10, 7),
+        event(b"e1"),
+        len_field(3, b"state=1"),
+        link(1),
+        attribute(b"b", b"2"),
+        len_field(15, &[len_field(2, b"first"), varint_field(3, 2)].concat()),
+        varint_field(12, 5),
+        len_field(2, &[2; 8]),
+        event(b"e2"),
+        varint_field(14, 9),
+        len_field(15, &varint_field(3, 1)),
+        link(2),
+        len_field(3, b"state=2"),
+        varint_field(10, 3),
+        attribute(b"c", b"3"),
+        len_field(5, b"name"),
+    ]
+    .concat();
+    let bytes = len_field(1, &len_field(2, &len_field(2, &span)));
+    let expected = ExportTraceServiceRequest::decode(&bytes[..]).unwrap();
+    let batch = SpanBatch::decode(Bytes::from(bytes)).unwrap();
+    let view = batch.span(0).unwrap();
+    let details = view.details();
+
+    assert_eq!(details.trace_state, "state=2");
+    assert_eq!(details.trace_state, view.trace_state());
+    assert_eq!(
+        (details.dropped_attributes_count, details.dropped_events_count, details.dropped_links_count),
+        (3, 5, 9)
+    );
+    assert_eq!(details.status, Some(SpanStatus { code: StatusCode::Ok, message: "first" }));
+    assert_eq!(details.attributes().map(|kv| kv.key).collect::<Vec<_>>(), ["a", "b", "c"]);
+    assert_eq!(details.events().map(|e| e.name).collect::<Vec<_>>(), ["e1", "e2"]);
+    assert_eq!(details.links().map(|l| l.flags).collect::<Vec<_>>(), [1, 2]);
+    let prost_span = &expected.resource_spans[0].scope_spans[0].spans[0];
+    assert_eq!(&support::span_details_to_prost(&view), prost_span);
+    assert_eq!(&support::span_to_prost(&view), prost_span);
+
+    // A span with none of these fields has empty stretches and no status.
+    let bytes = len_field(1, &len_field(2, &len_field(2, &[len_field(1, &[1; 16]), len_field(2, &[2; 8])].concat())));
+    let batch = SpanBatch::decode(Bytes::from(bytes)).unwrap();
+    let details = batch.span(0).unwrap().details();
+    assert_eq!((details.attributes().count(), details.events().count(), details.links().count()), (0, 0, 0));
+    assert_eq!((details.trace_state, details.status), ("", None));
+}
+
+/// The views read the layout encoders write for a scalar attribute (`key`, then a `value` holding
+/// one member) without their general field loop. Every near miss of that layout must still read
+/// as prost reads it: members repeated or mixed (the last wins), non-minimal or ten-byte varints,
+/// a bool that is neither 0 nor 1, the value before the key, a second `value`, trailing unknown
+/// fields, lengths of 128 and more, an empty value. (The string-table index, which the views do not
+/// resolve, is left out.)
+#[test]
+fn attribute_layouts_off_the_fast_path_read_like_prost() {
+    fn len_field(field: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![field << 3 | 2];
+        let mut len = payload.len();
+        while len >= 0x80 {
+            out.push(len as u8 | 0x80);
+            len >>= 7;
+        }
+        out.push(len as u8);
+        [out, payload.to_vec()].concat()
+    }
+    let long = "x".repeat(200);
+    let values: Vec<Vec<u8>> = vec![
+        vec![],
+        len_field(1, b""),
+        len_field(1, long.as_bytes()),
+        len_field(7, &[0xff; 130]),
+        vec![2 << 3, 2],
+        vec![2 << 3, 0x81, 0x00],
+        vec![3 << 3, 0x81, 0x80, 0x00],
+        [vec![3 << 3], vec![0xff; 9], vec![0x01]].concat(),
+        [vec![4 << 3 | 1], 1.5f64.to_le_bytes().to_vec()].concat(),
+        [len_field(1, b"first"), vec![3 << 3, 5]].concat(),
+        [vec![3 << 3, 5], len_field(1, b"last")].concat(),
+        [len_field(1, b"s"), vec![15 << 3, 1]].concat(),
+    ];
+    let mut attributes = Vec::new();
+    for (i, value) in values.iter().enumerate() {
+        let key = format!("k{i}");
+        attributes.push(len_field(9, &[len_field(1, key.as_bytes()), len_field(2, value)].concat()));
+        attributes.push(len_field(9, &[len_field(2, value), len_field(1, key.as_bytes())].concat()));
+        attributes.push(len_field(9, &[len_field(1, key.as_bytes()), len_field(2, value), vec![15 << 3, 1]].concat()));
+        attributes.push(len_field(9, &[len_field(1, long.as_bytes()), len_field(2, value)].concat()));
+        attributes.push(len_field(
+            9,
+            &[len_field(1, key.as_bytes()), len_field(2, &len_field(1, b"a")), len_field(2, value)].concat(),
+        ));
+    }
+    let span = [len_field(1, &[1; 16]), len_field(2, &[2; 8]), attributes.concat()].concat();
+    let bytes = len_field(1, &len_field(2, &len_field(2, &span)));
+    let expected = ExportTraceServiceRequest::decode(&bytes[..]).unwrap();
+    let batch = SpanBatch::decode(Bytes::from(bytes)).unwrap();
     assert_eq!(support::batch_to_prost(&batch), expected);
 }

@@ -189,6 +189,50 @@ fn rejects_invalid_utf8_strings() {
     expect_error(request(&[span]), ScanErrorKind::InvalidUtf8, "KeyValue.key", SPAN_BODY_AT + 32);
 }
 
+/// `BatchWriter::finish` skips the UTF-8 check for strings that came in as `&str`, but messages
+/// copied in encoded (`encoded_span`, `encoded_resource`) never did: their strings must be checked
+/// like those of any request, or a batch would hold strings the views take as validated.
+#[test]
+fn writer_validates_utf8_of_encoded_spans_and_resources() {
+    use spanpipe_core::{Attributes, BatchWriter};
+
+    let bad_span = [valid_ids(), len_field(5, &[b'o', b'k', 0xff])].concat();
+    let mut writer = BatchWriter::new();
+    writer.resource_spans(|rs| {
+        rs.scope_spans(|ss| {
+            ss.encoded_span(&bad_span);
+        });
+    });
+    let error = writer.finish().expect_err("an encoded span with invalid UTF-8 must be refused");
+    assert_eq!((error.kind.clone(), error.field), (ScanErrorKind::InvalidUtf8, "Span.name"), "{error}");
+
+    let bad_resource = len_field(1, &len_field(1, &[0xc3, 0x28]));
+    let mut writer = BatchWriter::new();
+    writer.resource_spans(|rs| {
+        rs.encoded_resource(&bad_resource);
+        rs.scope_spans(|ss| {
+            ss.span(|s| {
+                s.trace_id(&[1; 16]).span_id(&[2; 8]).name("ok");
+            });
+        });
+    });
+    let error = writer.finish().expect_err("an encoded resource with invalid UTF-8 must be refused");
+    assert_eq!((error.kind.clone(), error.field), (ScanErrorKind::InvalidUtf8, "KeyValue.key"), "{error}");
+
+    // Valid encoded messages pass, beside strings written through the writer.
+    let good_span = [valid_ids(), len_field(5, "né".as_bytes())].concat();
+    let mut writer = BatchWriter::new();
+    writer.resource_spans(|rs| {
+        rs.resource(|r| r.str_attribute("service.name", "checkout"));
+        rs.scope_spans(|ss| {
+            ss.encoded_span(&good_span);
+        });
+    });
+    let batch = writer.finish().unwrap();
+    assert_eq!(batch.span(0).unwrap().name(), "né");
+    assert_eq!(batch.span(0).unwrap().service_name(), Some("checkout"));
+}
+
 #[test]
 fn rejects_attribute_values_nested_too_deep() {
     // AnyValue{array_value: ArrayValue{values: [AnyValue{array_value: ...}]}} nested past the limit.

@@ -225,11 +225,13 @@ fn scope_spans(out: &mut Vec<u8>, scope: &ScopeView<'_>) {
 }
 
 fn span(out: &mut Vec<u8>, span: &SpanView<'_>) {
+    // One walk over the span's bytes for every field the index does not hold.
+    let details = span.details();
     let mut o = Object::open(out);
     // Ids are always written: the index guarantees them, and receivers require them.
     o.hex(b"traceId", span.trace_id());
     o.hex(b"spanId", span.span_id());
-    o.non_empty_string(b"traceState", span.trace_state());
+    o.non_empty_string(b"traceState", details.trace_state);
     if let Some(parent) = span.parent_span_id() {
         o.hex(b"parentSpanId", parent);
     }
@@ -238,9 +240,9 @@ fn span(out: &mut Vec<u8>, span: &SpanView<'_>) {
     o.non_zero_i32(b"kind", span.kind().as_i32());
     o.non_zero_u64(b"startTimeUnixNano", span.start_time_unix_nano());
     o.non_zero_u64(b"endTimeUnixNano", span.end_time_unix_nano());
-    o.attributes(b"attributes", span.attributes());
-    o.non_zero_u32(b"droppedAttributesCount", span.dropped_attributes_count());
-    let mut events = span.events().peekable();
+    o.attributes(b"attributes", details.attributes());
+    o.non_zero_u32(b"droppedAttributesCount", details.dropped_attributes_count);
+    let mut events = details.events().peekable();
     if events.peek().is_some() {
         let out = o.key(b"events");
         out.push(b'[');
@@ -252,8 +254,8 @@ fn span(out: &mut Vec<u8>, span: &SpanView<'_>) {
         }
         out.push(b']');
     }
-    o.non_zero_u32(b"droppedEventsCount", span.dropped_events_count());
-    let mut links = span.links().peekable();
+    o.non_zero_u32(b"droppedEventsCount", details.dropped_events_count);
+    let mut links = details.links().peekable();
     if links.peek().is_some() {
         let out = o.key(b"links");
         out.push(b'[');
@@ -265,11 +267,11 @@ fn span(out: &mut Vec<u8>, span: &SpanView<'_>) {
         }
         out.push(b']');
     }
-    o.non_zero_u32(b"droppedLinksCount", span.dropped_links_count());
-    if span.has_status() {
+    o.non_zero_u32(b"droppedLinksCount", details.dropped_links_count);
+    if let Some(status) = details.status {
         let mut s = Object::open(o.key(b"status"));
-        s.non_empty_string(b"message", span.status_message());
-        s.non_zero_i32(b"code", span.status_code().as_i32());
+        s.non_empty_string(b"message", status.message);
+        s.non_zero_i32(b"code", status.code.as_i32());
         s.close();
     }
     o.close();
@@ -374,11 +376,17 @@ const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// Lower-case hex in quotes.
 pub(super) fn write_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Ids are 8 or 16 bytes: each chunk is spelled into a stack buffer and appended at once.
+    const CHUNK: usize = 16;
     out.reserve(bytes.len() * 2 + 2);
     out.push(b'"');
-    for &byte in bytes {
-        out.push(HEX_DIGITS[usize::from(byte >> 4)]);
-        out.push(HEX_DIGITS[usize::from(byte & 0x0F)]);
+    for chunk in bytes.chunks(CHUNK) {
+        let mut digits = [0u8; 2 * CHUNK];
+        for (pair, &byte) in digits.chunks_exact_mut(2).zip(chunk) {
+            pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
+            pair[1] = HEX_DIGITS[usize::from(byte & 0x0F)];
+        }
+        out.extend_from_slice(&digits[..2 * chunk.len()]);
     }
     out.push(b'"');
 }
@@ -428,11 +436,52 @@ static ESCAPES: [u8; 256] = {
     table
 };
 
-/// A JSON string literal, quotes included. Runs of bytes that need no escape are copied whole.
+/// A JSON string literal, quotes included.
 pub(super) fn write_str(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
+    if needs_escape(bytes) {
+        write_escaped(out, bytes);
+    } else {
+        out.extend_from_slice(bytes);
+    }
+    out.push(b'"');
+}
+
+/// Whether any byte of `bytes` must be escaped in a JSON string, eight bytes at a time: nearly
+/// every string in telemetry needs no escape and is then copied whole.
+#[inline]
+fn needs_escape(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if word_needs_escape(u64::from_le_bytes(word)) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&byte| ESCAPES[usize::from(byte)] != 0)
+}
+
+/// Whether one of the eight bytes of `word` is a control character (below 0x20), `"` or `\`.
+/// The classic SWAR tests ("Bit Twiddling Hacks", hasless and haszero): exact as to whether any
+/// byte matches, though not as to which.
+#[inline]
+fn word_needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
+    let control = below(word, 0x20);
+    let quote = below(word ^ (ONES * u64::from(b'"')), 1);
+    let backslash = below(word ^ (ONES * u64::from(b'\\')), 1);
+    control | quote | backslash != 0
+}
+
+/// The body of a string that holds at least one byte to escape. Runs of bytes that need no
+/// escape are copied whole.
+#[cold]
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
     for (i, &byte) in bytes.iter().enumerate() {
         let escape = ESCAPES[usize::from(byte)];
@@ -442,14 +491,17 @@ pub(super) fn write_str(out: &mut Vec<u8>, text: &str) {
         out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
         start = i + 1;
         if escape == b'u' {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX_DIGITS[usize::from(byte >> 4)]);
-            out.push(HEX_DIGITS[usize::from(byte & 0x0F)]);
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX_DIGITS[usize::from(byte >> 4)],
+                HEX_DIGITS[usize::from(byte & 0x0F)],
+            ]);
         } else {
-            out.push(b'\\');
-            out.push(escape);
+            out.extend_from_slice(&[b'\\', escape]);
         }
     }
     out.extend_from_slice(bytes.get(start..).unwrap_or_default());
-    out.push(b'"');
 }

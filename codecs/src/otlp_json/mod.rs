@@ -45,8 +45,10 @@
 //! even when empty (`"resource":{}`, a `ScopeSpans` without spans, `"status":{}`, `"value":{}`),
 //! and an `AnyValue`'s member is written even when it holds a default (`{"intValue":"0"}`).
 //!
-//! Round trips: protobuf → JSON → protobuf gives back an equal request (everything but the
-//! string-table fields), and JSON → batch → JSON of our own output is a fixed point byte for byte.
+//! Round trips: protobuf → JSON → protobuf gives back an equal request, except for what the JSON
+//! mapping cannot express: the string-table fields, and the sign and payload bits of a NaN double
+//! (every NaN is written `"NaN"` and reads back as the canonical quiet NaN). JSON → batch → JSON of
+//! our own output is a fixed point byte for byte.
 //!
 //! # Performance
 //!

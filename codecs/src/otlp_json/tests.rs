@@ -65,6 +65,55 @@ fn escaped_strings_parse_back_to_the_same_text() {
     assert_eq!(serde_json::from_slice::<String>(&out).unwrap(), text);
 }
 
+/// The word-at-a-time check that lets most strings be copied whole must find every byte that
+/// needs escaping, at every position of a word and of the tail, next to any neighbour (the SWAR
+/// tests borrow across bytes), and must never escape anything else.
+#[test]
+fn every_byte_is_escaped_exactly_when_json_requires_it_wherever_it_stands() {
+    fn reference(bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![b'"'];
+        for &byte in bytes {
+            match byte {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x09 => out.extend_from_slice(b"\\t"),
+                0x0A => out.extend_from_slice(b"\\n"),
+                0x0C => out.extend_from_slice(b"\\f"),
+                0x0D => out.extend_from_slice(b"\\r"),
+                0x00..0x20 => out.extend_from_slice(format!("\\u{byte:04x}").as_bytes()),
+                _ => out.push(byte),
+            }
+        }
+        out.push(b'"');
+        out
+    }
+    // Every ASCII byte (non-ASCII bytes are never escaped; a few UTF-8 characters stand in for
+    // them) at every position of strings of 1 to 19 bytes, among neighbours of several kinds.
+    let specials = ["\u{80}", "é", "😀", "\u{7f}"];
+    for len in 1..20 {
+        for position in 0..len {
+            for neighbour in ["a", "\u{0}", "\u{1f}", "\u{21}", "\u{5b}", "\u{ff}", "\"", "\\"] {
+                let mut chars: Vec<String> = vec![neighbour.to_owned(); len];
+                for byte in 0u8..0x80 {
+                    chars[position] = char::from(byte).to_string();
+                    let text: String = chars.concat();
+                    let mut out = Vec::new();
+                    write_str(&mut out, &text);
+                    assert_eq!(out, reference(text.as_bytes()), "{text:?}");
+                }
+                for special in specials {
+                    chars[position] = special.to_owned();
+                    let text: String = chars.concat();
+                    let mut out = Vec::new();
+                    write_str(&mut out, &text);
+                    assert_eq!(out, reference(text.as_bytes()), "{text:?}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn json_string_escapes_decode_like_raw_utf8() {
     let batch = attribute(r#"{"stringValue":"\u00e9\ud83d\ude80\u005c\/\n"}"#).unwrap();

@@ -78,6 +78,41 @@ pub fn span_to_prost(view: &SpanView<'_>) -> Span {
     }
 }
 
+/// Every field of a span, with the fields the index does not hold read through one
+/// [`SpanView::details`] walk instead of the single-field accessors.
+pub fn span_details_to_prost(view: &SpanView<'_>) -> Span {
+    let details = view.details();
+    Span {
+        trace_state: details.trace_state.to_owned(),
+        attributes: key_values_to_prost(details.attributes()),
+        dropped_attributes_count: details.dropped_attributes_count,
+        events: details
+            .events()
+            .map(|event| span::Event {
+                time_unix_nano: event.time_unix_nano,
+                name: event.name.to_owned(),
+                attributes: key_values_to_prost(event.attributes()),
+                dropped_attributes_count: event.dropped_attributes_count,
+            })
+            .collect(),
+        dropped_events_count: details.dropped_events_count,
+        links: details
+            .links()
+            .map(|link| span::Link {
+                trace_id: link.trace_id.to_vec(),
+                span_id: link.span_id.to_vec(),
+                trace_state: link.trace_state.to_owned(),
+                attributes: key_values_to_prost(link.attributes()),
+                dropped_attributes_count: link.dropped_attributes_count,
+                flags: link.flags,
+            })
+            .collect(),
+        dropped_links_count: details.dropped_links_count,
+        status: details.status.map(|status| Status { message: status.message.to_owned(), code: status.code.as_i32() }),
+        ..span_to_prost(view)
+    }
+}
+
 /// The whole batch, structure included, read through the views only.
 pub fn batch_to_prost(batch: &SpanBatch) -> ExportTraceServiceRequest {
     let resource_spans = batch

@@ -156,9 +156,13 @@ pub fn otlp_json(data: &[u8]) {
     );
 }
 
-/// The request as prost re-encodes it, without the profiles signal's string-table indexes
-/// (`KeyValue.key_strindex`, `AnyValue.string_value_strindex`), which mean nothing in a trace
-/// request and which OTLP/JSON, as spanpipe writes it, does not carry.
+/// The request as prost re-encodes it, without what OTLP/JSON cannot carry:
+/// - the profiles signal's string-table indexes (`KeyValue.key_strindex`,
+///   `AnyValue.string_value_strindex`), which mean nothing in a trace request and which OTLP/JSON,
+///   as spanpipe writes it, does not carry;
+/// - the sign and payload bits of a NaN `double_value`: the protobuf JSON mapping has the one
+///   spelling `"NaN"`, which reads back as the canonical quiet NaN, so every NaN is compared as
+///   that one (found by fuzzing: `regression_nan_with_payload.pb`).
 fn canonical_protobuf(batch: &SpanBatch) -> Vec<u8> {
     let mut request = ExportTraceServiceRequest::decode(batch.bytes().clone()).expect("prost accepts a batch's bytes");
     for rs in &mut request.resource_spans {
@@ -191,6 +195,7 @@ fn strip_string_table(attributes: &mut [KeyValue]) {
 fn strip_value(value: &mut AnyValue) {
     match &mut value.value {
         Some(Value::StringValueStrindex(_)) => value.value = None,
+        Some(Value::DoubleValue(double)) if double.is_nan() => *double = f64::NAN,
         Some(Value::ArrayValue(array)) => array.values.iter_mut().for_each(strip_value),
         Some(Value::KvlistValue(list)) => strip_string_table(&mut list.values),
         _ => {}
