@@ -1,12 +1,27 @@
 //! # spanpipe-transports
 //!
-//! The network edge of spanpipe: listeners that accept spans (OTLP over gRPC/HTTP/2 and HTTP/1.1,
-//! Zipkin and Jaeger over HTTP and UDP, WebSocket) and the clients exporters send with (connection
-//! pools, keepalive, retry with backoff, endpoint failover), with TLS on both sides.
+//! The network edge of spanpipe: listeners that accept spans and the runtime glue the exporters'
+//! clients use.
 //!
 //! Transports move bytes; they never interpret spans. A listener hands each request body, as
 //! `bytes::Bytes`, together with its content type to the codec registry of `spanpipe-codecs`, and
 //! answers the client from the typed outcome. Every listener runs one instance per data-plane core
 //! with its own `SO_REUSEPORT` socket, so nothing is shared between cores on the request path.
 //!
-//! This crate is empty until the data-plane work lands; nothing here is usable yet.
+//! Why hyper on glommio rather than tonic on tokio: the data plane is thread per core on
+//! io_uring, and a gRPC server is little more than HTTP/2 plus a 5-byte message prefix and a
+//! status in the trailers. hyper 1.x runs on any executor that can spawn its (`!Send`) futures,
+//! so the receivers and exporters keep their connections, buffers and counters on one core, and
+//! the request body reaches the codec as the very `Bytes` hyper read — no protobuf library
+//! decodes it first. What a gRPC framework would add (reflection, streaming, interceptors) OTLP
+//! does not use.
+//!
+//! - [`rt`]: hyper 1.x on glommio — executor, IO, timer and a `connect` helper — for servers and
+//!   clients alike.
+//! - [`otlp`]: the OTLP/gRPC and OTLP/HTTP receivers, their config (the Collector's `otlp`
+//!   receiver keys), the [`otlp::SpanSink`] seam to the pipeline and per-core counters.
+//! - [`compression`]: bounded decompression of request bodies (gzip, zstd, zlib/deflate).
+
+pub mod compression;
+pub mod otlp;
+pub mod rt;

@@ -1,0 +1,475 @@
+//! The OTLP receivers: OTLP/gRPC and OTLP/HTTP on glommio, one instance per core.
+//!
+//! [`OtlpReceiver::bind`] opens the configured listeners on the calling core (glommio sets
+//! `SO_REUSEPORT`, so every core binds the same port and the kernel spreads connections across
+//! them); [`OtlpReceiver::start`] spawns their accept loops and returns a [`RunningReceiver`],
+//! whose [`RunningReceiver::shutdown`] stops accepting, lets in-flight requests finish and waits
+//! for the connections to close. Decoded batches go to the core's [`SpanSink`].
+//!
+//! Both protocols answer as the OTLP specification says: success (with `partial_success` when
+//! the pipeline rejected spans), malformed data → `INVALID_ARGUMENT` / 400 with a message, over
+//! the size limit → `RESOURCE_EXHAUSTED` / 413, pipeline full → `RESOURCE_EXHAUSTED` with
+//! `RetryInfo` / 429 with `Retry-After`, pipeline unavailable → `UNAVAILABLE` / 503.
+//!
+//! A request is read within bounds before anything is decoded: the body may not exceed the
+//! limit as sent nor after decompression, and must arrive before `read_timeout`; connections
+//! are held to header, idle and write timeouts by a per-connection watchdog (see
+//! `connection.rs`), so no client can hold more than its own connection for a bounded time.
+
+mod body;
+mod config;
+mod connection;
+mod otlp_grpc;
+mod otlp_http;
+mod proto;
+mod shutdown;
+mod sink;
+mod stats;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::{pin, Pin};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use glommio::net::{TcpListener, TcpStream};
+use hyper::body::Incoming;
+use hyper_util::server::conn::auto;
+use spanpipe_codecs::{Codec, CodecRegistry, OtlpProto, RegistryError};
+use spanpipe_config::{ComponentConfig, FieldError};
+
+use crate::compression::Encoding;
+use crate::rt::{GlommioExecutor, GlommioTimer};
+use connection::{Activity, ConnectionLimits, GracefulConnection, MonitoredIo};
+use shutdown::{ConnectionTracker, ShutdownSignal};
+
+pub use body::ResponseBody;
+pub use config::{
+    GrpcKeepaliveConfig, GrpcKeepaliveServerParameters, GrpcServerConfig, HttpKeepaliveConfig, HttpServerConfig,
+    NotImplemented, OtlpReceiverConfig, Protocols,
+};
+pub use proto::GrpcCode;
+pub use sink::{Accepted, Refusal, SpanSink};
+pub use stats::{Protocol, ReceiverEvent, ReceiverStats, ReceiverStatsSnapshot, TimeoutKind};
+
+/// HTTP/2 window a stream starts with: 1 MiB, so a typical request arrives without waiting for
+/// a window update (h2's default, 64 KiB, costs a round trip per 64 KiB).
+pub const HTTP2_STREAM_WINDOW: u32 = 1024 * 1024;
+/// HTTP/2 connection window: 4 MiB, room for several concurrent requests.
+pub const HTTP2_CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
+/// Largest HTTP/2 frame the receiver accepts: 256 KiB, fewer frames per request than the
+/// default 16 KiB.
+pub const HTTP2_MAX_FRAME_SIZE: u32 = 256 * 1024;
+/// Largest header block accepted, in bytes (per request, HTTP/2).
+pub const MAX_HEADER_LIST_SIZE: u32 = 64 * 1024;
+/// Concurrent streams per h2c connection on the OTLP/HTTP port (which has no config key for it).
+pub const H2C_MAX_CONCURRENT_STREAMS: u32 = 100;
+
+/// Why a receiver could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiverError {
+    /// The configuration does not validate.
+    #[error("invalid `otlp` receiver config: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    InvalidConfig(Vec<FieldError>),
+    /// A listener could not be opened.
+    #[error("cannot listen on {address} (set by `{key}`): {source}")]
+    Bind {
+        /// The config key of the address.
+        key: &'static str,
+        /// The address.
+        address: SocketAddr,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// OTLP/gRPC bodies are OTLP protobuf, and the registry has no codec for it.
+    #[error("OTLP/gRPC needs the `otlp_proto` codec: {0}")]
+    MissingCodec(#[source] RegistryError),
+}
+
+/// Why a request failed, before it is phrased in its protocol.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The body could not be decompressed or decoded.
+    Malformed(String),
+    /// Over the size limit.
+    TooLarge(String),
+    /// Content type or encoding not handled.
+    UnsupportedMediaType(String),
+    /// Path or method not served.
+    NotFound(String),
+    /// Not a POST.
+    MethodNotAllowed,
+    /// The request did not arrive before its deadline.
+    TimedOut(String),
+    /// The client's stream broke while the body was read.
+    Broken(String),
+    /// The pipeline did not take the request.
+    Refused(sink::Refusal),
+}
+
+impl Failure {
+    fn event(&self) -> ReceiverEvent {
+        match self {
+            Self::Malformed(_) | Self::Broken(_) => ReceiverEvent::Malformed,
+            Self::TooLarge(_) => ReceiverEvent::TooLarge,
+            Self::UnsupportedMediaType(_) => ReceiverEvent::UnsupportedMediaType,
+            Self::NotFound(_) => ReceiverEvent::NotFound,
+            Self::MethodNotAllowed => ReceiverEvent::MethodNotAllowed,
+            Self::TimedOut(_) => ReceiverEvent::TimedOut(TimeoutKind::Body),
+            Self::Refused(_) => ReceiverEvent::Refused,
+        }
+    }
+
+    fn from_body_error(error: body::BodyError, limit: usize, read_timeout: Option<Duration>) -> Self {
+        match error {
+            body::BodyError::TooLarge => Self::TooLarge(format!("request body exceeds the limit of {limit} bytes")),
+            body::BodyError::TimedOut => Self::TimedOut(format!(
+                "request not received within the read timeout of {}",
+                spanpipe_config::GoDuration(read_timeout.unwrap_or_default())
+            )),
+            body::BodyError::Broken(error) => Self::Broken(format!("request body could not be read: {error}")),
+        }
+    }
+}
+
+/// Protocol-specific settings of a server.
+enum ServerKind {
+    Grpc(otlp_grpc::GrpcSettings),
+    Http(otlp_http::HttpSettings),
+}
+
+/// What every connection of one listener shares.
+struct Server<S: SpanSink> {
+    sink: Rc<S>,
+    stats: Rc<ReceiverStats>,
+    read_timeout: Option<Duration>,
+    kind: ServerKind,
+}
+
+impl<S: SpanSink> Server<S> {
+    fn admit(&self, encoded_len: usize) -> Result<S::Admission, Failure> {
+        self.sink.admit(encoded_len).map_err(Failure::Refused)
+    }
+
+    /// Decodes `payload` and hands it to the sink; an empty request is a success.
+    fn deliver(
+        &self,
+        codec: &dyn Codec,
+        payload: Bytes,
+        wire_len: usize,
+        admission: S::Admission,
+    ) -> Result<sink::Accepted, Failure> {
+        let batch = match codec.decode(payload) {
+            Ok(batch) => batch,
+            Err(error) if error.is_empty_request() => {
+                self.stats.record(ReceiverEvent::Empty);
+                return Ok(sink::Accepted::all());
+            }
+            Err(error) => return Err(Failure::Malformed(error.to_string())),
+        };
+        let spans = batch.len() as u64;
+        let outcome = self.sink.submit(batch, admission).map_err(Failure::Refused)?;
+        let rejected = outcome.rejected_spans.min(spans);
+        self.stats.record(ReceiverEvent::Accepted { spans, rejected, bytes: wire_len as u64 });
+        Ok(outcome)
+    }
+}
+
+/// hyper's service for one connection: dispatches each request to its protocol's handler.
+struct RequestService<S: SpanSink> {
+    server: Rc<Server<S>>,
+    activity: Rc<Activity>,
+}
+
+impl<S: SpanSink + 'static> hyper::service::Service<http::Request<Incoming>> for RequestService<S> {
+    type Response = http::Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>>>>;
+
+    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+        let server = Rc::clone(&self.server);
+        let (started, in_flight) = self.activity.request_started();
+        Box::pin(async move {
+            let deadline = server.read_timeout.map(|timeout| started + timeout);
+            let response = match &server.kind {
+                ServerKind::Grpc(settings) => otlp_grpc::handle(&server, settings, request, deadline).await,
+                ServerKind::Http(settings) => otlp_http::handle(&server, settings, request, deadline).await,
+            };
+            drop(in_flight);
+            Ok(response)
+        })
+    }
+}
+
+impl<S: SpanSink + 'static> GracefulConnection
+    for auto::Connection<'_, MonitoredIo, RequestService<S>, GlommioExecutor>
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        auto::Connection::graceful_shutdown(self);
+    }
+}
+
+/// One bound listener and what its connections need.
+struct Listener<S: SpanSink> {
+    protocol: Protocol,
+    socket: TcpListener,
+    address: SocketAddr,
+    server: Rc<Server<S>>,
+    builder: auto::Builder<GlommioExecutor>,
+    limits: ConnectionLimits,
+    read_buffer_size: usize,
+}
+
+impl<S: SpanSink + 'static> Listener<S> {
+    /// Binds the OTLP/gRPC listener: HTTP/2 only, with gRPC's keep-alive pings.
+    fn grpc(grpc: &GrpcServerConfig, sink: Rc<S>, codecs: &CodecRegistry) -> Result<Self, ReceiverError> {
+        let codec = Arc::clone(codecs.by_name(OtlpProto::NAME).map_err(ReceiverError::MissingCodec)?);
+        let (socket, address) = bind_socket("protocols.grpc.endpoint", &grpc.endpoint)?;
+        let mut builder = auto::Builder::new(GlommioExecutor::new()).http2_only();
+        tune_http2(&mut builder, grpc.concurrent_streams());
+        builder.http2().keep_alive_interval(grpc.keepalive_time()).keep_alive_timeout(grpc.keepalive_timeout());
+        let read_timeout = non_zero(grpc.read_timeout.0);
+        let settings = otlp_grpc::GrpcSettings { max_message_size: grpc.max_message_size(), codec };
+        Ok(Self {
+            protocol: Protocol::Grpc,
+            socket,
+            address,
+            server: Rc::new(Server { sink, stats: Rc::default(), read_timeout, kind: ServerKind::Grpc(settings) }),
+            builder,
+            limits: ConnectionLimits {
+                header: non_zero(grpc.read_header_timeout.0),
+                idle: Some(grpc.max_connection_idle()),
+                write: None,
+                max_age: grpc.max_connection_age(),
+                grace: grpc.max_connection_age_grace().or(read_timeout).unwrap_or(Duration::from_secs(30)),
+            },
+            read_buffer_size: grpc.read_buffer_size,
+        })
+    }
+
+    /// Binds the OTLP/HTTP listener: HTTP/1.1 and h2c (told apart by the HTTP/2 preface).
+    fn http(http: &HttpServerConfig, sink: Rc<S>, codecs: &CodecRegistry) -> Result<Self, ReceiverError> {
+        let (socket, address) = bind_socket("protocols.http.endpoint", &http.endpoint)?;
+        let mut builder = auto::Builder::new(GlommioExecutor::new());
+        // Header reads are timed by the connection watchdog, which also covers idle connections.
+        builder.http1().keep_alive(http.keep_alive_enabled()).header_read_timeout(None);
+        tune_http2(&mut builder, H2C_MAX_CONCURRENT_STREAMS);
+        let read_timeout = non_zero(http.read_timeout.0);
+        let settings = otlp_http::HttpSettings {
+            traces_path: config::sanitized_url_path(&http.traces_url_path),
+            max_body_size: http.max_body_size(),
+            codecs: codecs.clone(),
+            encodings: http.compression_algorithms.iter().filter_map(|name| Encoding::from_name(name)).collect(),
+        };
+        Ok(Self {
+            protocol: Protocol::Http,
+            socket,
+            address,
+            server: Rc::new(Server { sink, stats: Rc::default(), read_timeout, kind: ServerKind::Http(settings) }),
+            builder,
+            limits: ConnectionLimits {
+                header: non_zero(http.read_header_timeout.0),
+                idle: http.idle_timeout_in_force(),
+                write: non_zero(http.write_timeout.0),
+                max_age: None,
+                grace: read_timeout.unwrap_or(Duration::from_secs(30)),
+            },
+            read_buffer_size: crate::rt::DEFAULT_READ_BUFFER_SIZE,
+        })
+    }
+}
+
+/// The OTLP receiver of one core, bound but not yet accepting.
+pub struct OtlpReceiver<S: SpanSink + 'static> {
+    listeners: Vec<Listener<S>>,
+}
+
+impl<S: SpanSink + 'static> std::fmt::Debug for OtlpReceiver<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let listening: Vec<_> = self.listeners.iter().map(|l| (l.protocol, l.address)).collect();
+        f.debug_struct("OtlpReceiver").field("listening", &listening).finish()
+    }
+}
+
+fn non_zero(duration: Duration) -> Option<Duration> {
+    Some(duration).filter(|d| !d.is_zero())
+}
+
+fn bind_socket(key: &'static str, endpoint: &str) -> Result<(TcpListener, SocketAddr), ReceiverError> {
+    let wanted = config::parse_endpoint(endpoint)
+        .map_err(|message| ReceiverError::InvalidConfig(vec![FieldError::new(key, message)]))?;
+    let bind_error = |source: std::io::Error| ReceiverError::Bind { key, address: wanted, source };
+    let socket = TcpListener::bind(wanted).map_err(|error| bind_error(error.into()))?;
+    let address = socket.local_addr().map_err(|error| bind_error(error.into()))?;
+    Ok((socket, address))
+}
+
+impl<S: SpanSink + 'static> OtlpReceiver<S> {
+    /// Validates `config` and binds its listeners on the current glommio executor's core.
+    /// Nothing is accepted until [`OtlpReceiver::start`].
+    ///
+    /// # Errors
+    /// [`ReceiverError::InvalidConfig`] listing every problem; [`ReceiverError::Bind`] when a
+    /// port cannot be bound; [`ReceiverError::MissingCodec`] when gRPC is configured and
+    /// `codecs` has no `otlp_proto`.
+    pub fn bind(config: &OtlpReceiverConfig, sink: Rc<S>, codecs: &CodecRegistry) -> Result<Self, ReceiverError> {
+        let problems = config.validate();
+        if !problems.is_empty() {
+            return Err(ReceiverError::InvalidConfig(problems));
+        }
+        let mut listeners = Vec::new();
+        if let Some(grpc) = &config.protocols.grpc {
+            listeners.push(Listener::grpc(grpc, Rc::clone(&sink), codecs)?);
+        }
+        if let Some(http) = &config.protocols.http {
+            listeners.push(Listener::http(http, sink, codecs)?);
+        }
+        Ok(Self { listeners })
+    }
+
+    /// The address a protocol's listener is bound to (with the real port when 0 was asked).
+    #[must_use]
+    pub fn local_address(&self, protocol: Protocol) -> Option<SocketAddr> {
+        self.listeners.iter().find(|l| l.protocol == protocol).map(|l| l.address)
+    }
+
+    /// Starts accepting on every listener (spawning one accept loop each on this core).
+    #[must_use]
+    pub fn start(self) -> RunningReceiver {
+        let shutdown = Rc::new(ShutdownSignal::default());
+        let tracker = Rc::new(ConnectionTracker::default());
+        let mut running = RunningReceiver {
+            shutdown: Rc::clone(&shutdown),
+            tracker: Rc::clone(&tracker),
+            accept_loops: Vec::new(),
+            listening: Vec::new(),
+        };
+        for listener in self.listeners {
+            running.listening.push((listener.protocol, listener.address, Rc::clone(&listener.server.stats)));
+            let accept = accept_loop(Rc::new(listener), Rc::clone(&shutdown), Rc::clone(&tracker));
+            running.accept_loops.push(glommio::spawn_local(accept).detach());
+        }
+        running
+    }
+}
+
+fn tune_http2(builder: &mut auto::Builder<GlommioExecutor>, max_concurrent_streams: u32) {
+    builder
+        .http2()
+        .timer(GlommioTimer::new())
+        .initial_stream_window_size(HTTP2_STREAM_WINDOW)
+        .initial_connection_window_size(HTTP2_CONNECTION_WINDOW)
+        .adaptive_window(false)
+        .max_frame_size(HTTP2_MAX_FRAME_SIZE)
+        .max_concurrent_streams(max_concurrent_streams)
+        .max_header_list_size(MAX_HEADER_LIST_SIZE);
+}
+
+/// Accepts until shutdown; each connection runs in its own task.
+async fn accept_loop<S: SpanSink + 'static>(
+    listener: Rc<Listener<S>>,
+    shutdown: Rc<ShutdownSignal>,
+    tracker: Rc<ConnectionTracker>,
+) {
+    loop {
+        let accepted = {
+            let mut accept = pin!(listener.socket.accept());
+            let mut stop = pin!(shutdown.wait());
+            std::future::poll_fn(|cx| match stop.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(None),
+                Poll::Pending => accept.as_mut().poll(cx).map(Some),
+            })
+            .await
+        };
+        match accepted {
+            None => break,
+            Some(Ok(stream)) => {
+                let guard = tracker.enter();
+                let connection = serve_connection(stream, Rc::clone(&listener), Rc::clone(&shutdown));
+                glommio::spawn_local(async move {
+                    connection.await;
+                    drop(guard);
+                })
+                .detach();
+            }
+            Some(Err(_)) => {
+                // Out of descriptors or memory: count it and pause instead of spinning; the
+                // connections already open keep being served.
+                listener.server.stats.record(ReceiverEvent::AcceptFailed);
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection<S: SpanSink + 'static>(
+    stream: TcpStream,
+    listener: Rc<Listener<S>>,
+    shutdown: Rc<ShutdownSignal>,
+) {
+    let stats = &listener.server.stats;
+    stats.record(ReceiverEvent::ConnectionOpened);
+    // Responses are small and must leave at once; a failure here only costs latency.
+    let _ = stream.set_nodelay(true);
+    let activity = Rc::new(Activity::new(Instant::now()));
+    let io = MonitoredIo::new(stream, listener.read_buffer_size, Rc::clone(&activity));
+    let service = RequestService { server: Rc::clone(&listener.server), activity: Rc::clone(&activity) };
+    let connection = listener.builder.serve_connection(io, service);
+    connection::drive(connection, activity, listener.limits, shutdown.wait(), stats).await;
+    stats.record(ReceiverEvent::ConnectionClosed);
+}
+
+/// A core's OTLP receiver while it accepts connections.
+pub struct RunningReceiver {
+    shutdown: Rc<ShutdownSignal>,
+    tracker: Rc<ConnectionTracker>,
+    accept_loops: Vec<glommio::task::JoinHandle<()>>,
+    listening: Vec<(Protocol, SocketAddr, Rc<ReceiverStats>)>,
+}
+
+impl std::fmt::Debug for RunningReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let listening: Vec<_> = self.listening.iter().map(|(p, a, _)| (p, a)).collect();
+        f.debug_struct("RunningReceiver")
+            .field("listening", &listening)
+            .field("open_connections", &self.tracker.open())
+            .finish()
+    }
+}
+
+impl RunningReceiver {
+    /// The address a protocol's listener is bound to.
+    #[must_use]
+    pub fn local_address(&self, protocol: Protocol) -> Option<SocketAddr> {
+        self.listening.iter().find(|(p, _, _)| *p == protocol).map(|(_, address, _)| *address)
+    }
+
+    /// The counters of a protocol's listener on this core.
+    #[must_use]
+    pub fn stats(&self, protocol: Protocol) -> Option<Rc<ReceiverStats>> {
+        self.listening.iter().find(|(p, _, _)| *p == protocol).map(|(_, _, stats)| Rc::clone(stats))
+    }
+
+    /// Connections currently open on this core, over all protocols.
+    #[must_use]
+    pub fn open_connections(&self) -> usize {
+        self.tracker.open()
+    }
+
+    /// Stops accepting (the listening sockets close), asks every connection to finish its
+    /// in-flight requests and close (HTTP/2 GOAWAY; HTTP/1 after the current response), and
+    /// waits until all have. A connection that overruns its grace period is closed outright, so
+    /// this completes; wrap it in a deadline to bound it further.
+    pub async fn shutdown(self) {
+        self.shutdown.trigger();
+        for accept_loop in self.accept_loops {
+            accept_loop.await;
+        }
+        self.tracker.all_closed().await;
+    }
+}
