@@ -1,0 +1,510 @@
+//! The `otlphttp` exporter: OTLP over HTTP/1.1 (`POST {endpoint}/v1/traces`), protobuf or JSON
+//! bodies, with the OpenTelemetry Collector's keys and defaults.
+//!
+//! Retryable answers are those the OTLP specification lists — 429, 502, 503 and 504 — and a
+//! `Retry-After` header on them (seconds or an HTTP date) is honoured as the least wait; every
+//! other non-2xx answer is permanent. A 2xx answer may carry `partial_success`, read from a
+//! protobuf or JSON body as its `Content-Type` says; error bodies are read as `google.rpc.Status`
+//! for the log message.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, HOST, RETRY_AFTER, USER_AGENT};
+use http::{HeaderMap, Method, Request};
+use prost::Message as _;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use spanpipe_codecs::Codec as _;
+use spanpipe_config::{ComponentConfig, FieldError, GoDuration};
+use spanpipe_core::SpanBatch;
+
+use crate::client::{ChunkedBody, ClientResponse, Endpoint, MAX_RESPONSE_BYTES};
+use crate::compression::{compress, decompress};
+use crate::network::{EncodeError, ExportError, Outcome, Payload, Protocol};
+use crate::proto::{ExportTraceServiceResponse, RpcStatus};
+use crate::settings::{
+    validate_headers, validate_timeout, Compression, CompressionParams, FailoverConfig, QueueConfig, RetryConfig,
+    TlsClientConfig,
+};
+
+/// The path the OTLP specification gives trace exports.
+pub const TRACES_PATH: &str = "/v1/traces";
+
+/// Body encoding of the `otlphttp` exporter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpEncoding {
+    /// `application/x-protobuf`.
+    #[default]
+    Proto,
+    /// `application/json` (OTLP/JSON).
+    Json,
+}
+
+/// Config of the `otlphttp` exporter.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpHttpExporterConfig {
+    /// Base URL (`http://host:port`); traces go to its `/v1/traces`. Required unless
+    /// `traces_endpoint` or `endpoints` is set. Defaults to empty.
+    pub endpoint: String,
+    /// Full URL for traces, used instead of `endpoint`. Defaults to empty.
+    pub traces_endpoint: String,
+    /// spanpipe's failover list of base URLs, instead of `endpoint`: the first is the primary,
+    /// the others are used in order while it fails (see `failover`). Defaults to empty.
+    pub endpoints: Vec<String>,
+    /// When to fail over between `endpoints` and probe the primary. Defaults to the block's own
+    /// defaults.
+    pub failover: FailoverConfig,
+    /// TLS settings. Only `http://` URLs are supported, where TLS does not apply. Defaults to
+    /// the block's own defaults.
+    pub tls: TlsClientConfig,
+    /// Body encoding: `proto` or `json`. Defaults to proto.
+    pub encoding: HttpEncoding,
+    /// Compression of request bodies: `gzip`, `zstd` or `none`. Defaults to gzip.
+    pub compression: Compression,
+    /// Level of the compression. Defaults to the block's own defaults.
+    pub compression_params: CompressionParams,
+    /// Headers added to every request. Defaults to none.
+    pub headers: BTreeMap<String, String>,
+    /// Time limit of one request. Defaults to 30s.
+    pub timeout: GoDuration,
+    /// How long an idle connection is kept for reuse. Defaults to 90s.
+    pub idle_conn_timeout: GoDuration,
+    /// Idle connections kept for reuse (per core). Defaults to 100.
+    pub max_idle_conns: usize,
+    /// Open a new connection for every request. Defaults to false.
+    pub disable_keep_alives: bool,
+    /// Retries with exponential backoff. Defaults to the block's own defaults.
+    pub retry_on_failure: RetryConfig,
+    /// The bounded queue in front of the senders. Defaults to the block's own defaults.
+    pub sending_queue: QueueConfig,
+}
+
+impl Default for OtlpHttpExporterConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            traces_endpoint: String::new(),
+            endpoints: Vec::new(),
+            failover: FailoverConfig::default(),
+            tls: TlsClientConfig::default(),
+            encoding: HttpEncoding::Proto,
+            compression: Compression::Gzip,
+            compression_params: CompressionParams::default(),
+            headers: BTreeMap::new(),
+            timeout: GoDuration::from_secs(30),
+            idle_conn_timeout: GoDuration::from_secs(90),
+            max_idle_conns: 100,
+            disable_keep_alives: false,
+            retry_on_failure: RetryConfig::default(),
+            sending_queue: QueueConfig::default(),
+        }
+    }
+}
+
+impl OtlpHttpExporterConfig {
+    /// The trace URLs in failover order, or the errors that name the bad keys.
+    pub(crate) fn parsed_endpoints(&self) -> Result<Vec<Endpoint>, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut endpoints = Vec::new();
+        let mut add =
+            |path: String, text: &str, append_traces_path: bool| match parse_http_endpoint(text, append_traces_path) {
+                Ok(endpoint) => endpoints.push(endpoint),
+                Err(message) => errors.push(FieldError::new(path, message)),
+            };
+        if !self.endpoints.is_empty() {
+            for (i, text) in self.endpoints.iter().enumerate() {
+                add(format!("endpoints[{i}]"), text, true);
+            }
+            if !self.endpoint.is_empty() || !self.traces_endpoint.is_empty() {
+                errors.push(FieldError::new(
+                    "endpoints",
+                    "set either `endpoints` or `endpoint`/`traces_endpoint`, not both",
+                ));
+            }
+        } else if !self.traces_endpoint.is_empty() {
+            add("traces_endpoint".to_owned(), &self.traces_endpoint, false);
+        } else if !self.endpoint.is_empty() {
+            add("endpoint".to_owned(), &self.endpoint, true);
+        } else {
+            errors.push(FieldError::new("endpoint", "either `endpoint` or `traces_endpoint` must be set"));
+        }
+        if errors.is_empty() {
+            Ok(endpoints)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+impl ComponentConfig for OtlpHttpExporterConfig {
+    fn validate(&self) -> Vec<FieldError> {
+        let mut errors = self.parsed_endpoints().err().unwrap_or_default();
+        validate_timeout(self.timeout, &mut errors);
+        validate_headers(&self.headers, &mut errors);
+        self.compression_params.validate(self.compression, &mut errors);
+        self.retry_on_failure.validate(&mut errors);
+        self.sending_queue.validate(&mut errors);
+        self.failover.validate(&mut errors);
+        errors
+    }
+}
+
+/// Parses an `http://` URL; `append_traces_path` adds `/v1/traces` to a base URL as the
+/// Collector composes it.
+fn parse_http_endpoint(text: &str, append_traces_path: bool) -> Result<Endpoint, String> {
+    let uri: http::Uri = text.parse().map_err(|error| format!("`{text}` is not a valid URL: {error}"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(format!("`{text}` asks for TLS, which spanpipe does not support yet; use an `http://` URL"))
+        }
+        _ => return Err(format!("`{text}` must be an `http://` URL")),
+    }
+    let authority = uri.authority().cloned().ok_or_else(|| format!("`{text}` has no host"))?;
+    let base = uri.path_and_query().map_or("", |path| path.as_str());
+    let path = if append_traces_path {
+        format!("{}{TRACES_PATH}", base.trim_end_matches('/'))
+    } else if base.is_empty() {
+        "/".to_owned()
+    } else {
+        base.to_owned()
+    };
+    Ok(Endpoint {
+        label: text.to_owned(),
+        host: authority.host().trim_start_matches('[').trim_end_matches(']').to_owned(),
+        port: authority.port_u16().unwrap_or(80),
+        path: path.parse().map_err(|error| format!("`{text}` gives an invalid path: {error}"))?,
+        authority,
+    })
+}
+
+/// The HTTP side of the `otlphttp` exporter.
+#[derive(Debug)]
+pub(crate) struct HttpProtocol {
+    encoding: HttpEncoding,
+    compression: Compression,
+    level: i32,
+    headers: HeaderMap,
+    probe: Payload,
+}
+
+impl HttpProtocol {
+    pub(crate) fn new(config: &OtlpHttpExporterConfig) -> Result<Self, EncodeError> {
+        let mut headers = HeaderMap::new();
+        let content_type = match config.encoding {
+            HttpEncoding::Proto => "application/x-protobuf",
+            HttpEncoding::Json => "application/json",
+        };
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(USER_AGENT, HeaderValue::from_static(crate::USER_AGENT));
+        if let Some(name) = config.compression.encoding_name() {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static(name));
+        }
+        headers.extend(crate::settings::header_map(&config.headers));
+        let mut protocol = Self {
+            encoding: config.encoding,
+            compression: config.compression,
+            level: config.compression_params.level,
+            headers,
+            probe: Payload::default(),
+        };
+        // An export request without spans: no bytes in protobuf, `{}` in JSON.
+        let empty: &'static [u8] = match config.encoding {
+            HttpEncoding::Proto => b"",
+            HttpEncoding::Json => b"{}",
+        };
+        protocol.probe = protocol.compressed(Bytes::from_static(empty))?;
+        Ok(protocol)
+    }
+
+    fn compressed(&self, body: Bytes) -> Result<Payload, EncodeError> {
+        let body = match self.compression {
+            Compression::None => body,
+            compression => compress(compression, self.level, &body)?,
+        };
+        Ok(Payload { prefix: None, body })
+    }
+}
+
+impl Protocol for HttpProtocol {
+    fn encode(&self, batch: &SpanBatch) -> Result<Payload, EncodeError> {
+        let body = match self.encoding {
+            HttpEncoding::Proto => batch.bytes().clone(),
+            HttpEncoding::Json => spanpipe_codecs::OtlpJson.encode(batch)?,
+        };
+        self.compressed(body)
+    }
+
+    fn probe_payload(&self) -> Payload {
+        self.probe.clone()
+    }
+
+    fn request(&self, endpoint: &Endpoint, payload: &Payload) -> Request<ChunkedBody> {
+        let mut request = Request::new(payload.to_body());
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = http::Uri::from(endpoint.path.clone());
+        let mut headers = self.headers.clone();
+        if let Ok(host) = HeaderValue::from_str(endpoint.authority.as_str()) {
+            headers.insert(HOST, host);
+        }
+        *request.headers_mut() = headers;
+        request
+    }
+
+    fn outcome(&self, endpoint: &Endpoint, response: ClientResponse) -> Outcome {
+        read_http_outcome(endpoint, &response, SystemTime::now())
+    }
+}
+
+/// Whether the OTLP specification allows retrying an answer with this status.
+fn is_retryable(status: u16) -> bool {
+    matches!(status, 429 | 502 | 503 | 504)
+}
+
+/// `Retry-After` as seconds or as an HTTP date (relative to `now`).
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with("application/json"))
+}
+
+/// The response body, decompressed if the server compressed it.
+fn response_body(response: &ClientResponse) -> Result<Vec<u8>, String> {
+    let encoding = response.headers.get(CONTENT_ENCODING).and_then(|value| value.to_str().ok());
+    let compression = match encoding.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("identity") => return Ok(response.body.to_vec()),
+        Some("gzip") => Compression::Gzip,
+        Some("zstd") => Compression::Zstd,
+        Some(other) => return Err(format!("unsupported Content-Encoding {other:?}")),
+    };
+    decompress(compression, &response.body, MAX_RESPONSE_BYTES).map_err(|error| error.to_string())
+}
+
+/// `partialSuccess` of an OTLP/JSON answer; 64-bit integers may come as strings or numbers.
+fn json_partial_success(body: &[u8]) -> Result<(u64, String), String> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|error| error.to_string())?;
+    let Some(partial) = value.get("partialSuccess").or_else(|| value.get("partial_success")) else {
+        return Ok((0, String::new()));
+    };
+    let field = |camel: &str, snake: &str| partial.get(camel).or_else(|| partial.get(snake)).cloned();
+    let rejected = match field("rejectedSpans", "rejected_spans") {
+        Some(serde_json::Value::String(text)) => text.parse().map_err(|_| format!("rejectedSpans {text:?}"))?,
+        Some(serde_json::Value::Number(number)) => number.as_u64().unwrap_or(0),
+        _ => 0,
+    };
+    let message = match field("errorMessage", "error_message") {
+        Some(serde_json::Value::String(text)) => text,
+        _ => String::new(),
+    };
+    Ok((rejected, message))
+}
+
+/// The message of an error body: a `google.rpc.Status` in the body's encoding, else the text.
+fn error_message(response: &ClientResponse) -> String {
+    let Ok(body) = response_body(response) else {
+        return String::new();
+    };
+    if is_json(&response.headers) {
+        if let Some(message) = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|value| value.get("message").and_then(|message| message.as_str().map(str::to_owned)))
+        {
+            return message;
+        }
+    } else if let Ok(status) = RpcStatus::decode(body.as_slice()) {
+        if !status.message.is_empty() {
+            return status.message;
+        }
+    }
+    let text = String::from_utf8_lossy(&body);
+    text.chars().take(256).collect()
+}
+
+fn read_http_outcome(endpoint: &Endpoint, response: &ClientResponse, now: SystemTime) -> Outcome {
+    let status = response.status.as_u16();
+    if response.status.is_success() {
+        let partial = response_body(response).and_then(|body| {
+            if body.is_empty() {
+                Ok((0, String::new()))
+            } else if is_json(&response.headers) {
+                json_partial_success(&body)
+            } else {
+                ExportTraceServiceResponse::decode(body.as_slice()).map_err(|error| error.to_string()).map(|answer| {
+                    let partial = answer.partial_success.unwrap_or_default();
+                    (u64::try_from(partial.rejected_spans).unwrap_or(0), partial.error_message)
+                })
+            }
+        });
+        return match partial {
+            Ok((rejected_spans, message)) => Outcome::Delivered { rejected_spans, message },
+            // The status says the spans arrived; an unreadable body cannot change that.
+            Err(reason) => {
+                tracing::debug!(endpoint = %endpoint, %reason, "ignoring an unreadable success body");
+                Outcome::Delivered { rejected_spans: 0, message: String::new() }
+            }
+        };
+    }
+    let error = ExportError::Http { endpoint: endpoint.label.clone(), status, message: error_message(response) };
+    if is_retryable(status) {
+        Outcome::Retryable { error, server_delay: retry_after(&response.headers, now) }
+    } else {
+        Outcome::Permanent { error }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::header::HeaderName;
+    use http::StatusCode;
+
+    use crate::proto::ExportTracePartialSuccess;
+
+    use super::*;
+
+    fn endpoint() -> Endpoint {
+        parse_http_endpoint("http://127.0.0.1:4318", true).unwrap()
+    }
+
+    fn response(status: u16, headers: &[(&str, &str)], body: impl Into<Bytes>) -> ClientResponse {
+        ClientResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| {
+                    (HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap())
+                })
+                .collect(),
+            body: body.into(),
+            trailers: None,
+        }
+    }
+
+    #[test]
+    fn composes_the_traces_url_as_the_collector_does() {
+        assert_eq!(parse_http_endpoint("http://host:4318", true).unwrap().path, "/v1/traces");
+        assert_eq!(parse_http_endpoint("http://host:4318/", true).unwrap().path, "/v1/traces");
+        assert_eq!(parse_http_endpoint("http://host:4318/otlp/", true).unwrap().path, "/otlp/v1/traces");
+        assert_eq!(parse_http_endpoint("http://host/custom/path", false).unwrap().path, "/custom/path");
+        assert_eq!(parse_http_endpoint("http://host", true).unwrap().port, 80);
+        assert!(parse_http_endpoint("https://host:4318", true).is_err());
+        assert!(parse_http_endpoint("host:4318", true).is_err());
+    }
+
+    #[test]
+    fn validation_names_the_keys_to_change() {
+        let paths = |config: OtlpHttpExporterConfig| -> Vec<String> {
+            config.validate().into_iter().map(|error| error.path).collect()
+        };
+        assert_eq!(paths(OtlpHttpExporterConfig::default()), ["endpoint"]);
+        assert_eq!(
+            paths(OtlpHttpExporterConfig { traces_endpoint: "https://x/v1/traces".into(), ..Default::default() }),
+            ["traces_endpoint"]
+        );
+        assert_eq!(
+            paths(OtlpHttpExporterConfig {
+                endpoint: "http://a:4318".into(),
+                endpoints: vec!["http://b:4318".into()],
+                ..Default::default()
+            }),
+            ["endpoints"]
+        );
+        assert!(paths(OtlpHttpExporterConfig { endpoint: "http://a:4318".into(), ..Default::default() }).is_empty());
+    }
+
+    #[test]
+    fn retryable_statuses_are_exactly_the_specifications() {
+        for status in [400, 401, 403, 404, 405, 413, 415, 500, 501] {
+            let outcome = read_http_outcome(&endpoint(), &response(status, &[], ""), SystemTime::now());
+            assert!(matches!(outcome, Outcome::Permanent { .. }), "{status}");
+        }
+        for status in [429, 502, 503, 504] {
+            let outcome = read_http_outcome(&endpoint(), &response(status, &[], ""), SystemTime::now());
+            assert!(matches!(outcome, Outcome::Retryable { server_delay: None, .. }), "{status}");
+        }
+    }
+
+    #[test]
+    fn honours_retry_after_in_seconds_and_as_a_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let seconds = read_http_outcome(&endpoint(), &response(429, &[("retry-after", "7")], ""), now);
+        assert!(
+            matches!(seconds, Outcome::Retryable { server_delay: Some(delay), .. } if delay == Duration::from_secs(7))
+        );
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        let dated = read_http_outcome(&endpoint(), &response(503, &[("retry-after", &date)], ""), now);
+        assert!(
+            matches!(dated, Outcome::Retryable { server_delay: Some(delay), .. } if delay == Duration::from_secs(30))
+        );
+    }
+
+    #[test]
+    fn reads_partial_success_from_protobuf_and_json() {
+        let answer = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess { rejected_spans: 4, error_message: "too old".into() }),
+        };
+        let proto = read_http_outcome(
+            &endpoint(),
+            &response(200, &[("content-type", "application/x-protobuf")], answer.encode_to_vec()),
+            SystemTime::now(),
+        );
+        assert!(matches!(proto, Outcome::Delivered { rejected_spans: 4, ref message } if message == "too old"));
+        let json = read_http_outcome(
+            &endpoint(),
+            &response(
+                200,
+                &[("content-type", "application/json")],
+                r#"{"partialSuccess":{"rejectedSpans":"5","errorMessage":"dup"}}"#,
+            ),
+            SystemTime::now(),
+        );
+        assert!(matches!(json, Outcome::Delivered { rejected_spans: 5, ref message } if message == "dup"));
+        let empty = read_http_outcome(&endpoint(), &response(200, &[], ""), SystemTime::now());
+        assert!(matches!(empty, Outcome::Delivered { rejected_spans: 0, .. }));
+    }
+
+    #[test]
+    fn error_messages_come_from_the_status_body() {
+        let status = RpcStatus { code: 3, message: "span has no trace id".into(), details: Vec::new() };
+        let outcome = read_http_outcome(
+            &endpoint(),
+            &response(400, &[("content-type", "application/x-protobuf")], status.encode_to_vec()),
+            SystemTime::now(),
+        );
+        assert!(
+            matches!(outcome, Outcome::Permanent { error: ExportError::Http { status: 400, ref message, .. } } if message == "span has no trace id"),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn json_encoding_writes_otlp_json() {
+        let batch = SpanBatch::decode(Bytes::from(spanpipe_testkit::realistic::encoded(2, 9))).unwrap();
+        let config = OtlpHttpExporterConfig {
+            encoding: HttpEncoding::Json,
+            compression: Compression::None,
+            ..OtlpHttpExporterConfig::default()
+        };
+        let payload = HttpProtocol::new(&config).unwrap().encode(&batch).unwrap();
+        let decoded = spanpipe_codecs::OtlpJson.decode(payload.body).unwrap();
+        // Field order may differ from the input's; the messages are equal.
+        type Request = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        assert_eq!(
+            Request::decode(decoded.bytes().as_ref()).unwrap(),
+            Request::decode(batch.bytes().as_ref()).unwrap()
+        );
+    }
+}
