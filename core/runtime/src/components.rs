@@ -1,0 +1,361 @@
+//! The components spanpipe has, registered under the names configs use, and the plan built from
+//! a loaded config: everything validated and prepared once, before any core starts, so that a bad
+//! config is refused without binding a port.
+
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use spanpipe_config::{ComponentId, ComponentKind, ComponentRegistry, Config, PipelineId, RegistryError};
+use spanpipe_exporters::{
+    BlackholeExporterConfig, DebugExporterConfig, ExporterBuilder, FileExporterConfig, OtlpExporterConfig,
+    OtlpHttpExporterConfig,
+};
+use spanpipe_processors::{
+    AdaptiveSamplerConfig, AttributesConfig, BatchConfig, MemoryLimiter, MemoryLimiterConfig,
+    ProbabilisticSamplerConfig, ProcessMemory, ProcessorBuilder, ProcessorConfig, RoutingConfig,
+};
+use spanpipe_transports::otlp::OtlpReceiverConfig;
+
+use crate::pipeline::RouteTable;
+
+/// Every component type spanpipe has, under its config name.
+///
+/// # Errors
+/// Only if two registrations collide, which would be a bug in this list.
+pub fn builtin_registry() -> Result<ComponentRegistry, RegistryError> {
+    ComponentRegistry::new()
+        .receiver::<OtlpReceiverConfig>("otlp")?
+        .processor::<BatchConfig>("batch")?
+        .processor::<ProbabilisticSamplerConfig>("probabilistic_sampler")?
+        .processor::<AdaptiveSamplerConfig>("adaptive_sampler")?
+        .processor::<AttributesConfig>("attributes")?
+        .processor::<RoutingConfig>("routing")?
+        .processor::<MemoryLimiterConfig>("memory_limiter")?
+        .exporter::<OtlpExporterConfig>("otlp")?
+        .exporter::<OtlpHttpExporterConfig>("otlphttp")?
+        .exporter::<FileExporterConfig>("file")?
+        .exporter::<DebugExporterConfig>("debug")?
+        .exporter::<BlackholeExporterConfig>("blackhole")
+}
+
+/// Why a loaded config could not be prepared to run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// A processor's config is inconsistent.
+    #[error("processors.{id}: {source}")]
+    Processor {
+        /// The processor's id.
+        id: ComponentId,
+        /// What is wrong.
+        source: Box<spanpipe_processors::BuildError>,
+    },
+    /// An exporter could not be prepared.
+    #[error("exporters.{id}: {source}")]
+    Exporter {
+        /// The exporter's id.
+        id: ComponentId,
+        /// What is wrong.
+        source: Box<spanpipe_exporters::BuildError>,
+    },
+    /// The memory limiter could not read memory figures or set its limit.
+    #[error("processors.{id}: {source}")]
+    MemoryLimiter {
+        /// The processor's id.
+        id: ComponentId,
+        /// What is wrong.
+        source: Box<spanpipe_processors::MemoryError>,
+    },
+    /// A routing table names an exporter that its pipeline does not list.
+    #[error(
+        "service.pipelines.{pipeline}: processor `{processor}` routes to exporter `{exporter}`, which the pipeline's `exporters` does not list"
+    )]
+    RouteToUnlistedExporter {
+        /// The pipeline.
+        pipeline: PipelineId,
+        /// The routing processor.
+        processor: ComponentId,
+        /// The exporter it names.
+        exporter: String,
+    },
+    /// A config the loader accepted holds a type this build cannot downcast (a registry mismatch).
+    #[error("{kind:?} `{id}` has no config of the expected type")]
+    Unexpected {
+        /// The component kind.
+        kind: ComponentKind,
+        /// Its id.
+        id: ComponentId,
+    },
+}
+
+/// A pipeline, prepared.
+#[derive(Debug, Clone)]
+pub struct PipelinePlan {
+    /// Its id.
+    pub id: PipelineId,
+    /// Its processors in order, with their ids (the memory limiter is not among them: it guards
+    /// the receivers).
+    pub processors: Vec<(ComponentId, ProcessorBuilder)>,
+    /// Its exporters, as indices into [`CollectorPlan::exporters`].
+    pub exporters: Vec<usize>,
+    /// Where a routing processor's routes go, as indices into `exporters`.
+    pub routes: RouteTable,
+    /// The memory limiter guarding the receivers that feed this pipeline.
+    pub memory_limiter: Option<Arc<MemoryLimiter>>,
+}
+
+/// A receiver, prepared.
+#[derive(Debug, Clone)]
+pub struct ReceiverPlan {
+    /// Its id.
+    pub id: ComponentId,
+    /// Its config.
+    pub config: OtlpReceiverConfig,
+    /// The pipelines it feeds, as indices into [`CollectorPlan::pipelines`].
+    pub pipelines: Vec<usize>,
+}
+
+/// Everything the cores need, validated and prepared, shared by all of them.
+#[derive(Debug)]
+pub struct CollectorPlan {
+    /// Receivers.
+    pub receivers: Vec<ReceiverPlan>,
+    /// Pipelines.
+    pub pipelines: Vec<PipelinePlan>,
+    /// Exporters, each built once per core.
+    pub exporters: Vec<(ComponentId, ExporterBuilder)>,
+}
+
+fn downcast<T: spanpipe_config::ComponentConfig>(
+    config: &Config,
+    kind: ComponentKind,
+    id: &ComponentId,
+) -> Result<T, PlanError> {
+    config.components(kind).config::<T>(id).cloned().ok_or_else(|| PlanError::Unexpected { kind, id: id.clone() })
+}
+
+fn processor_config(config: &Config, id: &ComponentId) -> Result<ProcessorConfig, PlanError> {
+    let kind = ComponentKind::Processor;
+    Ok(match id.type_name() {
+        "batch" => ProcessorConfig::Batch(downcast(config, kind, id)?),
+        "probabilistic_sampler" => ProcessorConfig::ProbabilisticSampler(downcast(config, kind, id)?),
+        "adaptive_sampler" => ProcessorConfig::AdaptiveSampler(downcast(config, kind, id)?),
+        "attributes" => ProcessorConfig::Attributes(downcast(config, kind, id)?),
+        "routing" => ProcessorConfig::Routing(downcast(config, kind, id)?),
+        "memory_limiter" => ProcessorConfig::MemoryLimiter(downcast(config, kind, id)?),
+        _ => return Err(PlanError::Unexpected { kind, id: id.clone() }),
+    })
+}
+
+fn exporter_builder(config: &Config, id: &ComponentId) -> Result<ExporterBuilder, PlanError> {
+    let kind = ComponentKind::Exporter;
+    let name = id.to_string();
+    let built = match id.type_name() {
+        "otlp" => ExporterBuilder::otlp(&name, &downcast::<OtlpExporterConfig>(config, kind, id)?),
+        "otlphttp" => ExporterBuilder::otlp_http(&name, &downcast::<OtlpHttpExporterConfig>(config, kind, id)?),
+        "file" => ExporterBuilder::file(&name, &downcast::<FileExporterConfig>(config, kind, id)?),
+        "debug" => ExporterBuilder::debug(&name, &downcast::<DebugExporterConfig>(config, kind, id)?),
+        "blackhole" => Ok(ExporterBuilder::blackhole(&name)),
+        _ => return Err(PlanError::Unexpected { kind, id: id.clone() }),
+    };
+    built.map_err(|source| PlanError::Exporter { id: id.clone(), source: Box::new(source) })
+}
+
+impl CollectorPlan {
+    /// The checks of [`CollectorPlan::new`] that need nothing outside the config — every
+    /// processor prepared (attribute patterns compiled, rates checked), every route mapped — so
+    /// `spanpipe validate` catches them without opening a file or reading the machine's memory.
+    ///
+    /// # Errors
+    /// Every problem found, each naming its component.
+    pub fn check(config: &Config) -> Result<(), Vec<PlanError>> {
+        let mut errors = Vec::new();
+        for (pipeline_id, pipeline) in &config.service.pipelines {
+            for id in &pipeline.processors {
+                let processor = match processor_config(config, id) {
+                    Ok(processor) => processor,
+                    Err(error) => {
+                        errors.push(error);
+                        continue;
+                    }
+                };
+                match &processor {
+                    ProcessorConfig::MemoryLimiter(_) => continue,
+                    ProcessorConfig::Routing(routing) => {
+                        if let Err(error) = route_table(pipeline_id, id, routing, &pipeline.exporters) {
+                            errors.push(error);
+                        }
+                    }
+                    _ => {}
+                }
+                if let Err(source) = ProcessorBuilder::new(&processor) {
+                    errors.push(PlanError::Processor { id: id.clone(), source: Box::new(source) });
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Prepares a loaded (and therefore validated) config: builds every processor and exporter
+    /// builder, the memory limiters, and the maps from receivers to pipelines to exporters. Only
+    /// exporters and pipelines that some pipeline uses are prepared.
+    ///
+    /// # Errors
+    /// A [`PlanError`] naming the component.
+    pub fn new(config: &Config) -> Result<Self, PlanError> {
+        let mut exporters: IndexMap<ComponentId, ExporterBuilder> = IndexMap::new();
+        let mut limiters: IndexMap<ComponentId, Arc<MemoryLimiter>> = IndexMap::new();
+        let mut pipelines = Vec::new();
+        for (pipeline_id, pipeline) in &config.service.pipelines {
+            let mut exporter_indices = Vec::new();
+            for id in &pipeline.exporters {
+                if !exporters.contains_key(id) {
+                    exporters.insert(id.clone(), exporter_builder(config, id)?);
+                }
+                exporter_indices.push(exporters.get_index_of(id).unwrap_or_default());
+            }
+            let mut processors = Vec::new();
+            let mut routes = RouteTable::default();
+            let mut memory_limiter = None;
+            for id in &pipeline.processors {
+                let processor = processor_config(config, id)?;
+                match &processor {
+                    ProcessorConfig::MemoryLimiter(limiter_config) => {
+                        if !limiters.contains_key(id) {
+                            let reader = Arc::new(ProcessMemory::new("/proc", "/sys/fs/cgroup"));
+                            let limiter = limiter_config.build(reader).map_err(|source| PlanError::MemoryLimiter {
+                                id: id.clone(),
+                                source: Box::new(source),
+                            })?;
+                            limiters.insert(id.clone(), Arc::new(limiter));
+                        }
+                        memory_limiter = limiters.get(id).cloned();
+                        continue;
+                    }
+                    ProcessorConfig::Routing(routing) => {
+                        routes = route_table(pipeline_id, id, routing, &pipeline.exporters)?;
+                    }
+                    _ => {}
+                }
+                let builder = ProcessorBuilder::new(&processor)
+                    .map_err(|source| PlanError::Processor { id: id.clone(), source: Box::new(source) })?;
+                processors.push((id.clone(), builder));
+            }
+            pipelines.push(PipelinePlan {
+                id: pipeline_id.clone(),
+                processors,
+                exporters: exporter_indices,
+                routes,
+                memory_limiter,
+            });
+        }
+        let mut receivers: Vec<ReceiverPlan> = Vec::new();
+        for (index, (_, pipeline)) in config.service.pipelines.iter().enumerate() {
+            for id in &pipeline.receivers {
+                match receivers.iter_mut().find(|receiver| &receiver.id == id) {
+                    Some(receiver) => receiver.pipelines.push(index),
+                    None => receivers.push(ReceiverPlan {
+                        id: id.clone(),
+                        config: downcast(config, ComponentKind::Receiver, id)?,
+                        pipelines: vec![index],
+                    }),
+                }
+            }
+        }
+        Ok(Self { receivers, pipelines, exporters: exporters.into_iter().collect() })
+    }
+}
+
+/// Maps a routing processor's exporter names to positions in its pipeline's exporter list.
+fn route_table(
+    pipeline: &PipelineId,
+    processor: &ComponentId,
+    routing: &RoutingConfig,
+    exporters: &[ComponentId],
+) -> Result<RouteTable, PlanError> {
+    let position = |name: &String| {
+        exporters.iter().position(|id| id.to_string() == *name).ok_or_else(|| PlanError::RouteToUnlistedExporter {
+            pipeline: pipeline.clone(),
+            processor: processor.clone(),
+            exporter: name.clone(),
+        })
+    };
+    let table = routing
+        .table
+        .iter()
+        .map(|entry| entry.exporters.iter().map(position).collect::<Result<Vec<_>, _>>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let default = routing.default_exporters.iter().map(position).collect::<Result<Vec<_>, _>>()?;
+    Ok(RouteTable { table, default })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(yaml: &str) -> Result<CollectorPlan, PlanError> {
+        let registry = builtin_registry().unwrap();
+        let (config, _) = spanpipe_config::load_str(yaml, &registry).unwrap_or_else(|errors| panic!("{errors}"));
+        CollectorPlan::new(&config)
+    }
+
+    const ROUTED: &str = "
+receivers:
+  otlp: {protocols: {http: {endpoint: 127.0.0.1:0}}}
+processors:
+  batch:
+  memory_limiter: {check_interval: 1s, limit_mib: 4000}
+  routing:
+    from_attribute: tenant
+    attribute_source: resource
+    default_exporters: [debug]
+    table:
+      - {value: acme, exporters: [blackhole/acme]}
+      - {value: both, exporters: [blackhole/acme, debug]}
+exporters:
+  debug:
+  blackhole/acme:
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter, batch, routing]
+      exporters: [debug, blackhole/acme]
+    traces/copy:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [blackhole/acme]
+";
+
+    #[test]
+    fn routes_map_to_positions_in_the_pipelines_exporters_and_exporters_are_shared() {
+        let plan = plan(ROUTED).unwrap();
+        assert_eq!(plan.exporters.len(), 2, "blackhole/acme is prepared once for both pipelines");
+        let first = &plan.pipelines[0];
+        assert_eq!(first.routes.table, vec![vec![1], vec![1, 0]]);
+        assert_eq!(first.routes.default, vec![0]);
+        assert!(first.memory_limiter.is_some());
+        let ids: Vec<String> = first.processors.iter().map(|(id, _)| id.to_string()).collect();
+        assert_eq!(ids, ["batch", "routing"], "the memory limiter guards receivers, it is not a stage");
+        assert_eq!(plan.pipelines[1].exporters, vec![1]);
+        assert_eq!(plan.receivers.len(), 1);
+        assert_eq!(plan.receivers[0].pipelines, vec![0, 1]);
+    }
+
+    #[test]
+    fn routing_to_an_exporter_the_pipeline_does_not_list_is_refused_by_name() {
+        let yaml = ROUTED.replace("exporters: [debug, blackhole/acme]", "exporters: [debug]");
+        let registry = builtin_registry().unwrap();
+        let (config, _) = spanpipe_config::load_str(&yaml, &registry).unwrap();
+        let checked = CollectorPlan::check(&config).unwrap_err();
+        assert_eq!(checked.len(), 1, "{checked:?}");
+        let error = plan(&yaml).unwrap_err();
+        let text = error.to_string();
+        assert!(matches!(error, PlanError::RouteToUnlistedExporter { .. }), "{text}");
+        assert!(text.contains("service.pipelines.traces") && text.contains("blackhole/acme"), "{text}");
+    }
+}

@@ -1,0 +1,256 @@
+//! What each core publishes: its receivers', pipelines', processors' and exporters' counters as
+//! Prometheus samples, and how much CPU the core's thread has used (its load).
+
+use std::time::Duration;
+
+use spanpipe_exporters::{DropReason as ExporterDropReason, LATENCY_BUCKET_BOUNDS};
+use spanpipe_processors::Processor;
+use spanpipe_transports::otlp::Protocol;
+
+use crate::collector::CoreParts;
+use crate::telemetry::Sample;
+
+/// CPU time used by the calling thread, which on a data-plane core is the core's work.
+#[derive(Debug)]
+pub struct ThreadCpuClock;
+
+impl ThreadCpuClock {
+    /// A clock for the calling thread.
+    #[must_use]
+    pub fn start() -> Self {
+        Self
+    }
+
+    /// CPU time the calling thread has used since it started.
+    #[must_use]
+    pub fn used(&self) -> Duration {
+        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `now` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID needs nothing else.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0 {
+            return Duration::ZERO;
+        }
+        Duration::new(u64::try_from(now.tv_sec).unwrap_or(0), u32::try_from(now.tv_nsec).unwrap_or(0))
+    }
+}
+
+/// One counter sample per `(name, help, value)`, all with `labels`.
+fn push_counters(
+    samples: &mut Vec<Sample>,
+    labels: &[(&'static str, String)],
+    counters: &[(&'static str, &'static str, u64)],
+) {
+    for &(name, help, value) in counters {
+        samples.push(Sample::counter(name, help, labels.to_vec(), value));
+    }
+}
+
+fn labels(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    pairs.iter().map(|(key, value)| (*key, (*value).to_owned())).collect()
+}
+
+/// Every sample one core publishes.
+pub(crate) fn core_samples(core: usize, parts: &CoreParts, clock: &ThreadCpuClock) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let core_label = core.to_string();
+    let mut cpu = Sample::counter(
+        "spanpipe_core_cpu_seconds_total",
+        "CPU time used by each data-plane core's thread (its load: the rate is the busy fraction).",
+        labels(&[("core", &core_label)]),
+        0,
+    );
+    cpu.value = clock.used().as_secs_f64();
+    samples.push(cpu);
+    receiver_samples(parts, &mut samples);
+    pipeline_samples(parts, &mut samples);
+    exporter_samples(parts, &mut samples);
+    samples
+}
+
+fn receiver_samples(parts: &CoreParts, samples: &mut Vec<Sample>) {
+    for (id, receiver) in &parts.receivers {
+        for protocol in [Protocol::Grpc, Protocol::Http] {
+            let Some(stats) = receiver.stats(protocol) else { continue };
+            let stats = stats.snapshot();
+            let transport = protocol.as_str();
+            let base = labels(&[("receiver", id), ("transport", transport)]);
+            let with = |key: &'static str, value: &str| {
+                let mut all = base.clone();
+                all.push((key, value.to_owned()));
+                all
+            };
+            let counters = [
+                (
+                    "spanpipe_receiver_accepted_spans_total",
+                    "Spans the receiver accepted into the pipeline.",
+                    stats.spans_accepted,
+                ),
+                (
+                    "spanpipe_receiver_accepted_bytes_total",
+                    "Request bytes (as received) of accepted requests.",
+                    stats.bytes_accepted,
+                ),
+                (
+                    "spanpipe_receiver_rejected_spans_total",
+                    "Spans of accepted requests that the pipeline rejected (partial success).",
+                    stats.spans_rejected,
+                ),
+                (
+                    "spanpipe_receiver_requests_total",
+                    "Requests accepted (including empty ones).",
+                    stats.requests_accepted + stats.requests_empty,
+                ),
+            ];
+            push_counters(samples, &base, &counters);
+            for (reason, value) in [
+                ("refused", stats.requests_refused),
+                ("malformed", stats.requests_malformed),
+                ("too_large", stats.requests_too_large),
+                ("unsupported_media_type", stats.requests_unsupported_media_type),
+                ("not_found", stats.requests_not_found),
+                ("method_not_allowed", stats.requests_method_not_allowed),
+                ("header_timeout", stats.header_timeouts),
+                ("body_timeout", stats.body_timeouts),
+                ("write_timeout", stats.write_timeouts),
+            ] {
+                samples.push(Sample::counter(
+                    "spanpipe_receiver_refused_requests_total",
+                    "Requests not accepted, by reason (refused: the pipeline was full or shutting down).",
+                    with("reason", reason),
+                    value,
+                ));
+            }
+            samples.push(Sample::gauge(
+                "spanpipe_receiver_open_connections",
+                "Connections open now.",
+                base,
+                stats.connections_opened.saturating_sub(stats.connections_closed) as f64,
+            ));
+        }
+    }
+}
+
+fn pipeline_samples(parts: &CoreParts, samples: &mut Vec<Sample>) {
+    for pipeline in &parts.pipelines {
+        let name = pipeline.name();
+        samples.push(Sample::gauge(
+            "spanpipe_pipeline_backlog_spans",
+            "Accepted spans waiting for a full exporter queue (while non-zero, receivers answer retry-later).",
+            labels(&[("pipeline", name)]),
+            pipeline.backlog_spans() as f64,
+        ));
+        samples.push(Sample::counter(
+            "spanpipe_pipeline_lost_spans_total",
+            "Accepted spans lost because an exporter had already closed (only at shutdown).",
+            labels(&[("pipeline", name)]),
+            pipeline.counters().lost_spans.get(),
+        ));
+        pipeline.with_processors(|processors| {
+            for (id, processor) in pipeline.processor_ids().iter().zip(processors) {
+                let stats = processor.stats();
+                let base = labels(&[("pipeline", name), ("processor", id)]);
+                let counters = [
+                    ("spanpipe_processor_incoming_spans_total", "Spans handed to the processor.", stats.spans_in),
+                    ("spanpipe_processor_outgoing_spans_total", "Spans the processor passed on.", stats.spans_out),
+                    (
+                        "spanpipe_processor_outgoing_batches_total",
+                        "Batches the processor emitted (for `batch`: the batches sent on).",
+                        stats.batches_out,
+                    ),
+                ];
+                push_counters(samples, &base, &counters);
+                for (reason, value) in stats.dropped_by_reason() {
+                    let mut with_reason = base.clone();
+                    with_reason.push(("reason", reason.as_str().to_owned()));
+                    samples.push(Sample::counter(
+                        "spanpipe_processor_dropped_spans_total",
+                        "Spans the processor left out, by reason (sampled out, filtered, ...).",
+                        with_reason,
+                        value,
+                    ));
+                }
+            }
+        });
+    }
+}
+
+fn exporter_samples(parts: &CoreParts, samples: &mut Vec<Sample>) {
+    for (id, exporter) in &parts.exporters {
+        let stats = exporter.stats().snapshot();
+        let base = labels(&[("exporter", id)]);
+        let counters = [
+            ("spanpipe_exporter_sent_spans_total", "Spans delivered.", stats.spans_sent),
+            ("spanpipe_exporter_sent_batches_total", "Batches delivered.", stats.batches_sent),
+            (
+                "spanpipe_exporter_sent_bytes_total",
+                "OTLP protobuf bytes delivered (before encoding).",
+                stats.bytes_sent,
+            ),
+            (
+                "spanpipe_exporter_sent_wire_bytes_total",
+                "Request bytes sent (after encoding and compression).",
+                stats.wire_bytes_sent,
+            ),
+            (
+                "spanpipe_exporter_backend_rejected_spans_total",
+                "Spans the backend rejected in a partial success.",
+                stats.spans_rejected_by_backend,
+            ),
+            (
+                "spanpipe_exporter_enqueue_refused_spans_total",
+                "Spans the full sending queue pushed back (kept and retried, not lost).",
+                stats.refused_spans,
+            ),
+            ("spanpipe_exporter_retries_total", "Export attempts after the first.", stats.retries),
+            ("spanpipe_exporter_failovers_total", "Switches from a failing endpoint to the next one.", stats.failovers),
+            ("spanpipe_exporter_failbacks_total", "Returns to the primary endpoint.", stats.failbacks),
+        ];
+        push_counters(samples, &base, &counters);
+        for reason in ExporterDropReason::ALL {
+            let mut with_reason = base.clone();
+            with_reason.push(("reason", reason.as_str().to_owned()));
+            samples.push(Sample::counter(
+                "spanpipe_exporter_dropped_spans_total",
+                "Accepted spans given up, by reason.",
+                with_reason,
+                stats.dropped_spans[reason.index()],
+            ));
+        }
+        samples.push(Sample::gauge(
+            "spanpipe_exporter_queue_batches",
+            "Batches in the sending queue.",
+            base.clone(),
+            stats.queue_depth as f64,
+        ));
+        samples.push(Sample::gauge(
+            "spanpipe_exporter_in_flight_requests",
+            "Requests on the wire.",
+            base.clone(),
+            stats.in_flight as f64,
+        ));
+        let help = "Export request latency.";
+        let mut cumulative = 0u64;
+        for (index, count) in stats.latency_buckets.iter().enumerate() {
+            cumulative += count;
+            let bound = LATENCY_BUCKET_BOUNDS
+                .get(index)
+                .map_or_else(|| "+Inf".to_owned(), |bound| bound.as_secs_f64().to_string());
+            let mut with_le = base.clone();
+            with_le.push(("le", bound));
+            samples.push(Sample::histogram(
+                "spanpipe_exporter_latency_seconds",
+                help,
+                "_bucket",
+                with_le,
+                cumulative as f64,
+            ));
+        }
+        samples.push(Sample::histogram(
+            "spanpipe_exporter_latency_seconds",
+            help,
+            "_sum",
+            base.clone(),
+            stats.latency_sum_micros as f64 / 1e6,
+        ));
+        samples.push(Sample::histogram("spanpipe_exporter_latency_seconds", help, "_count", base, cumulative as f64));
+    }
+}

@@ -1,0 +1,298 @@
+//! spanpipe's own telemetry: counters kept per core, published as snapshots, summed on read,
+//! and served in the Prometheus text format on `/metrics`, beside `/healthz` and `/readyz`.
+//!
+//! Why snapshots: a data-plane core keeps its counters in plain cells that only it writes
+//! (no atomics, no shared cache lines on the hot path). Every [`PUBLISH_INTERVAL`], and once more
+//! when it stops, a core copies them into its [`CoreSlot`]; the control thread sums the slots
+//! when scraped. A scrape therefore sees figures at most one interval old, which is far finer
+//! than any scrape interval.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How often a core publishes its counters.
+pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Whether a metric only grows or can go both ways.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Only grows (reset only by a restart).
+    Counter,
+    /// Goes up and down (queue depth, open connections).
+    Gauge,
+    /// A distribution: `_bucket` series with cumulative `le` labels, `_sum` and `_count`.
+    Histogram,
+}
+
+/// One metric: its name, help, kind, labels and value. Several cores' samples with the same name
+/// and labels are summed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// Prometheus metric name (`spanpipe_receiver_accepted_spans_total`).
+    pub name: &'static str,
+    /// One line of help.
+    pub help: &'static str,
+    /// Counter, gauge or histogram.
+    pub kind: MetricKind,
+    /// For histograms, the series: `_bucket`, `_sum` or `_count`; empty otherwise.
+    pub suffix: &'static str,
+    /// Label pairs, already in the order they are printed.
+    pub labels: Vec<(&'static str, String)>,
+    /// The value.
+    pub value: f64,
+}
+
+impl Sample {
+    /// A counter sample.
+    #[must_use]
+    pub fn counter(name: &'static str, help: &'static str, labels: Vec<(&'static str, String)>, value: u64) -> Self {
+        Self { name, help, kind: MetricKind::Counter, suffix: "", labels, value: value as f64 }
+    }
+
+    /// A gauge sample.
+    #[must_use]
+    pub fn gauge(name: &'static str, help: &'static str, labels: Vec<(&'static str, String)>, value: f64) -> Self {
+        Self { name, help, kind: MetricKind::Gauge, suffix: "", labels, value }
+    }
+
+    /// One series of a histogram (`suffix` is `_bucket`, `_sum` or `_count`).
+    #[must_use]
+    pub fn histogram(
+        name: &'static str,
+        help: &'static str,
+        suffix: &'static str,
+        labels: Vec<(&'static str, String)>,
+        value: f64,
+    ) -> Self {
+        Self { name, help, kind: MetricKind::Histogram, suffix, labels, value }
+    }
+}
+
+/// What one core last published.
+#[derive(Debug, Default)]
+pub struct CoreSlot {
+    samples: Mutex<Vec<Sample>>,
+}
+
+impl CoreSlot {
+    /// Replaces this core's published samples.
+    pub fn publish(&self, samples: Vec<Sample>) {
+        *self.samples.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = samples;
+    }
+}
+
+/// The process's telemetry: one slot per core, plus readiness.
+#[derive(Debug)]
+pub struct Telemetry {
+    cores: Vec<Arc<CoreSlot>>,
+    cores_ready: AtomicUsize,
+    stopping: AtomicBool,
+}
+
+impl Telemetry {
+    /// Telemetry for `cores` data-plane cores.
+    #[must_use]
+    pub fn new(cores: usize) -> Arc<Self> {
+        Arc::new(Self {
+            cores: (0..cores).map(|_| Arc::new(CoreSlot::default())).collect(),
+            cores_ready: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+        })
+    }
+
+    /// The slot core `index` publishes into.
+    #[must_use]
+    pub fn core_slot(&self, index: usize) -> Arc<CoreSlot> {
+        Arc::clone(&self.cores[index])
+    }
+
+    /// A core has bound its listeners and runs its pipeline.
+    pub fn core_ready(&self) {
+        self.cores_ready.fetch_add(1, Ordering::Release);
+    }
+
+    /// Shutdown began: `/readyz` answers 503 so that load balancers move traffic away.
+    pub fn set_stopping(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
+    /// Every core is serving and shutdown has not begun.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        !self.stopping.load(Ordering::Acquire) && self.cores_ready.load(Ordering::Acquire) >= self.cores.len()
+    }
+
+    /// Every core's samples summed by name and labels, in the Prometheus text exposition format.
+    #[must_use]
+    pub fn render(&self) -> String {
+        type Series = BTreeMap<(&'static str, Vec<(&'static str, String)>), f64>;
+        let mut families: BTreeMap<&'static str, (&'static str, MetricKind, Series)> = BTreeMap::new();
+        for slot in &self.cores {
+            let samples = slot.samples.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for sample in samples.iter() {
+                let family = families.entry(sample.name).or_insert_with(|| (sample.help, sample.kind, BTreeMap::new()));
+                *family.2.entry((sample.suffix, sample.labels.clone())).or_insert(0.0) += sample.value;
+            }
+        }
+        let mut out = String::new();
+        for (name, (help, kind, series)) in families {
+            let kind = match kind {
+                MetricKind::Counter => "counter",
+                MetricKind::Gauge => "gauge",
+                MetricKind::Histogram => "histogram",
+            };
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for ((suffix, labels), value) in series {
+                out.push_str(name);
+                out.push_str(suffix);
+                if !labels.is_empty() {
+                    out.push('{');
+                    for (i, (key, value)) in labels.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        let _ = write!(out, "{key}=\"{}\"", escape_label(value));
+                    }
+                    out.push('}');
+                }
+                let _ = writeln!(out, " {value}");
+            }
+        }
+        out
+    }
+}
+
+/// A label value as the exposition format wants it: backslash, quote and newline escaped.
+fn escape_label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Why the telemetry endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve metrics on {address} (set `service.telemetry.metrics.address`): {source}")]
+pub struct TelemetryServerError {
+    address: SocketAddr,
+    source: std::io::Error,
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on `address` from a thread of its own (off the
+/// data-plane cores) until `stop` is set. Returns the bound address (useful with port 0) and the
+/// thread.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub fn serve(
+    telemetry: Arc<Telemetry>,
+    address: SocketAddr,
+    stop: Arc<AtomicBool>,
+) -> Result<(SocketAddr, std::thread::JoinHandle<()>), TelemetryServerError> {
+    let listener = std::net::TcpListener::bind(address).map_err(|source| TelemetryServerError { address, source })?;
+    let bound = listener.local_addr().map_err(|source| TelemetryServerError { address, source })?;
+    listener.set_nonblocking(true).map_err(|source| TelemetryServerError { address, source })?;
+    let thread = std::thread::Builder::new()
+        .name("spanpipe-telemetry".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    tracing::error!(%error, "telemetry endpoint could not start its runtime");
+                    return;
+                }
+            };
+            runtime.block_on(accept_loop(telemetry, listener, stop));
+        })
+        .map_err(|source| TelemetryServerError { address, source })?;
+    Ok((bound, thread))
+}
+
+async fn accept_loop(telemetry: Arc<Telemetry>, listener: std::net::TcpListener, stop: Arc<AtomicBool>) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+    while !stop.load(Ordering::Acquire) {
+        let accepted = tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
+        let Ok(Ok((stream, _))) = accepted else { continue };
+        let telemetry = Arc::clone(&telemetry);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let telemetry = Arc::clone(&telemetry);
+                async move { Ok::<_, std::convert::Infallible>(answer(&telemetry, &request)) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "telemetry connection ended with an error");
+            }
+        });
+    }
+}
+
+type Body = http_body_util::Full<bytes::Bytes>;
+
+fn answer<B>(telemetry: &Telemetry, request: &hyper::Request<B>) -> hyper::Response<Body> {
+    let (status, content_type, body) = match (request.method(), request.uri().path()) {
+        (&hyper::Method::GET, "/metrics") => {
+            (hyper::StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", telemetry.render())
+        }
+        (&hyper::Method::GET, "/healthz") => (hyper::StatusCode::OK, "text/plain", "ok\n".to_owned()),
+        (&hyper::Method::GET, "/readyz") if telemetry.is_ready() => {
+            (hyper::StatusCode::OK, "text/plain", "ready\n".to_owned())
+        }
+        (&hyper::Method::GET, "/readyz") => {
+            (hyper::StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n".to_owned())
+        }
+        (&hyper::Method::GET, _) => (hyper::StatusCode::NOT_FOUND, "text/plain", "not found\n".to_owned()),
+        _ => (hyper::StatusCode::METHOD_NOT_ALLOWED, "text/plain", "method not allowed\n".to_owned()),
+    };
+    let mut response = hyper::Response::new(Body::new(body.into()));
+    *response.status_mut() = status;
+    if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_of_all_cores_are_summed_by_name_and_labels() {
+        let telemetry = Telemetry::new(2);
+        let accepted = |core: &str, value| {
+            Sample::counter(
+                "spanpipe_accepted_spans_total",
+                "Spans accepted.",
+                vec![("receiver", core.to_owned())],
+                value,
+            )
+        };
+        telemetry.core_slot(0).publish(vec![accepted("otlp", 3), accepted("zipkin", 1)]);
+        telemetry.core_slot(1).publish(vec![accepted("otlp", 4)]);
+        let text = telemetry.render();
+        assert!(text.contains("# TYPE spanpipe_accepted_spans_total counter"), "{text}");
+        assert!(text.contains("spanpipe_accepted_spans_total{receiver=\"otlp\"} 7\n"), "{text}");
+        assert!(text.contains("spanpipe_accepted_spans_total{receiver=\"zipkin\"} 1\n"), "{text}");
+        assert_eq!(text.matches("# HELP").count(), 1);
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn ready_only_when_every_core_is_up_and_not_stopping() {
+        let telemetry = Telemetry::new(2);
+        assert!(!telemetry.is_ready());
+        telemetry.core_ready();
+        telemetry.core_ready();
+        assert!(telemetry.is_ready());
+        telemetry.set_stopping();
+        assert!(!telemetry.is_ready());
+    }
+}

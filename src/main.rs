@@ -1,0 +1,185 @@
+//! The `spanpipe` binary: `run` (the default) starts the collector, `validate` checks a config
+//! without starting anything, `schema` prints the config's JSON Schema.
+//!
+//! A config is an OpenTelemetry Collector config; without `--config`, spanpipe runs its embedded
+//! default (OTLP gRPC on 4317 and HTTP on 4318 → batch → debug).
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use spanpipe_config::{Config, ConfigErrors, Loaded, Loader, LogEncoding, LogLevel, Warning, DEFAULT_CONFIG};
+use spanpipe_runtime::{builtin_registry, RunningCollector, StartOptions};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Debug, Parser)]
+#[command(name = "spanpipe", version, about = "A collector for distributed-tracing spans.")]
+struct Cli {
+    /// Config file (an OpenTelemetry Collector config); without it, the embedded default.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the collector (the default command).
+    Run,
+    /// Check a config (schema and semantics) without starting anything.
+    Validate,
+    /// Print the JSON Schema of the config file.
+    Schema,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match execute(&cli) {
+        Ok(code) => code,
+        Err(error) => {
+            // One line, no backtrace: a message for an operator. Causes are appended unless the
+            // message already says them (spanpipe's errors name their cause in their own text).
+            let mut line = error.to_string();
+            for cause in error.chain().skip(1) {
+                let cause = cause.to_string();
+                if !line.contains(&cause) {
+                    line = format!("{line}: {cause}");
+                }
+            }
+            eprintln!("spanpipe: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let registry = builtin_registry().context("registering the built-in components")?;
+    match cli.command.as_ref().unwrap_or(&Command::Run) {
+        Command::Schema => {
+            let schema = registry.json_schema();
+            let mut text = serde_json::to_string_pretty(&schema).context("rendering the schema")?;
+            text.push('\n');
+            write_stdout(&text)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate => match load(cli, &registry) {
+            Ok(((config, warnings), source)) => {
+                print_warnings(&warnings);
+                // The checks that need the components themselves (routes to unlisted exporters,
+                // attribute patterns) — pure, like the loader's: nothing is opened or bound.
+                if let Err(errors) = spanpipe_runtime::CollectorPlan::check(&config) {
+                    for error in errors {
+                        eprintln!("{source}: {error}");
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
+                write_stdout(&format!("{source}: valid\n"))?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Run => run(cli, &registry),
+    }
+}
+
+/// Writes to standard output; a reader that went away (`spanpipe schema | head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(error).context("writing to standard output")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The loaded config and a name for where it came from.
+fn load(cli: &Cli, registry: &spanpipe_config::ComponentRegistry) -> Result<(Loaded, String), ConfigErrors> {
+    let loader = Loader::new(registry);
+    match &cli.config {
+        Some(path) => loader.load_file(path).map(|loaded| (loaded, path.display().to_string())),
+        None => loader.load_str(DEFAULT_CONFIG).map(|loaded| (loaded, "embedded default config".to_owned())),
+    }
+}
+
+fn print_warnings(warnings: &[Warning]) {
+    for warning in warnings {
+        eprintln!("spanpipe: warning: {warning}");
+    }
+}
+
+fn run(cli: &Cli, registry: &spanpipe_config::ComponentRegistry) -> anyhow::Result<ExitCode> {
+    let ((config, warnings), source) = match load(cli, registry) {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    init_logging(&config);
+    print_warnings(&warnings);
+    let options = StartOptions { telemetry_address: telemetry_address(&config)? };
+    let collector = RunningCollector::start(&config, &options)?;
+    tracing::info!(
+        config = %source,
+        cores = ?collector.cpus(),
+        telemetry = ?collector.telemetry_address(),
+        "spanpipe is running"
+    );
+    for receiver in collector.receivers() {
+        tracing::info!(receiver = %receiver.id, grpc = ?receiver.grpc, http = ?receiver.http, "receiver listening");
+    }
+    wait_for_signal()?;
+    tracing::info!("shutting down: no new requests; draining pipelines and exporters");
+    let report = collector.shutdown();
+    if report.undelivered_spans > 0 {
+        tracing::error!(spans = report.undelivered_spans, "shutdown finished with spans not delivered");
+        return Ok(ExitCode::FAILURE);
+    }
+    tracing::info!("shutdown complete: everything accepted was delivered");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Blocks until SIGTERM or SIGINT.
+fn wait_for_signal() -> anyhow::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
+        .context("installing signal handlers")?;
+    let _ = signals.forever().next();
+    Ok(())
+}
+
+/// The first metrics endpoint of `service.telemetry.metrics`, resolved.
+fn telemetry_address(config: &Config) -> anyhow::Result<Option<SocketAddr>> {
+    let Some(endpoint) = config.service.telemetry.metrics.endpoints().into_iter().next() else { return Ok(None) };
+    let host = if endpoint.host.is_empty() { "0.0.0.0" } else { endpoint.host.as_str() };
+    let address = (host, endpoint.port)
+        .to_socket_addrs()
+        .with_context(|| format!("resolving service.telemetry.metrics.{} ({host}:{})", endpoint.path, endpoint.port))?
+        .next()
+        .with_context(|| format!("service.telemetry.metrics.{}: {host} resolves to no address", endpoint.path))?;
+    Ok(Some(address))
+}
+
+fn init_logging(config: &Config) {
+    let level = match config.service.telemetry.logs.level {
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
+    match config.service.telemetry.logs.encoding {
+        LogEncoding::Json => builder.json().init(),
+        LogEncoding::Console => builder.init(),
+    }
+}
