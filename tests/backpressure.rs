@@ -1,0 +1,302 @@
+//! Backpressure end to end: an exporter that cannot deliver fills its small sending queue, and
+//! spanpipe's receivers then refuse new requests with the OTLP specification's retryable
+//! answers (HTTP 429 with `Retry-After`, gRPC `RESOURCE_EXHAUSTED` or `UNAVAILABLE` with
+//! `RetryInfo`) instead of buffering without bound or dropping. Nothing accepted is lost: once
+//! the destination is a real spanpipe, every accepted span arrives there, exactly once, and
+//! the refusals are counted in `/metrics`.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::{BufMut as _, BytesMut};
+use common::{
+    assert_delivered_exactly_once, free_address, holds_all, http_request, wait_until, SpanIds, Spanpipe,
+    DELIVERY_TIMEOUT,
+};
+use http_body_util::{BodyExt as _, Full};
+use prost::Message as _;
+
+/// Requests tried per protocol before the test gives up waiting for a refusal. With one sender
+/// and a queue of two, the fifth request at the latest is refused.
+const MAX_REQUESTS: usize = 30;
+
+/// Refusals each protocol must see.
+const REFUSALS_WANTED: usize = 3;
+
+/// gRPC status codes the OTLP specification lets a server answer when it is overloaded.
+const RESOURCE_EXHAUSTED: i32 = 8;
+const UNAVAILABLE: i32 = 14;
+
+/// `google.rpc.Status`: the body of an OTLP/HTTP error and of gRPC's `grpc-status-details-bin`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<ProtoAny>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProtoAny {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+/// `google.rpc.RetryInfo`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    retry_delay: Option<ProtoDuration>,
+}
+
+/// `google.protobuf.Duration`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProtoDuration {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
+}
+
+/// The retry delay a `google.rpc.Status` carries in a `RetryInfo` detail, if any.
+fn retry_delay(status: &RpcStatus) -> Option<Duration> {
+    let detail = status.details.iter().find(|detail| detail.type_url == "type.googleapis.com/google.rpc.RetryInfo")?;
+    let delay = RetryInfo::decode(detail.value.as_slice()).expect("a RetryInfo detail decodes").retry_delay?;
+    Some(Duration::new(u64::try_from(delay.seconds).ok()?, u32::try_from(delay.nanos).ok()?))
+}
+
+/// A TCP listener that accepts connections and never answers on them: an exporter's requests to
+/// it hang until their timeout, as towards a backend that stalls.
+struct SilentSink {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SilentSink {
+    fn start(address: SocketAddr) -> Self {
+        let listener = TcpListener::bind(address).expect("binding the silent sink");
+        listener.set_nonblocking(true).expect("a non-blocking listener");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut held: Vec<TcpStream> = Vec::new();
+            while !stopping.load(Ordering::Acquire) {
+                match listener.accept() {
+                    Ok((stream, _)) => held.push(stream),
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    Err(error) => panic!("the silent sink could not accept: {error}"),
+                }
+            }
+            // Dropping closes the listener and every held connection.
+        });
+        Self { stop, thread: Some(thread) }
+    }
+
+    /// Closes the listener and every connection it accepted.
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("the silent sink's thread");
+        }
+    }
+}
+
+impl Drop for SilentSink {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What a gRPC unary call answered.
+#[derive(Debug)]
+struct GrpcReply {
+    status: i32,
+    message: String,
+    details: Option<RpcStatus>,
+}
+
+/// One OTLP/gRPC `Export` call with `message` on a fresh HTTP/2 connection (prior knowledge,
+/// as OTLP/gRPC clients without TLS connect). Bounded by a 10 s timeout.
+fn grpc_export(address: SocketAddr, message: &[u8]) -> GrpcReply {
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime for the client");
+    runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), grpc_call(address, message))
+            .await
+            .unwrap_or_else(|_| panic!("the gRPC call to {address} took over 10 s"))
+    })
+}
+
+async fn grpc_call(address: SocketAddr, message: &[u8]) -> GrpcReply {
+    let stream = tokio::net::TcpStream::connect(address).await.expect("connecting to the gRPC receiver");
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("an HTTP/2 handshake");
+    tokio::spawn(connection);
+    let mut framed = BytesMut::with_capacity(5 + message.len());
+    framed.put_u8(0);
+    framed.put_u32(u32::try_from(message.len()).expect("a small message"));
+    framed.put_slice(message);
+    let request =
+        http::Request::post(format!("http://{address}/opentelemetry.proto.collector.trace.v1.TraceService/Export"))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(Full::new(framed.freeze()))
+            .expect("a valid request");
+    let response = sender.send_request(request).await.expect("a gRPC response");
+    let (parts, body) = response.into_parts();
+    let collected = body.collect().await.expect("the response body");
+    // A trailers-only answer carries the status in the headers.
+    let trailers = collected.trailers().cloned().unwrap_or_else(|| parts.headers.clone());
+    let header = |name: &str| trailers.get(name).and_then(|value| value.to_str().ok()).map(str::to_owned);
+    let status = header("grpc-status").and_then(|code| code.parse().ok()).expect("a grpc-status");
+    let details = header("grpc-status-details-bin").map(|encoded| {
+        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(encoded.trim_end_matches('='))
+            .expect("grpc-status-details-bin is base64");
+        RpcStatus::decode(bytes.as_slice()).expect("grpc-status-details-bin is a google.rpc.Status")
+    });
+    GrpcReply { status, message: header("grpc-message").unwrap_or_default(), details }
+}
+
+/// Posts requests to A's OTLP/HTTP receiver, once each, until [`REFUSALS_WANTED`] were refused;
+/// checks each refusal and returns the ids of the spans of accepted requests.
+fn post_until_refused(address: SocketAddr, ids: &mut SpanIds) -> Vec<u64> {
+    let mut accepted = Vec::new();
+    let mut refusals = 0;
+    for seed in 0..MAX_REQUESTS as u64 {
+        let (body, request_ids) = ids.request(10, seed);
+        let reply = http_request(address, "POST", "/v1/traces", &[("Content-Type", "application/x-protobuf")], &body)
+            .expect("POST to A");
+        match reply.status {
+            200 => accepted.extend(request_ids),
+            429 | 503 => {
+                let retry_after: u64 =
+                    reply.header("retry-after").and_then(|value| value.parse().ok()).expect("a Retry-After in seconds");
+                assert!(retry_after > 0, "Retry-After: {retry_after}");
+                let status = RpcStatus::decode(reply.body.as_slice()).expect("the body is a google.rpc.Status");
+                assert!(status.message.contains("queue is full"), "the refusal says why: {status:?}");
+                assert!(retry_delay(&status).is_some(), "the status carries a RetryInfo: {status:?}");
+                refusals += 1;
+                if refusals == REFUSALS_WANTED {
+                    return accepted;
+                }
+            }
+            other => panic!("A answered {other}: {}", String::from_utf8_lossy(&reply.body)),
+        }
+    }
+    panic!("A accepted {} spans and refused only {refusals} of {MAX_REQUESTS} requests", accepted.len());
+}
+
+/// The same over OTLP/gRPC.
+fn export_until_refused(address: SocketAddr, ids: &mut SpanIds) -> Vec<u64> {
+    let mut accepted = Vec::new();
+    let mut refusals = 0;
+    for seed in 0..MAX_REQUESTS as u64 {
+        let (message, request_ids) = ids.request(10, 100 + seed);
+        let reply = grpc_export(address, &message);
+        match reply.status {
+            0 => accepted.extend(request_ids),
+            RESOURCE_EXHAUSTED | UNAVAILABLE => {
+                let details = reply.details.as_ref().expect("a refusal carries grpc-status-details-bin");
+                assert_eq!(details.code, reply.status, "the details repeat the status");
+                assert!(retry_delay(details).is_some_and(|delay| delay > Duration::ZERO), "RetryInfo: {reply:?}");
+                assert!(reply.message.contains("queue is full"), "the refusal says why: {reply:?}");
+                refusals += 1;
+                if refusals == REFUSALS_WANTED {
+                    return accepted;
+                }
+            }
+            other => panic!("A answered gRPC status {other}: {reply:?}"),
+        }
+    }
+    panic!("A accepted {} spans and refused only {refusals} of {MAX_REQUESTS} gRPC requests", accepted.len());
+}
+
+#[test]
+fn full_sending_queue_refuses_with_retry_info_and_loses_nothing_accepted() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let output = dir.path().join("b.jsonl");
+    let (destination, destination_http) = (free_address(), free_address());
+    let mut sink = SilentSink::start(destination);
+    let (grpc, http) = (free_address(), free_address());
+    let components = format!(
+        r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {{endpoint: "{grpc}"}}
+      http: {{endpoint: "{http}"}}
+exporters:
+  otlp:
+    endpoint: "{destination}"
+    tls: {{insecure: true}}
+    timeout: 2s
+    retry_on_failure: {{initial_interval: 50ms, max_interval: 500ms, max_elapsed_time: 120s}}
+    sending_queue: {{queue_size: 2, num_consumers: 1}}
+"#
+    );
+    let mut a = Spanpipe::start(dir.path(), "a", &components, "traces: {receivers: [otlp], exporters: [otlp]}");
+    let mut ids = SpanIds::default();
+
+    let mut accepted = post_until_refused(http, &mut ids);
+    accepted.extend(export_until_refused(grpc, &mut ids));
+    let refused = |transport: &str| {
+        a.metric("spanpipe_receiver_refused_requests_total", &[("transport", transport), ("reason", "refused")])
+    };
+    wait_until("A's metrics to count the refusals", Duration::from_secs(5), || {
+        refused("http") >= REFUSALS_WANTED as f64 && refused("grpc") >= REFUSALS_WANTED as f64
+    });
+    assert_eq!((refused("http"), refused("grpc")), (REFUSALS_WANTED as f64, REFUSALS_WANTED as f64));
+    let accepted_metric = a.metric("spanpipe_receiver_accepted_spans_total", &[]);
+    assert_eq!(accepted_metric, accepted.len() as f64, "A counts the spans it accepted");
+
+    // The request stuck at the silent destination runs into the exporter's timeout and is
+    // retried (to the same silence) rather than given up.
+    wait_until("A to retry the request that timed out", Duration::from_secs(15), || {
+        a.metric("spanpipe_exporter_retries_total", &[("exporter", "otlp")]) >= 1.0
+    });
+
+    // The stalled destination becomes a real spanpipe on the same address.
+    sink.stop();
+    let components = format!(
+        "receivers:\n  otlp:\n    protocols:\n      grpc: {{endpoint: \"{destination}\"}}\n      \
+         http: {{endpoint: \"{destination_http}\"}}\n\
+         exporters:\n  file:\n    path: \"{}\"\n    flush_interval: 20ms\n",
+        output.display()
+    );
+    let mut b = Spanpipe::start(dir.path(), "b", &components, "traces: {receivers: [otlp], exporters: [file]}");
+    wait_until("B to hold every span A accepted", DELIVERY_TIMEOUT, || holds_all(&output, &accepted));
+
+    // With the queue drained, A admits requests again on both protocols.
+    let (body, request_ids) = ids.request(10, 1000);
+    let reply = http_request(http, "POST", "/v1/traces", &[("Content-Type", "application/x-protobuf")], &body)
+        .expect("POST to A");
+    assert_eq!(reply.status, 200, "A still refuses over HTTP after the queue drained");
+    accepted.extend(request_ids);
+    let (message, request_ids) = ids.request(10, 1001);
+    let reply = grpc_export(grpc, &message);
+    assert_eq!(reply.status, 0, "A still refuses over gRPC after the queue drained: {reply:?}");
+    accepted.extend(request_ids);
+    wait_until("B to hold the spans sent after recovery", DELIVERY_TIMEOUT, || holds_all(&output, &accepted));
+
+    a.stop_cleanly();
+    b.stop_cleanly();
+    assert_delivered_exactly_once(&output, &accepted);
+}

@@ -1,0 +1,355 @@
+//! Real OpenTelemetry SDK clients through two spanpipes: every field arrives intact.
+//!
+//! The OpenTelemetry Python SDK (tests/otel_sdk/send_spans.py, run from the venv that
+//! `tools/test` creates) sends a known set of spans with its OTLP/gRPC and its OTLP/HTTP
+//! exporters to spanpipe A. A has two receivers, each feeding its own pipeline: one batches and
+//! forwards with the `otlp` (gRPC) exporter, the other with the `otlphttp` exporter (zstd). Both
+//! end at spanpipe B, whose `file` exporter writes OTLP/JSON lines. Four routes in all, every SDK
+//! exporter through every spanpipe exporter:
+//!
+//! ```text
+//! SDK gRPC ─┐                                      ┌─► B gRPC ─┐
+//! SDK HTTP ─┴► A otlp/via_grpc ─► batch ─► otlp ───┘           ├─► file (OTLP/JSON lines)
+//! SDK gRPC ─┐                                      ┌─► B HTTP ─┘
+//! SDK HTTP ─┴► A otlp/via_http ─► batch ─► otlphttp┘
+//! ```
+//!
+//! The script prints what the SDK sent (read from the requests its OTLP encoder built, ids in
+//! hex); the test reads B's file with opentelemetry-proto's serde types and compares each span,
+//! with its resource and scope, to that description: ids, parent, trace state, flags, name,
+//! kind, times, attributes (typed, in order), events, links, status, resource attributes and
+//! schema URL, scope name, version, attributes and schema URL.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{free_address, read_export_requests, wait_for_exit, wait_until, Spanpipe, DELIVERY_TIMEOUT};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use serde::{Deserialize, Deserializer};
+
+/// How long the Python client may run (it imports grpc, exports four times, and the SDK
+/// retries a failed export on its own).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// An attribute value, tagged with its type as the script prints it, so that an int that
+/// arrived as a double (or a string) is a difference.
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+enum Value {
+    String(String),
+    Bool(bool),
+    Int(i64),
+    /// Printed by Python as its shortest round-tripping text and read back exactly here.
+    Double(#[serde(deserialize_with = "double_from_text")] f64),
+    Array(Vec<Value>),
+    /// The SDK's attributes cannot hold bytes or maps; a received one is shown in a difference.
+    Bytes(Vec<u8>),
+    KvList(Vec<(String, Value)>),
+    /// An `AnyValue` with no value set.
+    Empty,
+}
+
+fn double_from_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map_err(serde::de::Error::custom)
+}
+
+impl From<&AnyValue> for Value {
+    fn from(value: &AnyValue) -> Self {
+        match &value.value {
+            Some(any_value::Value::StringValue(text)) => Self::String(text.clone()),
+            Some(any_value::Value::BoolValue(flag)) => Self::Bool(*flag),
+            Some(any_value::Value::IntValue(number)) => Self::Int(*number),
+            Some(any_value::Value::DoubleValue(number)) => Self::Double(*number),
+            Some(any_value::Value::ArrayValue(array)) => Self::Array(array.values.iter().map(Self::from).collect()),
+            Some(any_value::Value::BytesValue(bytes)) => Self::Bytes(bytes.clone()),
+            Some(any_value::Value::KvlistValue(list)) => Self::KvList(pairs(&list.values)),
+            Some(any_value::Value::StringValueStrindex(index)) => {
+                panic!("a trace request carries a profiles string-table index ({index})")
+            }
+            None => Self::Empty,
+        }
+    }
+}
+
+fn pairs(attributes: &[KeyValue]) -> Vec<(String, Value)> {
+    attributes.iter().map(|pair| (pair.key.clone(), pair.value.as_ref().map_or(Value::Empty, Value::from))).collect()
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventRecord {
+    name: String,
+    time_unix_nano: u64,
+    attributes: Vec<(String, Value)>,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkRecord {
+    trace_id: String,
+    span_id: String,
+    trace_state: String,
+    flags: u32,
+    attributes: Vec<(String, Value)>,
+}
+
+/// A span with its resource and scope: what the script prints for each exported span, and what
+/// the test builds from each span in B's file.
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpanRecord {
+    trace_id: String,
+    span_id: String,
+    parent_span_id: String,
+    trace_state: String,
+    flags: u32,
+    name: String,
+    kind: i32,
+    start_time_unix_nano: u64,
+    end_time_unix_nano: u64,
+    attributes: Vec<(String, Value)>,
+    events: Vec<EventRecord>,
+    links: Vec<LinkRecord>,
+    status_code: i32,
+    status_message: String,
+    resource_attributes: Vec<(String, Value)>,
+    resource_schema_url: String,
+    scope_name: String,
+    scope_version: String,
+    scope_schema_url: String,
+    scope_attributes: Vec<(String, Value)>,
+}
+
+impl SpanRecord {
+    fn received(resource_spans: &ResourceSpans, scope_spans: &ScopeSpans, span: &Span) -> Self {
+        let resource = resource_spans.resource.clone().unwrap_or_default();
+        let scope = scope_spans.scope.clone().unwrap_or_default();
+        let status = span.status.clone().unwrap_or_default();
+        Self {
+            trace_id: hex(&span.trace_id),
+            span_id: hex(&span.span_id),
+            parent_span_id: hex(&span.parent_span_id),
+            trace_state: span.trace_state.clone(),
+            flags: span.flags,
+            name: span.name.clone(),
+            kind: span.kind,
+            start_time_unix_nano: span.start_time_unix_nano,
+            end_time_unix_nano: span.end_time_unix_nano,
+            attributes: pairs(&span.attributes),
+            events: span
+                .events
+                .iter()
+                .map(|event| EventRecord {
+                    name: event.name.clone(),
+                    time_unix_nano: event.time_unix_nano,
+                    attributes: pairs(&event.attributes),
+                })
+                .collect(),
+            links: span
+                .links
+                .iter()
+                .map(|link| LinkRecord {
+                    trace_id: hex(&link.trace_id),
+                    span_id: hex(&link.span_id),
+                    trace_state: link.trace_state.clone(),
+                    flags: link.flags,
+                    attributes: pairs(&link.attributes),
+                })
+                .collect(),
+            status_code: status.code,
+            status_message: status.message,
+            resource_attributes: pairs(&resource.attributes),
+            resource_schema_url: resource_spans.schema_url.clone(),
+            scope_name: scope.name,
+            scope_version: scope.version,
+            scope_schema_url: scope_spans.schema_url.clone(),
+            scope_attributes: pairs(&scope.attributes),
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetReport {
+    target: String,
+    spans: Vec<SpanRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Report {
+    targets: Vec<TargetReport>,
+}
+
+fn python() -> PathBuf {
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run tools/test, which creates the venv with the OpenTelemetry SDK pinned in \
+         tests/otel_sdk/requirements.txt",
+        python.display()
+    );
+    python
+}
+
+/// Runs the script against `targets` and returns what it reports having exported.
+fn send_with_python_sdk(python: &Path, targets: &[String]) -> Report {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/otel_sdk/send_spans.py");
+    let output_dir = tempfile::tempdir().expect("a temporary directory");
+    let stdout_path = output_dir.path().join("stdout.json");
+    let stderr_path = output_dir.path().join("stderr.txt");
+    let mut command = Command::new(python);
+    command.arg(&script);
+    for target in targets {
+        command.arg("--target").arg(target);
+    }
+    // The SDK reads OTEL_* variables (resource attributes, exporter endpoints and headers); the
+    // test's environment must not change what it sends.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("OTEL_") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).expect("creating the output file"))
+        .stderr(std::fs::File::create(&stderr_path).expect("creating the error file"))
+        .spawn()
+        .expect("starting the Python SDK client");
+    let status = wait_for_exit(&mut child, CLIENT_TIMEOUT);
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let status = status.unwrap_or_else(|| panic!("the Python SDK client ran over {CLIENT_TIMEOUT:?}:\n{stderr}"));
+    assert!(status.success(), "the Python SDK client failed ({status}):\n{stderr}");
+    let stdout = std::fs::read(&stdout_path).expect("reading the client's output");
+    serde_json::from_slice(&stdout).unwrap_or_else(|error| {
+        panic!("the client's report is not the expected JSON ({error}):\n{}", String::from_utf8_lossy(&stdout))
+    })
+}
+
+/// Every span in B's file, by span id; ids seen more than once are collected separately.
+fn received_spans(path: &Path) -> (BTreeMap<String, SpanRecord>, Vec<String>) {
+    let mut spans = BTreeMap::new();
+    let mut repeated = Vec::new();
+    for request in read_export_requests(path) {
+        for resource_spans in &request.resource_spans {
+            for scope_spans in &resource_spans.scope_spans {
+                for span in &scope_spans.spans {
+                    let record = SpanRecord::received(resource_spans, scope_spans, span);
+                    if let Some(previous) = spans.insert(record.span_id.clone(), record) {
+                        repeated.push(previous.span_id);
+                    }
+                }
+            }
+        }
+    }
+    (spans, repeated)
+}
+
+#[test]
+fn python_sdk_spans_cross_two_spanpipes_over_every_exporter_intact() {
+    let python = python();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let output = dir.path().join("received.jsonl");
+    let (b_grpc, b_http) = (free_address(), free_address());
+    let mut b = Spanpipe::start(
+        dir.path(),
+        "b",
+        &format!(
+            r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {{endpoint: "{b_grpc}"}}
+      http: {{endpoint: "{b_http}"}}
+exporters:
+  file:
+    path: "{output}"
+    flush_interval: 50ms
+"#,
+            output = output.display()
+        ),
+        "traces: {receivers: [otlp], exporters: [file]}",
+    );
+
+    let (via_grpc_grpc, via_grpc_http, via_http_grpc, via_http_http) =
+        (free_address(), free_address(), free_address(), free_address());
+    let mut a = Spanpipe::start(
+        dir.path(),
+        "a",
+        &format!(
+            r#"
+receivers:
+  otlp/via_grpc:
+    protocols:
+      grpc: {{endpoint: "{via_grpc_grpc}"}}
+      http: {{endpoint: "{via_grpc_http}"}}
+  otlp/via_http:
+    protocols:
+      grpc: {{endpoint: "{via_http_grpc}"}}
+      http: {{endpoint: "{via_http_http}"}}
+processors:
+  batch:
+    timeout: 100ms
+exporters:
+  otlp:
+    endpoint: "{b_grpc}"
+    tls: {{insecure: true}}
+  otlphttp:
+    endpoint: "http://{b_http}"
+    compression: zstd
+"#
+        ),
+        "traces/grpc: {receivers: [otlp/via_grpc], processors: [batch], exporters: [otlp]}
+         traces/http: {receivers: [otlp/via_http], processors: [batch], exporters: [otlphttp]}",
+    );
+
+    let targets = [
+        format!("grpc={via_grpc_grpc}"),
+        format!("http=http://{via_grpc_http}/v1/traces"),
+        format!("grpc={via_http_grpc}"),
+        format!("http=http://{via_http_http}/v1/traces"),
+    ];
+    let report = send_with_python_sdk(&python, &targets);
+    assert_eq!(report.targets.len(), targets.len(), "the client reports every target");
+    let mut expected = BTreeMap::new();
+    for target in &report.targets {
+        assert_eq!(target.spans.len(), 8, "{}: the script exports eight spans per target", target.target);
+        for span in &target.spans {
+            assert!(!expected.contains_key(&span.span_id), "the SDK repeated span id {}", span.span_id);
+        }
+        expected.extend(target.spans.iter().map(|span| (span.span_id.clone(), span)));
+    }
+
+    wait_until("every span the SDK exported to arrive in B's file", DELIVERY_TIMEOUT, || {
+        let (received, _) = received_spans(&output);
+        expected.keys().all(|id| received.contains_key(id))
+    });
+    // Each half of the load left A through the exporter of its pipeline.
+    let spans_via = |exporter: &str| a.metric("spanpipe_exporter_sent_spans_total", &[("exporter", exporter)]);
+    wait_until("A's exporter counters to be published", Duration::from_secs(10), || {
+        spans_via("otlp") == 16.0 && spans_via("otlphttp") == 16.0
+    });
+    a.stop_cleanly();
+    b.stop_cleanly();
+
+    let (received, repeated) = received_spans(&output);
+    assert!(repeated.is_empty(), "spans written more than once: {repeated:?}");
+    let unexpected: Vec<&String> = received.keys().filter(|id| !expected.contains_key(*id)).collect();
+    assert!(unexpected.is_empty(), "B wrote spans nobody sent: {unexpected:?}");
+    for (id, sent) in &expected {
+        let arrived = &received[id];
+        assert_eq!(arrived, *sent, "span {id} ({}) differs from what the SDK exported", sent.name);
+    }
+    let kinds: std::collections::BTreeSet<i32> = received.values().map(|span| span.kind).collect();
+    assert_eq!(kinds, (1..=5).collect(), "every OTLP span kind went through");
+}
