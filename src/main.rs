@@ -139,11 +139,18 @@ fn run(cli: &Cli, registry: &spanpipe_config::ComponentRegistry) -> anyhow::Resu
     wait_for_signal()?;
     tracing::info!("shutting down: no new requests; draining pipelines and exporters");
     let report = collector.shutdown();
+    if report.dropped_while_running > 0 {
+        tracing::warn!(
+            spans = report.dropped_while_running,
+            "exporters dropped spans while running (refused by the backend or retries exhausted); \
+             see spanpipe_exporter_dropped_spans_total"
+        );
+    }
     if report.undelivered_spans > 0 {
         tracing::error!(spans = report.undelivered_spans, "shutdown finished with spans not delivered");
         return Ok(ExitCode::FAILURE);
     }
-    tracing::info!("shutdown complete: everything accepted was delivered");
+    tracing::info!("shutdown complete: nothing was left undelivered");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -13,7 +13,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use spanpipe_codecs::CodecRegistry;
 use spanpipe_config::Config;
 use spanpipe_core::SpanBatch;
-use spanpipe_exporters::Exporter;
+use spanpipe_exporters::{DropReason as ExporterDropReason, Exporter};
 use spanpipe_processors::{MemoryLimiter, Permit};
 use spanpipe_transports::otlp::{Accepted, OtlpReceiver, Protocol, Refusal, RunningReceiver, SpanSink};
 
@@ -75,6 +75,9 @@ pub struct ShutdownReport {
     /// Spans accepted but not delivered by the deadline (counted in the exporters' and the
     /// pipelines' drop metrics too).
     pub undelivered_spans: u64,
+    /// Spans exporters gave up on earlier, while running: refused by the backend as permanent
+    /// errors, or retries exhausted (`spanpipe_exporter_dropped_spans_total`).
+    pub dropped_while_running: u64,
 }
 
 /// A started collector.
@@ -209,7 +212,10 @@ impl RunningCollector {
         let mut report = ShutdownReport::default();
         for core in self.cores.drain(..) {
             match core.join() {
-                Ok(core_report) => report.undelivered_spans += core_report.undelivered_spans,
+                Ok(core_report) => {
+                    report.undelivered_spans += core_report.undelivered_spans;
+                    report.dropped_while_running += core_report.dropped_while_running;
+                }
                 Err(error) => tracing::error!(%error, "a data-plane core ended with an error"),
             }
         }
@@ -467,6 +473,7 @@ async fn shut_down_core(context: &CoreContext, parts: &mut CoreParts) -> Shutdow
     }
     let mut report = ShutdownReport {
         undelivered_spans: parts.pipelines.iter().map(|pipeline| pipeline.backlog_spans() as u64).sum(),
+        dropped_while_running: 0,
     };
     for (id, exporter) in &parts.exporters {
         let flushed = exporter.flush(deadline).await;
@@ -480,6 +487,12 @@ async fn shut_down_core(context: &CoreContext, parts: &mut CoreParts) -> Shutdow
             );
         }
         report.undelivered_spans += flushed.undelivered_spans;
+        let stats = exporter.stats().snapshot();
+        report.dropped_while_running += ExporterDropReason::ALL
+            .iter()
+            .filter(|reason| **reason != ExporterDropReason::Shutdown)
+            .map(|reason| stats.dropped_spans[reason.index()])
+            .sum::<u64>();
     }
     report
 }
