@@ -229,6 +229,9 @@ fn export_until_refused(address: SocketAddr, ids: &mut SpanIds) -> Vec<u64> {
     panic!("A accepted {} spans and refused only {refusals} of {MAX_REQUESTS} gRPC requests", accepted.len());
 }
 
+/// A's `memory_limiter.limit_mib`, which its peak memory must stay under.
+const MEMORY_LIMIT_MIB: u64 = 128;
+
 #[test]
 fn full_sending_queue_refuses_with_retry_info_and_loses_nothing_accepted() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -250,9 +253,16 @@ exporters:
     timeout: 2s
     retry_on_failure: {{initial_interval: 50ms, max_interval: 500ms, max_elapsed_time: 120s}}
     sending_queue: {{queue_size: 2, num_consumers: 1}}
+processors:
+  memory_limiter: {{check_interval: 100ms, limit_mib: {MEMORY_LIMIT_MIB}}}
 "#
     );
-    let mut a = Spanpipe::start(dir.path(), "a", &components, "traces: {receivers: [otlp], exporters: [otlp]}");
+    let mut a = Spanpipe::start(
+        dir.path(),
+        "a",
+        &components,
+        "traces: {receivers: [otlp], processors: [memory_limiter], exporters: [otlp]}",
+    );
     let mut ids = SpanIds::default();
 
     let mut accepted = post_until_refused(http, &mut ids);
@@ -266,6 +276,10 @@ exporters:
     assert_eq!((refused("http"), refused("grpc")), (REFUSALS_WANTED as f64, REFUSALS_WANTED as f64));
     let accepted_metric = a.metric("spanpipe_receiver_accepted_spans_total", &[]);
     assert_eq!(accepted_metric, accepted.len() as f64, "A counts the spans it accepted");
+
+    // Refusing, not buffering: while the exporter is stuck, memory stays under the limit.
+    let peak = a.peak_rss_bytes();
+    assert!(peak < MEMORY_LIMIT_MIB << 20, "A's peak RSS {} MiB is over its {MEMORY_LIMIT_MIB} MiB limit", peak >> 20);
 
     // The request stuck at the silent destination runs into the exporter's timeout and is
     // retried (to the same silence) rather than given up.

@@ -170,6 +170,19 @@ impl Spanpipe {
     }
 
     /// What the current (or last) run wrote to standard output and error.
+    /// The collector's peak resident memory so far (`VmHWM`), in bytes.
+    pub fn peak_rss_bytes(&self) -> u64 {
+        let child = self.child.as_ref().expect("the collector is running");
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", child.id())).expect("reading /proc/<pid>/status");
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmHWM in /proc/<pid>/status");
+        kib * 1024
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
