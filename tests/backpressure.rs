@@ -7,6 +7,7 @@
 
 mod common;
 
+use spanpipe_transports::grpc_status::RpcStatus;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -32,49 +33,6 @@ const REFUSALS_WANTED: usize = 3;
 /// gRPC status codes the OTLP specification lets a server answer when it is overloaded.
 const RESOURCE_EXHAUSTED: i32 = 8;
 const UNAVAILABLE: i32 = 14;
-
-/// `google.rpc.Status`: the body of an OTLP/HTTP error and of gRPC's `grpc-status-details-bin`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<ProtoAny>,
-}
-
-/// `google.protobuf.Any`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct ProtoAny {
-    #[prost(string, tag = "1")]
-    type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    value: Vec<u8>,
-}
-
-/// `google.rpc.RetryInfo`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RetryInfo {
-    #[prost(message, optional, tag = "1")]
-    retry_delay: Option<ProtoDuration>,
-}
-
-/// `google.protobuf.Duration`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct ProtoDuration {
-    #[prost(int64, tag = "1")]
-    seconds: i64,
-    #[prost(int32, tag = "2")]
-    nanos: i32,
-}
-
-/// The retry delay a `google.rpc.Status` carries in a `RetryInfo` detail, if any.
-fn retry_delay(status: &RpcStatus) -> Option<Duration> {
-    let detail = status.details.iter().find(|detail| detail.type_url == "type.googleapis.com/google.rpc.RetryInfo")?;
-    let delay = RetryInfo::decode(detail.value.as_slice()).expect("a RetryInfo detail decodes").retry_delay?;
-    Some(Duration::new(u64::try_from(delay.seconds).ok()?, u32::try_from(delay.nanos).ok()?))
-}
 
 /// A TCP listener that accepts connections and never answers on them: an exporter's requests to
 /// it hang until their timeout, as towards a backend that stalls.
@@ -192,7 +150,7 @@ fn post_until_refused(address: SocketAddr, ids: &mut SpanIds) -> Vec<u64> {
                 assert!(retry_after > 0, "Retry-After: {retry_after}");
                 let status = RpcStatus::decode(reply.body.as_slice()).expect("the body is a google.rpc.Status");
                 assert!(status.message.contains("queue is full"), "the refusal says why: {status:?}");
-                assert!(retry_delay(&status).is_some(), "the status carries a RetryInfo: {status:?}");
+                assert!(status.retry_delay().is_some(), "the status carries a RetryInfo: {status:?}");
                 refusals += 1;
                 if refusals == REFUSALS_WANTED {
                     return accepted;
@@ -216,7 +174,7 @@ fn export_until_refused(address: SocketAddr, ids: &mut SpanIds) -> Vec<u64> {
             RESOURCE_EXHAUSTED | UNAVAILABLE => {
                 let details = reply.details.as_ref().expect("a refusal carries grpc-status-details-bin");
                 assert_eq!(details.code, reply.status, "the details repeat the status");
-                assert!(retry_delay(details).is_some_and(|delay| delay > Duration::ZERO), "RetryInfo: {reply:?}");
+                assert!(details.retry_delay().is_some_and(|delay| delay > Duration::ZERO), "RetryInfo: {reply:?}");
                 assert!(reply.message.contains("queue is full"), "the refusal says why: {reply:?}");
                 refusals += 1;
                 if refusals == REFUSALS_WANTED {

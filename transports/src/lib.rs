@@ -23,5 +23,6 @@
 //! - [`compression`]: bounded decompression of request bodies (gzip, zstd, zlib/deflate).
 
 pub mod compression;
+pub mod grpc_status;
 pub mod otlp;
 pub mod rt;

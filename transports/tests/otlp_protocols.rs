@@ -2,6 +2,7 @@
 
 mod common;
 
+use spanpipe_transports::grpc_status::{RetryInfo, RpcStatus as Status};
 use std::time::Duration;
 
 use base64::Engine as _;

@@ -47,7 +47,6 @@ mod file;
 mod network;
 mod otlp_grpc;
 mod otlp_http;
-pub mod proto;
 pub mod queue;
 mod settings;
 mod stats;

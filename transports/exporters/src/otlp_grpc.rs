@@ -26,11 +26,11 @@ use spanpipe_core::SpanBatch;
 use crate::client::{ChunkedBody, ClientResponse, Endpoint, MAX_RESPONSE_BYTES};
 use crate::compression::{compress, decompress};
 use crate::network::{EncodeError, ExportError, Outcome, Payload, Protocol};
-use crate::proto::{ExportTraceServiceResponse, RpcStatus};
 use crate::settings::{
     validate_headers, validate_timeout, Compression, CompressionParams, FailoverConfig, KeepaliveConfig, QueueConfig,
     RetryConfig, TlsClientConfig,
 };
+use spanpipe_transports::grpc_status::{ExportTraceServiceResponse, RpcStatus};
 
 /// The method every OTLP/gRPC trace export calls.
 pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -379,7 +379,7 @@ fn read_grpc_outcome(endpoint: &Endpoint, response: ClientResponse) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use crate::proto::{ExportTracePartialSuccess, ProtoAny, ProtoDuration, RetryInfo};
+    use spanpipe_transports::grpc_status::{ExportTracePartialSuccess, ProtoAny, ProtoDuration, RetryInfo};
 
     use super::*;
 

@@ -23,11 +23,11 @@ use spanpipe_core::SpanBatch;
 use crate::client::{ChunkedBody, ClientResponse, Endpoint, MAX_RESPONSE_BYTES};
 use crate::compression::{compress, decompress};
 use crate::network::{EncodeError, ExportError, Outcome, Payload, Protocol};
-use crate::proto::{ExportTraceServiceResponse, RpcStatus};
 use crate::settings::{
     validate_headers, validate_timeout, Compression, CompressionParams, FailoverConfig, QueueConfig, RetryConfig,
     TlsClientConfig,
 };
+use spanpipe_transports::grpc_status::{ExportTraceServiceResponse, RpcStatus};
 
 /// The path the OTLP specification gives trace exports.
 pub const TRACES_PATH: &str = "/v1/traces";
@@ -371,7 +371,7 @@ mod tests {
     use http::header::HeaderName;
     use http::StatusCode;
 
-    use crate::proto::ExportTracePartialSuccess;
+    use spanpipe_transports::grpc_status::ExportTracePartialSuccess;
 
     use super::*;
 

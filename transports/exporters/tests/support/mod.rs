@@ -23,7 +23,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess
 use prost::Message;
 use spanpipe_codecs::Codec as _;
 use spanpipe_core::SpanBatch;
-use spanpipe_exporters::proto::{ProtoAny, ProtoDuration, RetryInfo, RpcStatus};
+use spanpipe_transports::grpc_status::{ProtoAny, ProtoDuration, RetryInfo, RpcStatus};
 
 /// A realistic batch of `spans` spans.
 pub fn batch(spans: usize, seed: u64) -> SpanBatch {

@@ -1,7 +1,9 @@
-//! The few response messages the exporters read, declared with prost's derive: the OTLP export
+//! The few response messages a client reads, declared with prost's derive: the OTLP export
 //! response (`partial_success`), `google.rpc.Status` (gRPC `grpc-status-details-bin` and OTLP/HTTP
-//! error bodies) and `google.rpc.RetryInfo`. Requests need no types: a batch already is the
-//! protobuf encoding of an `ExportTraceServiceRequest`.
+//! error bodies) and `google.rpc.RetryInfo`. The exporters decode servers' answers with them, and
+//! tests decode the receivers' answers with them (the receivers encode theirs by hand, so the two
+//! sides check each other). Requests need no types: a batch already is the protobuf encoding of
+//! an `ExportTraceServiceRequest`.
 
 use std::time::Duration;
 
