@@ -29,21 +29,20 @@ pub struct OtlpReceiverConfig {
 #[serde(deny_unknown_fields)]
 pub struct Protocols {
     /// OTLP/gRPC (`TraceService/Export` over HTTP/2). Served when present. Defaults to absent.
-    #[serde(default, deserialize_with = "present_means_enabled", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "spanpipe_config::enabled_when_present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub grpc: Option<GrpcServerConfig>,
     /// OTLP/HTTP (`POST /v1/traces` over HTTP/1.1 and h2c). Served when present. Defaults to
     /// absent.
-    #[serde(default, deserialize_with = "present_means_enabled", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "spanpipe_config::enabled_when_present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub http: Option<HttpServerConfig>,
-}
-
-/// A present key enables its protocol even with an empty (null) value, as in the Collector.
-fn present_means_enabled<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Some(Option::<T>::deserialize(deserializer)?.unwrap_or_default()))
 }
 
 /// A key the OpenTelemetry Collector has and spanpipe does not implement. Any value parses, so
