@@ -167,6 +167,13 @@ impl RunningCollector {
         }
         running.receivers = bound.unwrap_or_default();
         running.memory_checker = start_memory_checker(&plan, Arc::clone(&stop));
+        telemetry.set_adaptive_samplers(
+            plan.pipelines
+                .iter()
+                .flat_map(|pipeline| pipeline.processors.iter())
+                .filter_map(|(id, builder)| builder.adaptive_handle().map(|handle| (id.to_string(), handle.clone())))
+                .collect(),
+        );
         if let Some(address) = options.telemetry_address {
             match telemetry::serve(Arc::clone(&telemetry), address, telemetry_stop) {
                 Ok(server) => running.telemetry_server = Some(server),

@@ -1,6 +1,11 @@
 //! spanpipe's own telemetry: counters kept per core, published as snapshots, summed on read,
 //! and served in the Prometheus text format on `/metrics`, beside `/healthz` and `/readyz`.
 //!
+//! The same endpoint sets the adaptive samplers' base rate at run time: `PUT /v1/<processor id>`
+//! (`/v1/adaptive_sampler` or `/v1/adaptive_sampler/<name>`) with the percentage as the body;
+//! `GET /v1/adaptive_sampler` lists every rate.
+//! Every core's instances read the shared rate at their next batch.
+//!
 //! Why snapshots: a data-plane core keeps its counters in plain cells that only it writes
 //! (no atomics, no shared cache lines on the hot path). Every [`PUBLISH_INTERVAL`], and once more
 //! when it stops, a core copies them into its [`CoreSlot`]; the control thread sums the slots
@@ -13,6 +18,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use spanpipe_processors::AdaptiveSamplerHandle;
 
 /// How often a core publishes its counters.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
@@ -91,6 +98,8 @@ pub struct Telemetry {
     cores: Vec<Arc<CoreSlot>>,
     cores_ready: AtomicUsize,
     stopping: AtomicBool,
+    /// The adaptive samplers' rate handles by processor id, for `/v1/adaptive_sampler`.
+    adaptive: Mutex<Vec<(String, AdaptiveSamplerHandle)>>,
 }
 
 impl Telemetry {
@@ -101,6 +110,7 @@ impl Telemetry {
             cores: (0..cores).map(|_| Arc::new(CoreSlot::default())).collect(),
             cores_ready: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
+            adaptive: Mutex::new(Vec::new()),
         })
     }
 
@@ -108,6 +118,12 @@ impl Telemetry {
     #[must_use]
     pub fn core_slot(&self, index: usize) -> Arc<CoreSlot> {
         Arc::clone(&self.cores[index])
+    }
+
+    /// Makes the adaptive samplers' base rates readable and settable at run time
+    /// (`GET /v1/adaptive_sampler`, `PUT /v1/<processor id>` with the percentage as the body).
+    pub fn set_adaptive_samplers(&self, handles: Vec<(String, AdaptiveSamplerHandle)>) {
+        *self.adaptive.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = handles;
     }
 
     /// A core has bound its listeners and runs its pipeline.
@@ -218,7 +234,7 @@ async fn accept_loop(telemetry: Arc<Telemetry>, listener: std::net::TcpListener,
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let telemetry = Arc::clone(&telemetry);
-                async move { Ok::<_, std::convert::Infallible>(answer(&telemetry, &request)) }
+                async move { Ok::<_, std::convert::Infallible>(route(&telemetry, request).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
@@ -232,6 +248,73 @@ async fn accept_loop(telemetry: Arc<Telemetry>, listener: std::net::TcpListener,
 }
 
 type Body = http_body_util::Full<bytes::Bytes>;
+
+/// Largest request body the control endpoints read (a percentage).
+const MAX_CONTROL_BODY: usize = 64;
+
+/// Path prefix of the adaptive samplers' rate control.
+const ADAPTIVE_PREFIX: &str = "/v1/adaptive_sampler";
+
+async fn route(telemetry: &Telemetry, request: hyper::Request<hyper::body::Incoming>) -> hyper::Response<Body> {
+    let path = request.uri().path().to_owned();
+    // The path names the processor by its config id: `/v1/adaptive_sampler` (listing all, or the
+    // unnamed one) or `/v1/adaptive_sampler/<name>`.
+    if path != ADAPTIVE_PREFIX && !path.starts_with(&format!("{ADAPTIVE_PREFIX}/")) {
+        return answer(telemetry, &request);
+    }
+    let id = path.trim_start_matches("/v1/").to_owned();
+    let listing_all = path == ADAPTIVE_PREFIX;
+    let text = |status, body: String| text_response(status, body);
+    match *request.method() {
+        hyper::Method::GET => {
+            let rates = telemetry.adaptive.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut body = String::new();
+            for (name, handle) in rates.iter().filter(|(name, _)| listing_all || *name == id) {
+                let _ = writeln!(body, "{name} {}", handle.percentage());
+            }
+            if body.is_empty() && !listing_all {
+                return text(
+                    hyper::StatusCode::NOT_FOUND,
+                    format!("no adaptive_sampler `{id}` in the running config\n"),
+                );
+            }
+            text(hyper::StatusCode::OK, body)
+        }
+        hyper::Method::PUT => {
+            use http_body_util::BodyExt as _;
+            let limited = http_body_util::Limited::new(request.into_body(), MAX_CONTROL_BODY);
+            let Ok(body) = limited.collect().await.map(|collected| collected.to_bytes()) else {
+                return text(hyper::StatusCode::BAD_REQUEST, "send the percentage as the body, e.g. `25`\n".to_owned());
+            };
+            let Some(percentage) = std::str::from_utf8(&body).ok().and_then(|text| text.trim().parse::<f32>().ok())
+            else {
+                return text(hyper::StatusCode::BAD_REQUEST, "the body must be a number from 0 to 100\n".to_owned());
+            };
+            let rates = telemetry.adaptive.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut matched = false;
+            for (_, handle) in rates.iter().filter(|(name, _)| *name == id) {
+                matched = true;
+                if let Err(error) = handle.set_percentage(percentage) {
+                    return text(hyper::StatusCode::BAD_REQUEST, format!("{error}\n"));
+                }
+            }
+            if matched {
+                tracing::info!(processor = %id, percentage, "adaptive_sampler base rate changed");
+                text(hyper::StatusCode::OK, format!("{id} {percentage}\n"))
+            } else {
+                text(hyper::StatusCode::NOT_FOUND, format!("no adaptive_sampler `{id}` in the running config\n"))
+            }
+        }
+        _ => text(hyper::StatusCode::METHOD_NOT_ALLOWED, "GET, or PUT with the percentage as the body\n".to_owned()),
+    }
+}
+
+fn text_response(status: hyper::StatusCode, body: String) -> hyper::Response<Body> {
+    let mut response = hyper::Response::new(Body::new(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain"));
+    response
+}
 
 fn answer<B>(telemetry: &Telemetry, request: &hyper::Request<B>) -> hyper::Response<Body> {
     let (status, content_type, body) = match (request.method(), request.uri().path()) {
