@@ -96,12 +96,21 @@ fn writer_matches_prost_on_realistic_payloads() {
     assert_eq!(support::write_with_writer(&request).bytes().as_ref(), &request.encode_to_vec()[..]);
 }
 
+/// A length-delimited protobuf field: tag, varint length, payload (field numbers below 16).
+fn len_field(field: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![field << 3 | 2];
+    let mut len = payload.len();
+    while len >= 0x80 {
+        out.push(len as u8 | 0x80);
+        len >>= 7;
+    }
+    out.push(len as u8);
+    [out, payload.to_vec()].concat()
+}
+
 /// Protobuf merges a singular message field that appears twice; prost does, so must we.
 #[test]
 fn repeated_status_and_attribute_value_merge_like_prost() {
-    fn len_field(field: u8, payload: &[u8]) -> Vec<u8> {
-        [vec![field << 3 | 2, payload.len() as u8], payload.to_vec()].concat()
-    }
     let ids = [len_field(1, &[1; 16]), len_field(2, &[2; 8])].concat();
     // status {message: "first", code: 2} then status {message: "second"} then status {}.
     let status_a = len_field(15, &[len_field(2, b"first"), vec![3 << 3, 2]].concat());
@@ -131,16 +140,6 @@ fn repeated_status_and_attribute_value_merge_like_prost() {
 fn span_details_read_interleaved_and_repeated_fields_like_the_accessors_and_prost() {
     fn varint_field(field: u8, value: u8) -> Vec<u8> {
         vec![field << 3, value]
-    }
-    fn len_field(field: u8, payload: &[u8]) -> Vec<u8> {
-        let mut out = vec![field << 3 | 2];
-        let mut len = payload.len();
-        while len >= 0x80 {
-            out.push(len as u8 | 0x80);
-            len >>= 7;
-        }
-        out.push(len as u8);
-        [out, payload.to_vec()].concat()
     }
     let attribute =
         |key: &[u8], value: &[u8]| len_field(9, &[len_field(1, key), len_field(2, &len_field(1, value))].concat());
@@ -205,16 +204,6 @@ fn span_details_read_interleaved_and_repeated_fields_like_the_accessors_and_pros
 /// resolve, is left out.)
 #[test]
 fn attribute_layouts_off_the_fast_path_read_like_prost() {
-    fn len_field(field: u8, payload: &[u8]) -> Vec<u8> {
-        let mut out = vec![field << 3 | 2];
-        let mut len = payload.len();
-        while len >= 0x80 {
-            out.push(len as u8 | 0x80);
-            len >>= 7;
-        }
-        out.push(len as u8);
-        [out, payload.to_vec()].concat()
-    }
     let long = "x".repeat(200);
     let values: Vec<Vec<u8>> = vec![
         vec![],

@@ -44,6 +44,13 @@ fn push_counters(
     }
 }
 
+/// `base` with one more label.
+fn with_label(base: &[(&'static str, String)], key: &'static str, value: String) -> Vec<(&'static str, String)> {
+    let mut all = base.to_vec();
+    all.push((key, value));
+    all
+}
+
 fn labels(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
     pairs.iter().map(|(key, value)| (*key, (*value).to_owned())).collect()
 }
@@ -73,11 +80,6 @@ fn receiver_samples(parts: &CoreParts, samples: &mut Vec<Sample>) {
             let stats = stats.snapshot();
             let transport = protocol.as_str();
             let base = labels(&[("receiver", id), ("transport", transport)]);
-            let with = |key: &'static str, value: &str| {
-                let mut all = base.clone();
-                all.push((key, value.to_owned()));
-                all
-            };
             let counters = [
                 (
                     "spanpipe_receiver_accepted_spans_total",
@@ -115,7 +117,7 @@ fn receiver_samples(parts: &CoreParts, samples: &mut Vec<Sample>) {
                 samples.push(Sample::counter(
                     "spanpipe_receiver_refused_requests_total",
                     "Requests not accepted, by reason (refused: the pipeline was full or shutting down).",
-                    with("reason", reason),
+                    with_label(&base, "reason", reason.to_owned()),
                     value,
                 ));
             }
@@ -159,12 +161,10 @@ fn pipeline_samples(parts: &CoreParts, samples: &mut Vec<Sample>) {
                 ];
                 push_counters(samples, &base, &counters);
                 for (reason, value) in stats.dropped_by_reason() {
-                    let mut with_reason = base.clone();
-                    with_reason.push(("reason", reason.as_str().to_owned()));
                     samples.push(Sample::counter(
                         "spanpipe_processor_dropped_spans_total",
                         "Spans the processor left out, by reason (sampled out, filtered, ...).",
-                        with_reason,
+                        with_label(&base, "reason", reason.as_str().to_owned()),
                         value,
                     ));
                 }
@@ -206,12 +206,10 @@ fn exporter_samples(parts: &CoreParts, samples: &mut Vec<Sample>) {
         ];
         push_counters(samples, &base, &counters);
         for reason in ExporterDropReason::ALL {
-            let mut with_reason = base.clone();
-            with_reason.push(("reason", reason.as_str().to_owned()));
             samples.push(Sample::counter(
                 "spanpipe_exporter_dropped_spans_total",
                 "Accepted spans given up, by reason.",
-                with_reason,
+                with_label(&base, "reason", reason.as_str().to_owned()),
                 stats.dropped_spans[reason.index()],
             ));
         }
@@ -234,13 +232,11 @@ fn exporter_samples(parts: &CoreParts, samples: &mut Vec<Sample>) {
             let bound = LATENCY_BUCKET_BOUNDS
                 .get(index)
                 .map_or_else(|| "+Inf".to_owned(), |bound| bound.as_secs_f64().to_string());
-            let mut with_le = base.clone();
-            with_le.push(("le", bound));
             samples.push(Sample::histogram(
                 "spanpipe_exporter_latency_seconds",
                 help,
                 "_bucket",
-                with_le,
+                with_label(&base, "le", bound),
                 cumulative as f64,
             ));
         }

@@ -89,7 +89,7 @@ impl Pipeline {
     pub fn submit(&self, batch: SpanBatch, now: Instant) {
         let mut output = Output::new();
         output.push(batch);
-        self.run_from(0, output, now, |processor, batch, now, out| processor.process(batch, now, out));
+        self.run_from(0, output, now);
     }
 
     /// Lets time pass for every processor holding spans (the batch processor's timeout).
@@ -100,7 +100,7 @@ impl Pipeline {
             if due {
                 let mut output = Output::new();
                 self.processors.borrow_mut()[stage].tick(now, &mut output);
-                self.run_from(stage + 1, output, now, |processor, batch, now, out| processor.process(batch, now, out));
+                self.run_from(stage + 1, output, now);
             }
         }
         self.retry_backlog();
@@ -119,7 +119,7 @@ impl Pipeline {
         for stage in 0..stages {
             let mut output = Output::new();
             self.processors.borrow_mut()[stage].flush(&mut output);
-            self.run_from(stage + 1, output, now, |processor, batch, now, out| processor.process(batch, now, out));
+            self.run_from(stage + 1, output, now);
         }
     }
 
@@ -175,13 +175,7 @@ impl Pipeline {
 
     /// Feeds `output` into the stages from `first` on; what leaves the last stage, or is routed
     /// by a routing processor, is delivered.
-    fn run_from(
-        &self,
-        first: usize,
-        mut output: Output,
-        now: Instant,
-        step: impl Fn(&mut BuiltinProcessor, SpanBatch, Instant, &mut Output),
-    ) {
+    fn run_from(&self, first: usize, mut output: Output, now: Instant) {
         let stages = self.processors.borrow().len();
         for stage in first..stages {
             if output.is_empty() {
@@ -190,7 +184,7 @@ impl Pipeline {
             let mut next = Output::new();
             for routed in output.drain() {
                 match routed.route {
-                    Route::Continue => step(&mut self.processors.borrow_mut()[stage], routed.batch, now, &mut next),
+                    Route::Continue => self.processors.borrow_mut()[stage].process(routed.batch, now, &mut next),
                     route => next.push_routed(route, routed.batch),
                 }
             }

@@ -8,7 +8,9 @@ use opentelemetry_proto::tonic::common::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
-use spanpipe_core::{AnyValueView, Attributes, BatchWriter, KeyValues, SpanBatch, SpanView, ValueWriter};
+use spanpipe_core::{
+    AnyValueView, Attributes, BatchWriter, Events, KeyValues, Links, SpanBatch, SpanView, ValueWriter,
+};
 
 pub fn any_value_to_prost(value: AnyValueView<'_>) -> AnyValue {
     let value = match value {
@@ -50,32 +52,38 @@ pub fn span_to_prost(view: &SpanView<'_>) -> Span {
         end_time_unix_nano: view.end_time_unix_nano(),
         attributes: key_values_to_prost(view.attributes()),
         dropped_attributes_count: view.dropped_attributes_count(),
-        events: view
-            .events()
-            .map(|event| span::Event {
-                time_unix_nano: event.time_unix_nano,
-                name: event.name.to_owned(),
-                attributes: key_values_to_prost(event.attributes()),
-                dropped_attributes_count: event.dropped_attributes_count,
-            })
-            .collect(),
+        events: events_to_prost(view.events()),
         dropped_events_count: view.dropped_events_count(),
-        links: view
-            .links()
-            .map(|link| span::Link {
-                trace_id: link.trace_id.to_vec(),
-                span_id: link.span_id.to_vec(),
-                trace_state: link.trace_state.to_owned(),
-                attributes: key_values_to_prost(link.attributes()),
-                dropped_attributes_count: link.dropped_attributes_count,
-                flags: link.flags,
-            })
-            .collect(),
+        links: links_to_prost(view.links()),
         dropped_links_count: view.dropped_links_count(),
         status: view
             .has_status()
             .then(|| Status { message: view.status_message().to_owned(), code: view.status_code().as_i32() }),
     }
+}
+
+fn events_to_prost(events: Events<'_>) -> Vec<span::Event> {
+    events
+        .map(|event| span::Event {
+            time_unix_nano: event.time_unix_nano,
+            name: event.name.to_owned(),
+            attributes: key_values_to_prost(event.attributes()),
+            dropped_attributes_count: event.dropped_attributes_count,
+        })
+        .collect()
+}
+
+fn links_to_prost(links: Links<'_>) -> Vec<span::Link> {
+    links
+        .map(|link| span::Link {
+            trace_id: link.trace_id.to_vec(),
+            span_id: link.span_id.to_vec(),
+            trace_state: link.trace_state.to_owned(),
+            attributes: key_values_to_prost(link.attributes()),
+            dropped_attributes_count: link.dropped_attributes_count,
+            flags: link.flags,
+        })
+        .collect()
 }
 
 /// Every field of a span, with the fields the index does not hold read through one
@@ -86,27 +94,9 @@ pub fn span_details_to_prost(view: &SpanView<'_>) -> Span {
         trace_state: details.trace_state.to_owned(),
         attributes: key_values_to_prost(details.attributes()),
         dropped_attributes_count: details.dropped_attributes_count,
-        events: details
-            .events()
-            .map(|event| span::Event {
-                time_unix_nano: event.time_unix_nano,
-                name: event.name.to_owned(),
-                attributes: key_values_to_prost(event.attributes()),
-                dropped_attributes_count: event.dropped_attributes_count,
-            })
-            .collect(),
+        events: events_to_prost(details.events()),
         dropped_events_count: details.dropped_events_count,
-        links: details
-            .links()
-            .map(|link| span::Link {
-                trace_id: link.trace_id.to_vec(),
-                span_id: link.span_id.to_vec(),
-                trace_state: link.trace_state.to_owned(),
-                attributes: key_values_to_prost(link.attributes()),
-                dropped_attributes_count: link.dropped_attributes_count,
-                flags: link.flags,
-            })
-            .collect(),
+        links: links_to_prost(details.links()),
         dropped_links_count: details.dropped_links_count,
         status: details.status.map(|status| Status { message: status.message.to_owned(), code: status.code.as_i32() }),
         ..span_to_prost(view)

@@ -300,18 +300,28 @@ impl Pool {
                 .keep_alive_timeout(keepalive.timeout.0)
                 .keep_alive_while_idle(keepalive.permit_without_stream);
         }
-        let (sender, connection) = builder
-            .handshake(io)
-            .await
-            .map_err(|source| ClientError::Handshake { endpoint: self.endpoint.label.clone(), source })?;
+        let (sender, connection) = builder.handshake(io).await.map_err(|source| self.handshake_failed(source))?;
+        self.drive(connection, "HTTP/2");
+        Ok(sender)
+    }
+
+    fn handshake_failed(&self, source: hyper::Error) -> ClientError {
+        ClientError::Handshake { endpoint: self.endpoint.label.clone(), source }
+    }
+
+    /// Runs a connection's I/O on this core until it closes.
+    fn drive(
+        &self,
+        connection: impl std::future::Future<Output = Result<(), hyper::Error>> + 'static,
+        version: &'static str,
+    ) {
         let endpoint = self.endpoint.label.clone();
         glommio::spawn_local(async move {
             if let Err(error) = connection.await {
-                tracing::debug!(%endpoint, %error, "HTTP/2 connection closed");
+                tracing::debug!(%endpoint, %error, "{version} connection closed");
             }
         })
         .detach();
-        Ok(sender)
     }
 
     async fn http1_sender(&self) -> Result<http1::SendRequest<ChunkedBody>, ClientError> {
@@ -327,17 +337,9 @@ impl Pool {
             return Ok(sender);
         }
         let io = self.open().await?;
-        let (sender, connection) = http1::Builder::new()
-            .handshake(io)
-            .await
-            .map_err(|source| ClientError::Handshake { endpoint: self.endpoint.label.clone(), source })?;
-        let endpoint = self.endpoint.label.clone();
-        glommio::spawn_local(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%endpoint, %error, "HTTP/1.1 connection closed");
-            }
-        })
-        .detach();
+        let (sender, connection) =
+            http1::Builder::new().handshake(io).await.map_err(|source| self.handshake_failed(source))?;
+        self.drive(connection, "HTTP/1.1");
         Ok(sender)
     }
 
