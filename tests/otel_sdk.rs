@@ -19,10 +19,15 @@
 //! with its resource and scope, to that description: ids, parent, trace state, flags, name,
 //! kind, times, attributes (typed, in order), events, links, status, resource attributes and
 //! schema URL, scope name, version, attributes and schema URL.
+//!
+//! A second test sends the same set over TLS — the SDK's gRPC exporter with
+//! `ssl_channel_credentials`, its HTTP exporter with `certificate_file` — to a receiver that has
+//! a certificate, and checks it the same way.
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -31,6 +36,7 @@ use common::{free_address, read_export_requests, wait_for_exit, wait_until, Span
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use serde::{Deserialize, Deserializer};
+use spanpipe_testkit::tls::TestCa;
 
 /// How long the Python client may run (it imports grpc, exports four times, and the SDK
 /// retries a failed export on its own).
@@ -202,8 +208,9 @@ fn python() -> PathBuf {
     python
 }
 
-/// Runs the script against `targets` and returns what it reports having exported.
-fn send_with_python_sdk(python: &Path, targets: &[String]) -> Report {
+/// Runs the script against `targets` (over TLS trusting `ca_file`, if given) and returns what it
+/// reports having exported.
+fn send_with_python_sdk(python: &Path, targets: &[String], ca_file: Option<&Path>) -> Report {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/otel_sdk/send_spans.py");
     let output_dir = tempfile::tempdir().expect("a temporary directory");
     let stdout_path = output_dir.path().join("stdout.json");
@@ -213,10 +220,15 @@ fn send_with_python_sdk(python: &Path, targets: &[String]) -> Report {
     for target in targets {
         command.arg("--target").arg(target);
     }
+    if let Some(ca_file) = ca_file {
+        command.arg("--ca-file").arg(ca_file);
+    }
     // The SDK reads OTEL_* variables (resource attributes, exporter endpoints and headers); the
-    // test's environment must not change what it sends.
+    // test's environment must not change what it sends. requests lets REQUESTS_CA_BUNDLE and
+    // CURL_CA_BUNDLE override the CA file the HTTP exporter sets on its session.
     for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("OTEL_") {
+        let name_text = name.to_string_lossy();
+        if name_text.starts_with("OTEL_") || name_text == "REQUESTS_CA_BUNDLE" || name_text == "CURL_CA_BUNDLE" {
             command.env_remove(name);
         }
     }
@@ -261,25 +273,7 @@ fn python_sdk_spans_cross_two_spanpipes_over_every_exporter_intact() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let output = dir.path().join("received.jsonl");
     let (b_grpc, b_http) = (free_address(), free_address());
-    let mut b = Spanpipe::start(
-        dir.path(),
-        "b",
-        &format!(
-            r#"
-receivers:
-  otlp:
-    protocols:
-      grpc: {{endpoint: "{b_grpc}"}}
-      http: {{endpoint: "{b_http}"}}
-exporters:
-  file:
-    path: "{output}"
-    flush_interval: 50ms
-"#,
-            output = output.display()
-        ),
-        "traces: {receivers: [otlp], exporters: [file]}",
-    );
+    let mut b = start_file_receiver(dir.path(), "b", (b_grpc, b_http), "", &output);
 
     let (via_grpc_grpc, via_grpc_http, via_http_grpc, via_http_http) =
         (free_address(), free_address(), free_address(), free_address());
@@ -319,8 +313,75 @@ exporters:
         format!("grpc={via_http_grpc}"),
         format!("http=http://{via_http_http}/v1/traces"),
     ];
-    let report = send_with_python_sdk(&python, &targets);
-    assert_eq!(report.targets.len(), targets.len(), "the client reports every target");
+    let report = send_with_python_sdk(&python, &targets, None);
+    let expected = exported_spans(&report, targets.len());
+    wait_for_every_span(&expected, &output);
+    // Each half of the load left A through the exporter of its pipeline.
+    let spans_via = |exporter: &str| a.metric("spanpipe_exporter_sent_spans_total", &[("exporter", exporter)]);
+    wait_until("A's exporter counters to be published", Duration::from_secs(10), || {
+        spans_via("otlp") == 16.0 && spans_via("otlphttp") == 16.0
+    });
+    a.stop_cleanly();
+    b.stop_cleanly();
+    assert_arrived_intact(&expected, &output);
+}
+
+#[test]
+fn python_sdk_spans_reach_a_tls_receiver_intact() {
+    let python = python();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let ca = TestCa::new(dir.path(), "root");
+    let certificate = ca.issue("receiver", &["localhost", "127.0.0.1"]);
+    let output = dir.path().join("received.jsonl");
+    let (grpc, http) = (free_address(), free_address());
+    let tls = format!(
+        ", tls: {{cert_file: \"{}\", key_file: \"{}\"}}",
+        certificate.cert_file.display(),
+        certificate.key_file.display()
+    );
+    let mut receiver = start_file_receiver(dir.path(), "receiver", (grpc, http), &tls, &output);
+    let targets =
+        [format!("grpc=localhost:{}", grpc.port()), format!("http=https://localhost:{}/v1/traces", http.port())];
+    let report = send_with_python_sdk(&python, &targets, Some(&ca.ca_file()));
+    let expected = exported_spans(&report, targets.len());
+    wait_for_every_span(&expected, &output);
+    wait_until("the receiver's counters to be published", Duration::from_secs(10), || {
+        receiver.metric("spanpipe_receiver_accepted_spans_total", &[]) == expected.len() as f64
+    });
+    assert_eq!(receiver.metric("spanpipe_receiver_tls_handshake_failures_total", &[]), 0.0);
+    receiver.stop_cleanly();
+    assert_arrived_intact(&expected, &output);
+}
+
+/// A spanpipe whose OTLP receivers (gRPC and HTTP on `addresses`, each with the extra keys
+/// `receiver_keys`, e.g. a `tls` block) write every span to the file `output`.
+fn start_file_receiver(
+    dir: &Path,
+    name: &str,
+    (grpc, http): (SocketAddr, SocketAddr),
+    receiver_keys: &str,
+    output: &Path,
+) -> Spanpipe {
+    let components = format!(
+        r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {{endpoint: "{grpc}"{receiver_keys}}}
+      http: {{endpoint: "{http}"{receiver_keys}}}
+exporters:
+  file:
+    path: "{output}"
+    flush_interval: 50ms
+"#,
+        output = output.display()
+    );
+    Spanpipe::start(dir, name, &components, "traces: {receivers: [otlp], exporters: [file]}")
+}
+
+/// What the script reports it exported, by span id; eight spans per target, no id twice.
+fn exported_spans(report: &Report, targets: usize) -> BTreeMap<String, &SpanRecord> {
+    assert_eq!(report.targets.len(), targets, "the client reports every target");
     let mut expected = BTreeMap::new();
     for target in &report.targets {
         assert_eq!(target.spans.len(), 8, "{}: the script exports eight spans per target", target.target);
@@ -329,24 +390,23 @@ exporters:
         }
         expected.extend(target.spans.iter().map(|span| (span.span_id.clone(), span)));
     }
+    expected
+}
 
-    wait_until("every span the SDK exported to arrive in B's file", DELIVERY_TIMEOUT, || {
-        let (received, _) = received_spans(&output);
+fn wait_for_every_span(expected: &BTreeMap<String, &SpanRecord>, output: &Path) {
+    wait_until("every span the SDK exported to arrive in the file", DELIVERY_TIMEOUT, || {
+        let (received, _) = received_spans(output);
         expected.keys().all(|id| received.contains_key(id))
     });
-    // Each half of the load left A through the exporter of its pipeline.
-    let spans_via = |exporter: &str| a.metric("spanpipe_exporter_sent_spans_total", &[("exporter", exporter)]);
-    wait_until("A's exporter counters to be published", Duration::from_secs(10), || {
-        spans_via("otlp") == 16.0 && spans_via("otlphttp") == 16.0
-    });
-    a.stop_cleanly();
-    b.stop_cleanly();
+}
 
-    let (received, repeated) = received_spans(&output);
+/// The file holds exactly the spans the SDK exported, each once and field for field as sent.
+fn assert_arrived_intact(expected: &BTreeMap<String, &SpanRecord>, output: &Path) {
+    let (received, repeated) = received_spans(output);
     assert!(repeated.is_empty(), "spans written more than once: {repeated:?}");
     let unexpected: Vec<&String> = received.keys().filter(|id| !expected.contains_key(*id)).collect();
-    assert!(unexpected.is_empty(), "B wrote spans nobody sent: {unexpected:?}");
-    for (id, sent) in &expected {
+    assert!(unexpected.is_empty(), "the file holds spans nobody sent: {unexpected:?}");
+    for (id, sent) in expected {
         let arrived = &received[id];
         assert_eq!(arrived, *sent, "span {id} ({}) differs from what the SDK exported", sent.name);
     }

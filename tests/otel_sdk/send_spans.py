@@ -5,6 +5,11 @@ field what arrived at the other end of spanpipe.
 
 Usage:
     send_spans.py --target grpc=127.0.0.1:4317 --target http=http://127.0.0.1:4318/v1/traces
+    send_spans.py --ca-file ca.pem --target grpc=localhost:4317 --target http=https://localhost:4318/v1/traces
+
+With --ca-file, both exporters use TLS and trust only the CA certificates in that PEM file: the
+gRPC exporter with grpc.ssl_channel_credentials (insecure=False), the HTTP exporter with
+certificate_file (the URL must then be https://).
 
 Each target gets the whole set with its own trace and span ids (the SDK's random ids), through
 the SDK's OTLP/gRPC exporter (`grpc=host:port`, uncompressed: the SDK's default) or its
@@ -33,6 +38,7 @@ import random
 import sys
 import time
 
+import grpc
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
@@ -71,12 +77,18 @@ class RecordingExporter(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
 
-def make_exporter(target):
+def make_exporter(target, ca_file):
     protocol, _, endpoint = target.partition("=")
     if protocol == "grpc":
-        return GrpcSpanExporter(endpoint=endpoint, insecure=True, timeout=20)
+        if ca_file is None:
+            return GrpcSpanExporter(endpoint=endpoint, insecure=True, timeout=20)
+        with open(ca_file, "rb") as pem:
+            credentials = grpc.ssl_channel_credentials(root_certificates=pem.read())
+        return GrpcSpanExporter(endpoint=endpoint, insecure=False, credentials=credentials, timeout=20)
     if protocol == "http":
-        return HttpSpanExporter(endpoint=endpoint, compression=HttpCompression.Gzip, timeout=20)
+        return HttpSpanExporter(
+            endpoint=endpoint, compression=HttpCompression.Gzip, timeout=20, certificate_file=ca_file
+        )
     raise SystemExit(f"unknown protocol in --target {target!r}: use grpc=host:port or http=URL")
 
 
@@ -280,7 +292,7 @@ def describe(request):
                 }
 
 
-def send(target):
+def send(target, ca_file):
     base = time.time_ns()
     recorders = []
     providers = []
@@ -290,7 +302,7 @@ def send(target):
     ]:
         resource = Resource.create({"service.name": service, "e2e.target": target, **extra}, schema_url=SCHEMA_URL)
         provider = TracerProvider(resource=resource)
-        recorder = RecordingExporter(make_exporter(target))
+        recorder = RecordingExporter(make_exporter(target, ca_file))
         provider.add_span_processor(BatchSpanProcessor(recorder, schedule_delay_millis=100))
         recorders.append(recorder)
         providers.append(provider)
@@ -310,8 +322,9 @@ def send(target):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", action="append", required=True, help="grpc=host:port or http=URL")
+    parser.add_argument("--ca-file", help="use TLS, trusting the CA certificates in this PEM file")
     arguments = parser.parse_args()
-    report = {"targets": [send(target) for target in arguments.target]}
+    report = {"targets": [send(target, arguments.ca_file) for target in arguments.target]}
     json.dump(report, sys.stdout, ensure_ascii=False)
     sys.stdout.write("\n")
 

@@ -21,8 +21,11 @@
 //! - [`otlp`]: the OTLP/gRPC and OTLP/HTTP receivers, their config (the Collector's `otlp`
 //!   receiver keys), the [`otlp::SpanSink`] seam to the pipeline and per-core counters.
 //! - [`compression`]: bounded decompression of request bodies (gzip, zstd, zlib/deflate).
+//! - [`tls`]: the Collector's `tls` blocks for servers and clients and the rustls configurations
+//!   they load into; [`rt::GlommioIo`] runs the handshake and the records on the core.
 
 pub mod compression;
 pub mod grpc_status;
 pub mod otlp;
 pub mod rt;
+pub mod tls;

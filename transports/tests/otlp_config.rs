@@ -87,7 +87,7 @@ fn unknown_keys_are_parse_errors_that_name_the_key() {
 #[test]
 fn collector_keys_spanpipe_lacks_are_refused_by_name() {
     let config = parse(serde_json::json!({ "protocols": {
-        "grpc": { "tls": { "cert_file": "a.pem" }, "auth": { "authenticator": "basic" }, "write_buffer_size": 1024,
+        "grpc": { "auth": { "authenticator": "basic" }, "write_buffer_size": 1024,
                   "keepalive": { "enforcement_policy": { "min_time": "10s" } } },
         "http": { "cors": { "allowed_origins": ["*"] }, "metrics_url_path": "/m", "compression_algorithms": ["gzip", "snappy"] }
     }}));
@@ -97,7 +97,6 @@ fn collector_keys_spanpipe_lacks_are_refused_by_name() {
         paths,
         [
             "protocols.grpc.write_buffer_size",
-            "protocols.grpc.tls",
             "protocols.grpc.auth",
             "protocols.grpc.keepalive.enforcement_policy",
             "protocols.http.compression_algorithms[1]",
@@ -106,7 +105,58 @@ fn collector_keys_spanpipe_lacks_are_refused_by_name() {
         ]
     );
     assert!(errors[1].message.contains("not supported by spanpipe"), "{}", errors[1].message);
-    assert!(errors[4].message.contains("`snappy`"), "{}", errors[4].message);
+    assert!(errors[3].message.contains("`snappy`"), "{}", errors[3].message);
+}
+
+#[test]
+fn tls_blocks_read_the_collectors_keys_and_refuse_what_cannot_work() {
+    let config = parse(serde_json::json!({ "protocols": {
+        "grpc": { "tls": { "cert_file": "server.pem", "key_file": "server-key.pem", "client_ca_file": "clients.pem",
+                           "min_version": "1.3", "reload_interval": "1h", "ca_file": "ca.pem" } },
+        "http": { "tls": { "cert_pem": "-----BEGIN CERTIFICATE-----", "key_file": "key.pem", "min_version": "1.1",
+                           "cipher_suites": ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256"],
+                           "curve_preferences": ["P256", "X25519"] } }
+    }}));
+    assert!(config.validate().is_empty(), "{:?}", config.validate());
+    let tls = config.protocols.grpc.as_ref().unwrap().tls.as_ref().unwrap();
+    assert_eq!(
+        (tls.client_ca_file.as_str(), tls.reload_interval.unwrap().0),
+        ("clients.pem", Duration::from_secs(3600))
+    );
+    assert_eq!(format!("{:?}", config.protocols.http.as_ref().unwrap().tls.as_ref().unwrap().cert_pem), "[REDACTED]");
+
+    let config = parse(serde_json::json!({ "protocols": {
+        "grpc": { "tls": null },
+        "http": { "tls": { "cert_file": "a.pem", "cert_pem": "x", "min_version": "1.3", "max_version": "1.2",
+                           "cipher_suites": ["TLS_RSA_WITH_AES_128_CBC_SHA"], "curve_preferences": ["P521"],
+                           "client_ca_file_reload": true, "tpm": { "enabled": true } } }
+    }}));
+    let errors = config.validate();
+    let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "protocols.grpc.tls.cert_file",
+            "protocols.http.tls.cert_pem",
+            "protocols.http.tls.key_file",
+            "protocols.http.tls.min_version",
+            "protocols.http.tls.cipher_suites[0]",
+            "protocols.http.tls.tpm",
+            "protocols.http.tls.client_ca_file_reload",
+        ]
+    );
+    assert!(errors[0].message.contains("needs a certificate and its key"), "{}", errors[0].message);
+    assert!(errors[3].message.contains("above `max_version"), "{}", errors[3].message);
+    assert!(errors[4].message.contains("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"), "{}", errors[4].message);
+
+    let old_versions_only = parse(serde_json::json!({ "protocols": { "grpc": { "tls": {
+        "cert_file": "a.pem", "key_file": "b.pem", "max_version": "1.1", "curve_preferences": ["P521"] } } } }));
+    let errors = old_versions_only.validate();
+    assert_eq!(
+        errors.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(),
+        ["protocols.grpc.tls.max_version", "protocols.grpc.tls.curve_preferences[0]"]
+    );
+    assert!(errors[0].message.contains("1.2 and 1.3"), "{}", errors[0].message);
 }
 
 #[test]
@@ -150,8 +200,16 @@ fn transport_must_match_the_address_family() {
 fn the_json_schema_describes_every_protocol_key() {
     let schema = serde_json::to_value(schemars::schema_for!(OtlpReceiverConfig)).unwrap();
     let text = schema.to_string();
-    for key in ["max_recv_msg_size_mib", "traces_url_path", "max_request_body_size", "read_header_timeout", "keepalive"]
-    {
+    for key in [
+        "max_recv_msg_size_mib",
+        "traces_url_path",
+        "max_request_body_size",
+        "read_header_timeout",
+        "keepalive",
+        "client_ca_file",
+        "cert_file",
+        "min_version",
+    ] {
         assert!(text.contains(key), "schema lacks {key}");
     }
 }

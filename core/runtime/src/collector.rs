@@ -15,7 +15,7 @@ use spanpipe_config::Config;
 use spanpipe_core::SpanBatch;
 use spanpipe_exporters::{DropReason as ExporterDropReason, Exporter};
 use spanpipe_processors::{MemoryLimiter, Permit};
-use spanpipe_transports::otlp::{Accepted, OtlpReceiver, Protocol, Refusal, RunningReceiver, SpanSink};
+use spanpipe_transports::otlp::{Accepted, OtlpReceiver, Protocol, Refusal, RoomWait, RunningReceiver, SpanSink};
 
 use crate::components::{CollectorPlan, PlanError};
 use crate::pipeline::{Pipeline, FULL_RETRY_AFTER};
@@ -346,6 +346,15 @@ impl SpanSink for PipelineSink {
         }
         drop(admission);
         Ok(Accepted::all())
+    }
+
+    /// Receivers wait (instead of being refused) when the pipeline is full because of an
+    /// exporter configured with `sending_queue.block_on_overflow`, and only then: a memory limit
+    /// or another exporter's full queue refuses at once.
+    fn wait_for_room(&self) -> Option<RoomWait<'_>> {
+        let full = self.pipelines.iter().find(|pipeline| pipeline.backlog_len() > 0)?;
+        let room = full.waiting_for()?.listen_for_room()?;
+        Some(Box::pin(room))
     }
 }
 

@@ -78,6 +78,14 @@ pub enum PlanError {
         /// The exporter it names.
         exporter: String,
     },
+    /// A receiver's TLS certificates, keys or CAs cannot be loaded.
+    #[error("receivers.{id}: {source}")]
+    Receiver {
+        /// The receiver's id.
+        id: ComponentId,
+        /// The key and file that cannot be used.
+        source: Box<spanpipe_transports::otlp::ReceiverError>,
+    },
     /// A config the loader accepted holds a type this build cannot downcast (a registry mismatch).
     #[error("{kind:?} `{id}` has no config of the expected type")]
     Unexpected {
@@ -258,11 +266,14 @@ impl CollectorPlan {
             for id in &pipeline.receivers {
                 match receivers.iter_mut().find(|receiver| &receiver.id == id) {
                     Some(receiver) => receiver.pipelines.push(index),
-                    None => receivers.push(ReceiverPlan {
-                        id: id.clone(),
-                        config: downcast(config, ComponentKind::Receiver, id)?,
-                        pipelines: vec![index],
-                    }),
+                    None => {
+                        let receiver: OtlpReceiverConfig = downcast(config, ComponentKind::Receiver, id)?;
+                        // Read now so that `spanpipe validate` refuses certificate files that cannot be used.
+                        receiver
+                            .load_certificates()
+                            .map_err(|source| PlanError::Receiver { id: id.clone(), source: Box::new(source) })?;
+                        receivers.push(ReceiverPlan { id: id.clone(), config: receiver, pipelines: vec![index] });
+                    }
                 }
             }
         }

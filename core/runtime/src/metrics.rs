@@ -101,6 +101,11 @@ fn receiver_samples(parts: &CoreParts, samples: &mut Vec<Sample>) {
                     "Requests accepted (including empty ones).",
                     stats.requests_accepted + stats.requests_empty,
                 ),
+                (
+                    "spanpipe_receiver_tls_handshake_failures_total",
+                    "Connections to a TLS port closed because the handshake did not complete.",
+                    stats.tls_handshake_failures,
+                ),
             ];
             push_counters(samples, &base, &counters);
             for (reason, value) in [
@@ -203,6 +208,11 @@ fn exporter_samples(parts: &CoreParts, samples: &mut Vec<Sample>) {
             ("spanpipe_exporter_retries_total", "Export attempts after the first.", stats.retries),
             ("spanpipe_exporter_failovers_total", "Switches from a failing endpoint to the next one.", stats.failovers),
             ("spanpipe_exporter_failbacks_total", "Returns to the primary endpoint.", stats.failbacks),
+            (
+                "spanpipe_exporter_tls_handshake_failures_total",
+                "Export attempts that failed because of TLS (handshake failed, certificate refused).",
+                stats.tls_handshake_failures,
+            ),
         ];
         push_counters(samples, &base, &counters);
         for reason in ExporterDropReason::ALL {

@@ -129,6 +129,13 @@ impl Pipeline {
         self.backlog.borrow().len()
     }
 
+    /// The exporter the oldest waiting batch is for: the one whose room lets the pipeline admit
+    /// again.
+    #[must_use]
+    pub fn waiting_for(&self) -> Option<&Rc<Exporter>> {
+        self.backlog.borrow().front().map(|(exporter, _)| &self.exporters[*exporter])
+    }
+
     /// Spans waiting for an exporter queue.
     #[must_use]
     pub fn backlog_spans(&self) -> usize {

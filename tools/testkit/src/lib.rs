@@ -16,10 +16,13 @@
 //!   measured on non-deterministic input cannot be compared between runs, so these payloads
 //!   are fully determined by a seed.
 //!
-//! Both modules build the `opentelemetry-proto` message types directly and leave the
+//! - [`tls`] makes a private CA and the certificates it signs, as PEM files, for TLS tests.
+//!
+//! The first two build the `opentelemetry-proto` message types directly and leave the
 //! string-table fields (`KeyValue.key_strindex`, `AnyValue::StringValueStrindex`) at their
 //! defaults: they index the string table of the profiles signal and mean nothing in a trace
 //! request, so no trace encoding (OTLP/JSON included) carries them.
 
 pub mod realistic;
 pub mod strategies;
+pub mod tls;

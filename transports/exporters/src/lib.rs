@@ -34,8 +34,9 @@
 //! random source as arguments, tested with property tests; the I/O loop only drives them.
 //! Connections are hyper 1.x on glommio (`spanpipe_transports::rt`): HTTP/2 with keep-alive
 //! PINGs for gRPC, a keep-alive pool of HTTP/1.1 connections for OTLP/HTTP, TCP keep-alive and
-//! `TCP_NODELAY` on both. TLS is not implemented yet; configs that would need it are refused by
-//! validation with a message naming the key.
+//! `TCP_NODELAY` on both. TLS follows the Collector's `configtls` keys and rules (gRPC uses TLS
+//! unless `tls.insecure`; OTLP/HTTP for `https://` URLs): the configuration is loaded once per
+//! exporter by its builder, and each core's connections run their handshakes on that core.
 
 pub mod backoff;
 mod blackhole;
@@ -59,7 +60,7 @@ use spanpipe_core::SpanBatch;
 use spanpipe_transports::rt::ConnectOptions;
 
 pub use blackhole::{BlackholeExporter, BlackholeExporterConfig};
-pub use client::{ClientError, Endpoint};
+pub use client::{ClientError, Endpoint, EndpointTls};
 pub use compression::CompressionError;
 pub use debug::{render_detailed, render_normal, DebugExporter, DebugExporterConfig, LogSampler, Summary, Verbosity};
 pub use file::{
@@ -160,6 +161,14 @@ pub enum BuildError {
         /// What failed.
         source: EncodeError,
     },
+    /// The `tls` block's certificates could not be loaded.
+    #[error("exporter `{name}`: {source}")]
+    Tls {
+        /// The exporter's name.
+        name: String,
+        /// The key (`tls.ca_file`, …) and what is wrong with it.
+        source: Box<spanpipe_transports::tls::TlsError>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -189,25 +198,33 @@ fn validated<C: ComponentConfig>(name: &str, config: &C) -> Result<(), BuildErro
 }
 
 impl ExporterBuilder {
-    /// An `otlp` (gRPC) exporter.
+    /// An `otlp` (gRPC) exporter; its TLS certificates are loaded now.
     ///
     /// # Errors
-    /// [`BuildError::Invalid`] with every problem of the config.
+    /// [`BuildError::Invalid`] with every problem of the config, [`BuildError::Tls`] when a
+    /// certificate cannot be loaded.
     pub fn otlp(name: &str, config: &OtlpExporterConfig) -> Result<Self, BuildError> {
         validated(name, config)?;
         let endpoints =
             config.parsed_endpoints().map_err(|errors| BuildError::Invalid { name: name.to_owned(), errors })?;
+        let endpoints = config
+            .secured_endpoints(endpoints)
+            .map_err(|source| BuildError::Tls { name: name.to_owned(), source: Box::new(source) })?;
         Ok(Self { name: name.to_owned(), kind: BuilderKind::Otlp { config: Arc::new(config.clone()), endpoints } })
     }
 
-    /// An `otlphttp` exporter.
+    /// An `otlphttp` exporter; its TLS certificates are loaded now.
     ///
     /// # Errors
-    /// [`BuildError::Invalid`] with every problem of the config.
+    /// [`BuildError::Invalid`] with every problem of the config, [`BuildError::Tls`] when a
+    /// certificate cannot be loaded.
     pub fn otlp_http(name: &str, config: &OtlpHttpExporterConfig) -> Result<Self, BuildError> {
         validated(name, config)?;
         let endpoints =
             config.parsed_endpoints().map_err(|errors| BuildError::Invalid { name: name.to_owned(), errors })?;
+        let endpoints = config
+            .secured_endpoints(endpoints)
+            .map_err(|source| BuildError::Tls { name: name.to_owned(), source: Box::new(source) })?;
         HttpProtocol::new(config).map_err(|source| BuildError::Encode { name: name.to_owned(), source })?;
         Ok(Self { name: name.to_owned(), kind: BuilderKind::OtlpHttp { config: Arc::new(config.clone()), endpoints } })
     }
@@ -375,6 +392,17 @@ impl Exporter {
         }
     }
 
+    /// For an exporter that blocks on overflow, a listener woken when room may have been made in
+    /// its queue; `None` for the others (callers are refused instead of waiting).
+    #[must_use]
+    pub fn listen_for_room(&self) -> Option<event_listener::EventListener> {
+        match &self.kind {
+            ExporterKind::Otlp(exporter) if exporter.blocks_on_overflow() => Some(exporter.listen_for_room()),
+            ExporterKind::OtlpHttp(exporter) if exporter.blocks_on_overflow() => Some(exporter.listen_for_room()),
+            _ => None,
+        }
+    }
+
     /// For network exporters, the endpoint requests go to now (0 is the primary).
     #[must_use]
     pub fn active_endpoint(&self) -> Option<usize> {
@@ -482,7 +510,7 @@ mod tests {
         let BuildError::Invalid { name, errors } = &error else { panic!("{error}") };
         assert_eq!(name, "otlp/backend");
         let paths: Vec<_> = errors.iter().map(|error| error.path.as_str()).collect();
-        assert_eq!(paths, ["endpoint", "tls.insecure", "timeout"]);
+        assert_eq!(paths, ["endpoint", "timeout"]);
         assert!(error.to_string().starts_with("exporter `otlp/backend`: invalid config: endpoint: "));
     }
 }

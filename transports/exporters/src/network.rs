@@ -128,8 +128,9 @@ pub(crate) trait Protocol: 'static {
     /// The body of a probe: an export request without spans, which receivers answer with success.
     fn probe_payload(&self) -> Payload;
 
-    /// The request carrying `payload` to `endpoint`.
-    fn request(&self, endpoint: &Endpoint, payload: &Payload) -> http::Request<ChunkedBody>;
+    /// The request carrying `payload`: method, headers and body (the connection pool adds the
+    /// URI and `Host` its endpoint and HTTP version need).
+    fn request(&self, payload: &Payload) -> http::Request<ChunkedBody>;
 
     /// What the response means.
     fn outcome(&self, endpoint: &Endpoint, response: ClientResponse) -> Outcome;
@@ -259,6 +260,13 @@ impl<P: Protocol> NetworkExporter<P> {
     #[must_use]
     pub fn blocks_on_overflow(&self) -> bool {
         self.inner.block_on_overflow
+    }
+
+    /// A listener woken when room may have been made: a batch left the queue, a sender finished
+    /// one, or shutdown began.
+    #[must_use]
+    pub fn listen_for_room(&self) -> event_listener::EventListener {
+        self.inner.room_freed.listen()
     }
 
     /// This instance's counters.
@@ -391,10 +399,20 @@ impl<P: Protocol> Inner<P> {
 
     async fn attempt(&self, endpoint: usize, payload: &Payload) -> Outcome {
         let pool = &self.pools[endpoint];
-        let request = self.protocol.request(pool.endpoint(), payload);
+        let request = self.protocol.request(payload);
         match with_deadline(Some(Instant::now() + self.timeout), pool.send(request)).await {
             Ok(Ok(response)) => self.protocol.outcome(pool.endpoint(), response),
-            Ok(Err(error)) => Outcome::Retryable { error: error.into(), server_delay: None },
+            Ok(Err(error)) => {
+                if matches!(error, ClientError::Tls { .. }) {
+                    // Retried like any connection failure (as the Collector does: the server's
+                    // certificate may be renewed, and failover may find an endpoint that
+                    // works), bounded by `retry_on_failure`; counted and shown, since a refused
+                    // certificate is usually a configuration to fix.
+                    self.stats.tls_handshake_failed();
+                    tracing::warn!(exporter = %self.name, %error, "TLS failed");
+                }
+                Outcome::Retryable { error: error.into(), server_delay: None }
+            }
             Err(_) => Outcome::Retryable {
                 error: ExportError::Timeout { endpoint: pool.endpoint().label.clone(), timeout: self.timeout },
                 server_delay: None,

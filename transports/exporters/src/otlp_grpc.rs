@@ -1,5 +1,7 @@
-//! The `otlp` exporter: OTLP over gRPC (unary `TraceService/Export` over HTTP/2 with prior
-//! knowledge, i.e. `http://` endpoints), with the OpenTelemetry Collector's keys and defaults.
+//! The `otlp` exporter: OTLP over gRPC (unary `TraceService/Export` over HTTP/2), with the
+//! OpenTelemetry Collector's keys and defaults — TLS included: connections use TLS (ALPN `h2`)
+//! unless `tls.insecure` is true, whatever the endpoint's scheme, and an `https://` endpoint uses
+//! TLS even then, exactly as the Collector's `configgrpc` decides.
 //!
 //! The request body is the batch's own protobuf bytes behind the 5-byte gRPC frame header, sent
 //! as two chunks in one vectored write when uncompressed. The answer is read as gRPC and the OTLP
@@ -23,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use spanpipe_config::{ComponentConfig, FieldError, GoDuration};
 use spanpipe_core::SpanBatch;
 
-use crate::client::{ChunkedBody, ClientResponse, Endpoint, MAX_RESPONSE_BYTES};
+use crate::client::{secure_endpoints, ChunkedBody, ClientResponse, Endpoint, TlsRule, MAX_RESPONSE_BYTES};
 use crate::compression::{compress, decompress};
 use crate::network::{EncodeError, ExportError, Outcome, Payload, Protocol};
 use crate::settings::{
@@ -31,6 +33,7 @@ use crate::settings::{
     RetryConfig, TlsClientConfig,
 };
 use spanpipe_transports::grpc_status::{ExportTraceServiceResponse, RpcStatus};
+use spanpipe_transports::tls::{TlsError, ALPN_H2};
 
 /// The method every OTLP/gRPC trace export calls.
 pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -39,8 +42,9 @@ pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceServ
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct OtlpExporterConfig {
-    /// `host:port` or `http://host:port` of the gRPC server. Required unless `endpoints` is set.
-    /// Defaults to empty.
+    /// `host:port` (or `http://host:port`, `https://host:port`) of the gRPC server. The scheme
+    /// does not turn TLS off: `tls.insecure` does. Required unless `endpoints` is set. Defaults
+    /// to empty.
     pub endpoint: String,
     /// spanpipe's failover list, instead of `endpoint`: the first is the primary, the others
     /// are used in order while it fails (see `failover`). Defaults to empty.
@@ -48,7 +52,9 @@ pub struct OtlpExporterConfig {
     /// When to fail over between `endpoints` and probe the primary. Defaults to the block's own
     /// defaults.
     pub failover: FailoverConfig,
-    /// TLS settings; spanpipe requires `insecure: true`. Defaults to the block's own defaults.
+    /// TLS settings, the Collector's `configtls` client keys: TLS with the system's CAs unless
+    /// `insecure: true`. Applies to every entry of `endpoints`. Defaults to the block's own
+    /// defaults.
     pub tls: TlsClientConfig,
     /// Compression of request messages: `gzip`, `zstd` or `none`. Defaults to gzip.
     pub compression: Compression,
@@ -114,18 +120,31 @@ impl OtlpExporterConfig {
             Err(errors)
         }
     }
+
+    /// `endpoints` with their TLS, loaded from the `tls` block (certificate files read now).
+    ///
+    /// # Errors
+    /// [`TlsError`] naming the key or file that cannot be used.
+    pub(crate) fn secured_endpoints(&self, endpoints: Vec<Endpoint>) -> Result<Vec<Endpoint>, TlsError> {
+        let mut endpoints = secure_endpoints(endpoints, &self.tls, TlsRule::UnlessInsecure, &[ALPN_H2])?;
+        // grpc-go sends the name the certificate is checked against as the `:authority`.
+        if self.tls.enables_tls() && !self.tls.server_name_override.is_empty() {
+            let name = &self.tls.server_name_override;
+            let authority = name.parse::<http::uri::Authority>().or_else(|_| format!("[{name}]").parse());
+            if let Ok(authority) = authority {
+                for endpoint in endpoints.iter_mut().filter(|endpoint| endpoint.tls.is_some()) {
+                    endpoint.authority = authority.clone();
+                }
+            }
+        }
+        Ok(endpoints)
+    }
 }
 
 impl ComponentConfig for OtlpExporterConfig {
     fn validate(&self) -> Vec<FieldError> {
         let mut errors = self.parsed_endpoints().err().unwrap_or_default();
-        if !self.tls.insecure {
-            errors.push(FieldError::new(
-                "tls.insecure",
-                "spanpipe does not support TLS yet, and the otlp exporter uses TLS unless this is true: \
-                 set `tls.insecure: true` to send plaintext gRPC",
-            ));
-        }
+        crate::settings::validate_tls(&self.tls, &mut errors);
         validate_timeout(self.timeout, &mut errors);
         validate_headers(&self.headers, &mut errors);
         self.compression_params.validate(self.compression, &mut errors);
@@ -137,15 +156,15 @@ impl ComponentConfig for OtlpExporterConfig {
     }
 }
 
-/// Parses a gRPC target as the Collector accepts it: `host:port`, optionally after `http://`.
+/// Parses a gRPC target as the Collector accepts it: `host:port`, optionally after `http://` or
+/// `https://`.
 fn parse_grpc_endpoint(text: &str) -> Result<Endpoint, String> {
     if text.is_empty() {
         return Err("must be set to the gRPC server's `host:port`".to_owned());
     }
-    if text.starts_with("https://") {
-        return Err(format!("`{text}` asks for TLS, which spanpipe does not support yet; use `http://` or no scheme"));
-    }
-    let address = text.strip_prefix("http://").unwrap_or(text).trim_end_matches('/');
+    let https = text.starts_with("https://");
+    let address = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://")).unwrap_or(text);
+    let address = address.trim_end_matches('/');
     if address.contains("://") || address.starts_with("unix:") || address.starts_with("dns:") {
         return Err(format!("`{text}`: only `host:port` targets over TCP are supported"));
     }
@@ -158,6 +177,8 @@ fn parse_grpc_endpoint(text: &str) -> Result<Endpoint, String> {
         port,
         authority,
         path: http::uri::PathAndQuery::from_static(EXPORT_PATH),
+        https,
+        tls: None,
     })
 }
 
@@ -214,10 +235,9 @@ impl Protocol for GrpcProtocol {
         Payload { prefix: Some(Bytes::from_static(&[0, 0, 0, 0, 0])), body: Bytes::new() }
     }
 
-    fn request(&self, endpoint: &Endpoint, payload: &Payload) -> Request<ChunkedBody> {
+    fn request(&self, payload: &Payload) -> Request<ChunkedBody> {
         let mut request = Request::new(payload.to_body());
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = endpoint.absolute_uri();
         *request.headers_mut() = self.headers.clone();
         request
     }
@@ -421,9 +441,12 @@ mod tests {
         assert_eq!((plain.host.as_str(), plain.port), ("collector", 4317));
         let with_scheme = parse_grpc_endpoint("http://127.0.0.1:4317/").unwrap();
         assert_eq!(with_scheme.absolute_uri().to_string(), format!("http://127.0.0.1:4317{EXPORT_PATH}"));
+        assert!(!with_scheme.https);
         let ipv6 = parse_grpc_endpoint("[::1]:4317").unwrap();
         assert_eq!(ipv6.host, "::1");
-        for bad in ["", "https://collector:4317", "collector", "unix:///tmp/socket", "dns:///collector:4317"] {
+        let https = parse_grpc_endpoint("https://collector.example:443").unwrap();
+        assert_eq!((https.host.as_str(), https.port, https.https), ("collector.example", 443, true));
+        for bad in ["", "collector", "https://collector", "unix:///tmp/socket", "dns:///collector:4317"] {
             assert!(parse_grpc_endpoint(bad).is_err(), "{bad}");
         }
     }
@@ -432,23 +455,40 @@ mod tests {
     fn validation_names_the_keys_to_change() {
         let config = OtlpExporterConfig { endpoint: "collector".into(), ..OtlpExporterConfig::default() };
         let paths: Vec<_> = config.validate().into_iter().map(|error| error.path).collect();
-        assert_eq!(paths, ["endpoint", "tls.insecure"]);
+        assert_eq!(paths, ["endpoint"]);
 
         let both = OtlpExporterConfig {
             endpoint: "a:1".into(),
             endpoints: vec!["b:2".into(), "c".into()],
-            tls: TlsClientConfig { insecure: true },
+            tls: TlsClientConfig { insecure: true, ..TlsClientConfig::default() },
             ..OtlpExporterConfig::default()
         };
         let paths: Vec<_> = both.validate().into_iter().map(|error| error.path).collect();
         assert_eq!(paths, ["endpoints", "endpoints[1]"]);
 
-        let good = OtlpExporterConfig {
+        let bad_tls = OtlpExporterConfig {
             endpoint: "collector:4317".into(),
-            tls: TlsClientConfig { insecure: true },
+            tls: TlsClientConfig {
+                cert_file: "client.pem".into(),
+                server_name_override: "not a name".into(),
+                ..TlsClientConfig::default()
+            },
             ..OtlpExporterConfig::default()
         };
-        assert_eq!(good.validate(), []);
+        let paths: Vec<_> = bad_tls.validate().into_iter().map(|error| error.path).collect();
+        assert_eq!(paths, ["tls.key_file", "tls.server_name_override"]);
+
+        // TLS by default, as in the Collector: nothing to add to an endpoint.
+        for good in [
+            OtlpExporterConfig { endpoint: "collector:4317".into(), ..OtlpExporterConfig::default() },
+            OtlpExporterConfig {
+                endpoint: "collector:4317".into(),
+                tls: TlsClientConfig { insecure: true, ..TlsClientConfig::default() },
+                ..OtlpExporterConfig::default()
+            },
+        ] {
+            assert_eq!(good.validate(), []);
+        }
     }
 
     #[test]

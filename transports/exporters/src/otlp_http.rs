@@ -1,5 +1,7 @@
-//! The `otlphttp` exporter: OTLP over HTTP/1.1 (`POST {endpoint}/v1/traces`), protobuf or JSON
-//! bodies, with the OpenTelemetry Collector's keys and defaults.
+//! The `otlphttp` exporter: OTLP over HTTP (`POST {endpoint}/v1/traces`), protobuf or JSON
+//! bodies, with the OpenTelemetry Collector's keys and defaults. `http://` URLs are plaintext
+//! HTTP/1.1; `https://` URLs use TLS with the `tls` block and HTTP/2 when the server selects it
+//! by ALPN, else HTTP/1.1 — as Go's HTTP client, and so the Collector, does.
 //!
 //! Retryable answers are those the OTLP specification lists — 429, 502, 503 and 504 — and a
 //! `Retry-After` header on them (seconds or an HTTP date) is honoured as the least wait; every
@@ -11,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, HOST, RETRY_AFTER, USER_AGENT};
+use http::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use http::{HeaderMap, Method, Request};
 use prost::Message as _;
 use schemars::JsonSchema;
@@ -20,7 +22,7 @@ use spanpipe_codecs::Codec as _;
 use spanpipe_config::{ComponentConfig, FieldError, GoDuration};
 use spanpipe_core::SpanBatch;
 
-use crate::client::{ChunkedBody, ClientResponse, Endpoint, MAX_RESPONSE_BYTES};
+use crate::client::{secure_endpoints, ChunkedBody, ClientResponse, Endpoint, TlsRule, MAX_RESPONSE_BYTES};
 use crate::compression::{compress, decompress};
 use crate::network::{EncodeError, ExportError, Outcome, Payload, Protocol};
 use crate::settings::{
@@ -28,6 +30,7 @@ use crate::settings::{
     TlsClientConfig,
 };
 use spanpipe_transports::grpc_status::{ExportTraceServiceResponse, RpcStatus};
+use spanpipe_transports::tls::{TlsError, ALPN_H2, ALPN_HTTP1};
 
 /// The path the OTLP specification gives trace exports.
 pub const TRACES_PATH: &str = "/v1/traces";
@@ -47,8 +50,8 @@ pub enum HttpEncoding {
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct OtlpHttpExporterConfig {
-    /// Base URL (`http://host:port`); traces go to its `/v1/traces`. Required unless
-    /// `traces_endpoint` or `endpoints` is set. Defaults to empty.
+    /// Base URL (`http://host:port` or `https://host:port`); traces go to its `/v1/traces`.
+    /// Required unless `traces_endpoint` or `endpoints` is set. Defaults to empty.
     pub endpoint: String,
     /// Full URL for traces, used instead of `endpoint`. Defaults to empty.
     pub traces_endpoint: String,
@@ -58,8 +61,9 @@ pub struct OtlpHttpExporterConfig {
     /// When to fail over between `endpoints` and probe the primary. Defaults to the block's own
     /// defaults.
     pub failover: FailoverConfig,
-    /// TLS settings. Only `http://` URLs are supported, where TLS does not apply. Defaults to
-    /// the block's own defaults.
+    /// TLS settings for `https://` URLs, the Collector's `configtls` client keys (`http://` URLs
+    /// are plaintext whatever they say). Applies to every entry of `endpoints`. Defaults to the
+    /// block's own defaults.
     pub tls: TlsClientConfig,
     /// Body encoding: `proto` or `json`. Defaults to proto.
     pub encoding: HttpEncoding,
@@ -138,11 +142,20 @@ impl OtlpHttpExporterConfig {
             Err(errors)
         }
     }
+
+    /// `endpoints` with their TLS (for `https://` ones), loaded from the `tls` block now.
+    ///
+    /// # Errors
+    /// [`TlsError`] naming the key or file that cannot be used.
+    pub(crate) fn secured_endpoints(&self, endpoints: Vec<Endpoint>) -> Result<Vec<Endpoint>, TlsError> {
+        secure_endpoints(endpoints, &self.tls, TlsRule::ByScheme, &[ALPN_H2, ALPN_HTTP1])
+    }
 }
 
 impl ComponentConfig for OtlpHttpExporterConfig {
     fn validate(&self) -> Vec<FieldError> {
         let mut errors = self.parsed_endpoints().err().unwrap_or_default();
+        crate::settings::validate_tls(&self.tls, &mut errors);
         validate_timeout(self.timeout, &mut errors);
         validate_headers(&self.headers, &mut errors);
         self.compression_params.validate(self.compression, &mut errors);
@@ -153,17 +166,15 @@ impl ComponentConfig for OtlpHttpExporterConfig {
     }
 }
 
-/// Parses an `http://` URL; `append_traces_path` adds `/v1/traces` to a base URL as the
-/// Collector composes it.
+/// Parses an `http://` or `https://` URL; `append_traces_path` adds `/v1/traces` to a base URL
+/// as the Collector composes it.
 fn parse_http_endpoint(text: &str, append_traces_path: bool) -> Result<Endpoint, String> {
     let uri: http::Uri = text.parse().map_err(|error| format!("`{text}` is not a valid URL: {error}"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(format!("`{text}` asks for TLS, which spanpipe does not support yet; use an `http://` URL"))
-        }
-        _ => return Err(format!("`{text}` must be an `http://` URL")),
-    }
+    let https = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => return Err(format!("`{text}` must be an `http://` or `https://` URL")),
+    };
     let authority = uri.authority().cloned().ok_or_else(|| format!("`{text}` has no host"))?;
     let base = uri.path_and_query().map_or("", |path| path.as_str());
     let path = if append_traces_path {
@@ -176,9 +187,11 @@ fn parse_http_endpoint(text: &str, append_traces_path: bool) -> Result<Endpoint,
     Ok(Endpoint {
         label: text.to_owned(),
         host: authority.host().trim_start_matches('[').trim_end_matches(']').to_owned(),
-        port: authority.port_u16().unwrap_or(80),
+        port: authority.port_u16().unwrap_or(if https { 443 } else { 80 }),
         path: path.parse().map_err(|error| format!("`{text}` gives an invalid path: {error}"))?,
         authority,
+        https,
+        tls: None,
     })
 }
 
@@ -243,15 +256,10 @@ impl Protocol for HttpProtocol {
         self.probe.clone()
     }
 
-    fn request(&self, endpoint: &Endpoint, payload: &Payload) -> Request<ChunkedBody> {
+    fn request(&self, payload: &Payload) -> Request<ChunkedBody> {
         let mut request = Request::new(payload.to_body());
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = http::Uri::from(endpoint.path.clone());
-        let mut headers = self.headers.clone();
-        if let Ok(host) = HeaderValue::from_str(endpoint.authority.as_str()) {
-            headers.insert(HOST, host);
-        }
-        *request.headers_mut() = headers;
+        *request.headers_mut() = self.headers.clone();
         request
     }
 
@@ -400,8 +408,10 @@ mod tests {
         assert_eq!(parse_http_endpoint("http://host:4318/otlp/", true).unwrap().path, "/otlp/v1/traces");
         assert_eq!(parse_http_endpoint("http://host/custom/path", false).unwrap().path, "/custom/path");
         assert_eq!(parse_http_endpoint("http://host", true).unwrap().port, 80);
-        assert!(parse_http_endpoint("https://host:4318", true).is_err());
+        let https = parse_http_endpoint("https://host", true).unwrap();
+        assert_eq!((https.port, https.https), (443, true));
         assert!(parse_http_endpoint("host:4318", true).is_err());
+        assert!(parse_http_endpoint("ftp://host:4318", true).is_err());
     }
 
     #[test]
@@ -411,8 +421,16 @@ mod tests {
         };
         assert_eq!(paths(OtlpHttpExporterConfig::default()), ["endpoint"]);
         assert_eq!(
-            paths(OtlpHttpExporterConfig { traces_endpoint: "https://x/v1/traces".into(), ..Default::default() }),
+            paths(OtlpHttpExporterConfig { traces_endpoint: "grpc://x/v1/traces".into(), ..Default::default() }),
             ["traces_endpoint"]
+        );
+        assert_eq!(
+            paths(OtlpHttpExporterConfig {
+                traces_endpoint: "https://x/v1/traces".into(),
+                tls: TlsClientConfig { min_version: "1.4".into(), ..TlsClientConfig::default() },
+                ..Default::default()
+            }),
+            ["tls.min_version"]
         );
         assert_eq!(
             paths(OtlpHttpExporterConfig {

@@ -164,17 +164,14 @@ impl KeepaliveConfig {
     }
 }
 
-/// `tls`: the Collector's `configtls` client block, reduced to what spanpipe supports today.
-///
-/// spanpipe does not implement TLS yet, so a config that would use it is refused by `validate()`
-/// with a message naming the key, rather than silently sending in plain text. Certificate keys
-/// (`ca_file`, `cert_file`, …) are unknown keys and refused by the parser.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsClientConfig {
-    /// Whether to connect without TLS. The Collector's `otlp` exporter uses TLS unless this is
-    /// true; spanpipe requires it to be true for that exporter. Defaults to false.
-    pub insecure: bool,
+/// `tls`: the Collector's `configtls` client block, shared with the receivers' server block in
+/// `spanpipe_transports::tls`, where its keys and loading live.
+pub use spanpipe_transports::tls::TlsClientConfig;
+
+/// The `tls` block's own checks, under `tls.`.
+pub(crate) fn validate_tls(tls: &TlsClientConfig, errors: &mut Vec<FieldError>) {
+    errors
+        .extend(tls.validate().into_iter().map(|error| FieldError::new(format!("tls.{}", error.path), error.message)));
 }
 
 /// Compression of request bodies (`compression`), as the Collector's `configcompression` names

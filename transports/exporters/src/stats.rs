@@ -103,6 +103,7 @@ pub struct ExporterStats {
     retries: AtomicU64,
     failovers: AtomicU64,
     failbacks: AtomicU64,
+    tls_handshake_failures: AtomicU64,
     queue_depth: AtomicU64,
     in_flight: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS],
@@ -162,6 +163,11 @@ impl ExporterStats {
         add(&self.failbacks, 1);
     }
 
+    /// A connection's TLS handshake failed (refused certificate, timeout, …).
+    pub(crate) fn tls_handshake_failed(&self) {
+        add(&self.tls_handshake_failures, 1);
+    }
+
     pub(crate) fn enqueued(&self) {
         add(&self.queue_depth, 1);
     }
@@ -199,6 +205,7 @@ impl ExporterStats {
             retries: load(&self.retries),
             failovers: load(&self.failovers),
             failbacks: load(&self.failbacks),
+            tls_handshake_failures: load(&self.tls_handshake_failures),
             queue_depth: load(&self.queue_depth),
             in_flight: load(&self.in_flight),
             latency_buckets: self.latency_buckets.each_ref().map(load),
@@ -235,6 +242,10 @@ pub struct StatsSnapshot {
     pub failovers: u64,
     /// Returns to the primary endpoint after a successful probe.
     pub failbacks: u64,
+    /// Attempts that failed because of TLS: the handshake failed, or the server refused this
+    /// side's certificate right after it (TLS 1.3). Each is also retried or dropped like any
+    /// failed attempt.
+    pub tls_handshake_failures: u64,
     /// Batches waiting in the queue (a gauge).
     pub queue_depth: u64,
     /// Requests on the wire right now (a gauge).
@@ -298,6 +309,7 @@ impl AddAssign for StatsSnapshot {
         self.retries += other.retries;
         self.failovers += other.failovers;
         self.failbacks += other.failbacks;
+        self.tls_handshake_failures += other.tls_handshake_failures;
         self.queue_depth += other.queue_depth;
         self.in_flight += other.in_flight;
         add_all(&mut self.latency_buckets, other.latency_buckets);

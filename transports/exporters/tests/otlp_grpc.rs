@@ -30,7 +30,7 @@ fn fast_retry() -> RetryConfig {
 fn config(endpoint: &str) -> OtlpExporterConfig {
     OtlpExporterConfig {
         endpoint: endpoint.to_owned(),
-        tls: TlsClientConfig { insecure: true },
+        tls: TlsClientConfig { insecure: true, ..TlsClientConfig::default() },
         timeout: GoDuration::from_secs(2),
         retry_on_failure: fast_retry(),
         ..OtlpExporterConfig::default()

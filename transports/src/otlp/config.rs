@@ -1,7 +1,7 @@
 //! The `otlp` receiver's configuration, key for key as the OpenTelemetry Collector's.
 //!
 //! A Collector config that sets only keys spanpipe implements loads unchanged and means the
-//! same. Keys the Collector has that spanpipe does not implement (`tls`, `auth`, `cors`, …) are
+//! same. Keys the Collector has that spanpipe does not implement (`auth`, `cors`, …) are
 //! accepted by the parser so that validation can refuse them by name with a reason, instead of a
 //! bare "unknown field". Where spanpipe's default differs from the Collector's `otlp` receiver,
 //! the field's documentation says so and why.
@@ -12,6 +12,8 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use spanpipe_config::{ComponentConfig, FieldError, GoDuration};
+
+use crate::tls::TlsServerConfig;
 
 /// Configuration of the `otlp` receiver: which protocols to serve and how.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -111,10 +113,16 @@ pub struct GrpcServerConfig {
     /// Refused when present. Defaults to absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub write_buffer_size: Option<NotImplemented>,
-    /// Not implemented: terminate TLS in front of spanpipe.
-    /// Refused when present. Defaults to absent.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls: Option<NotImplemented>,
+    /// TLS: when present the port speaks TLS only, offering `h2` by ALPN (gRPC clients require
+    /// it), with this certificate and, with `client_ca_file`, mutual TLS. The handshake must
+    /// complete within `read_header_timeout` (or `read_timeout` when that is 0; unbounded when
+    /// both are). Defaults to absent (plaintext).
+    #[serde(
+        default,
+        deserialize_with = "spanpipe_config::enabled_when_present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls: Option<TlsServerConfig>,
     /// Not implemented: authenticator extensions do not exist in spanpipe.
     /// Refused when present. Defaults to absent.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -231,10 +239,16 @@ pub struct HttpServerConfig {
     /// HTTP keep-alive. Defaults to enabled with a "1m" idle timeout.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keepalive: Option<HttpKeepaliveConfig>,
-    /// Not implemented: terminate TLS in front of spanpipe.
-    /// Refused when present. Defaults to absent.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls: Option<NotImplemented>,
+    /// TLS: when present the port speaks TLS only (HTTP/1.1 and HTTP/2, offered by ALPN), with
+    /// this certificate and, with `client_ca_file`, mutual TLS. The handshake must complete
+    /// within `read_header_timeout` (or `read_timeout` when that is 0; unbounded when both are).
+    /// Defaults to absent (plaintext).
+    #[serde(
+        default,
+        deserialize_with = "spanpipe_config::enabled_when_present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls: Option<TlsServerConfig>,
     /// Not implemented: browsers are not a source spanpipe serves.
     /// Refused when present. Defaults to absent.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -348,6 +362,12 @@ fn refuse_include_metadata(errors: &mut Vec<FieldError>, include_metadata: bool)
     }
 }
 
+fn validate_tls(errors: &mut Vec<FieldError>, tls: Option<&TlsServerConfig>) {
+    if let Some(tls) = tls {
+        errors.extend(prefixed("tls", tls.validate()));
+    }
+}
+
 fn not_implemented(errors: &mut Vec<FieldError>, path: &str, value: Option<&NotImplemented>, why: &str) {
     if value.is_some() {
         errors.push(FieldError::new(path, format!("`{path}` is not supported by spanpipe: {why}; remove it")));
@@ -437,12 +457,7 @@ impl GrpcServerConfig {
             self.write_buffer_size.as_ref(),
             "responses are written straight to the socket",
         );
-        not_implemented(
-            errors,
-            "tls",
-            self.tls.as_ref(),
-            "TLS is not implemented yet; terminate TLS in front of spanpipe",
-        );
+        validate_tls(errors, self.tls.as_ref());
         not_implemented(errors, "auth", self.auth.as_ref(), "authenticator extensions do not exist in spanpipe");
         refuse_include_metadata(errors, self.include_metadata);
         not_implemented(
@@ -523,12 +538,7 @@ impl HttpServerConfig {
                 "set `keepalive.enabled` or its older spelling `keep_alives_enabled`, not both",
             ));
         }
-        not_implemented(
-            errors,
-            "tls",
-            self.tls.as_ref(),
-            "TLS is not implemented yet; terminate TLS in front of spanpipe",
-        );
+        validate_tls(errors, self.tls.as_ref());
         not_implemented(errors, "cors", self.cors.as_ref(), "CORS is not implemented");
         not_implemented(errors, "auth", self.auth.as_ref(), "authenticator extensions do not exist in spanpipe");
         refuse_include_metadata(errors, self.include_metadata);

@@ -16,7 +16,6 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
 use crate::otlp::stats::{ReceiverEvent, ReceiverStats, TimeoutKind};
@@ -195,8 +194,8 @@ impl hyper::rt::Write for MonitoredIo {
 }
 
 impl MonitoredIo {
-    pub(crate) fn new(stream: TcpStream, read_buffer_size: usize, activity: Rc<Activity>) -> Self {
-        Self { io: GlommioIo::new(stream, read_buffer_size), activity }
+    pub(crate) fn new(io: GlommioIo, activity: Rc<Activity>) -> Self {
+        Self { io, activity }
     }
 }
 

@@ -15,6 +15,14 @@
 //! limit as sent nor after decompression, and must arrive before `read_timeout`; connections
 //! are held to header, idle and write timeouts by a per-connection watchdog (see
 //! `connection.rs`), so no client can hold more than its own connection for a bounded time.
+//!
+//! With a `tls` block a port speaks TLS only. The rustls configuration is loaded when the
+//! receiver binds; each connection's handshake runs on its core before hyper sees the
+//! connection, bounded by the header timeout (or the read timeout), and raced with shutdown. A
+//! handshake that fails — refused certificate, plain HTTP sent to the TLS port (answered with a
+//! plaintext 400, as Go's servers do), a client that goes silent — closes that connection,
+//! counts [`ReceiverEvent::TlsHandshakeFailed`] and is logged at debug level; nothing else is
+//! affected.
 
 mod body;
 mod config;
@@ -43,7 +51,8 @@ use spanpipe_codecs::{Codec, CodecRegistry, OtlpProto, RegistryError};
 use spanpipe_config::{ComponentConfig, FieldError};
 
 use crate::compression::Encoding;
-use crate::rt::{GlommioExecutor, GlommioTimer};
+use crate::rt::{with_deadline, GlommioExecutor, GlommioIo, GlommioTimer};
+use crate::tls::{HandshakeError, TlsError, TlsServerConfig, ALPN_H2, ALPN_HTTP1};
 use connection::{Activity, ConnectionLimits, GracefulConnection, MonitoredIo};
 use shutdown::{ConnectionTracker, ShutdownSignal};
 
@@ -53,7 +62,7 @@ pub use config::{
     NotImplemented, OtlpReceiverConfig, Protocols,
 };
 pub use proto::GrpcCode;
-pub use sink::{Accepted, Refusal, SpanSink};
+pub use sink::{Accepted, Refusal, RoomWait, SpanSink};
 pub use stats::{Protocol, ReceiverEvent, ReceiverStats, ReceiverStatsSnapshot, TimeoutKind};
 
 /// HTTP/2 window a stream starts with: 1 MiB, so a typical request arrives without waiting for
@@ -89,6 +98,10 @@ pub enum ReceiverError {
     /// OTLP/gRPC bodies are OTLP protobuf, and the registry has no codec for it.
     #[error("OTLP/gRPC needs the `otlp_proto` codec: {0}")]
     MissingCodec(#[source] RegistryError),
+    /// A `tls` block's certificate, key or CA could not be loaded (the error's field is the full
+    /// path, `protocols.grpc.tls.cert_file`).
+    #[error("{0}")]
+    Tls(#[source] Box<TlsError>),
 }
 
 /// Why a request failed, before it is phrased in its protocol.
@@ -152,8 +165,27 @@ struct Server<S: SpanSink> {
 }
 
 impl<S: SpanSink> Server<S> {
-    fn admit(&self, encoded_len: usize) -> Result<S::Admission, Failure> {
-        self.sink.admit(encoded_len).map_err(Failure::Refused)
+    /// Asks the sink to admit a request of `encoded_len` bytes. When it is full but asks callers
+    /// to wait, waits for room until `deadline` (the read deadline, or the client's own when
+    /// earlier) and asks again; the last refusal is the answer when time runs out.
+    async fn admit(&self, encoded_len: usize, deadline: Option<Instant>) -> Result<S::Admission, Failure> {
+        loop {
+            let refusal = match self.sink.admit(encoded_len) {
+                Ok(admission) => return Ok(admission),
+                Err(refusal @ Refusal::Exhausted { .. }) => refusal,
+                Err(refusal) => return Err(Failure::Refused(refusal)),
+            };
+            let Some(room) = self.sink.wait_for_room() else {
+                return Err(Failure::Refused(refusal));
+            };
+            // Asked again now that the wait is registered, so room made in between is not missed.
+            if let Ok(admission) = self.sink.admit(encoded_len) {
+                return Ok(admission);
+            }
+            if with_deadline(deadline, room).await.is_err() {
+                return Err(Failure::Refused(refusal));
+            }
+        }
     }
 
     /// Decodes `payload` and hands it to the sink; an empty request is a success.
@@ -223,12 +255,18 @@ struct Listener<S: SpanSink> {
     builder: auto::Builder<GlommioExecutor>,
     limits: ConnectionLimits,
     read_buffer_size: usize,
+    /// The TLS configuration, when the port speaks TLS.
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// How long a TLS handshake may take.
+    handshake_timeout: Option<Duration>,
 }
 
 impl<S: SpanSink + 'static> Listener<S> {
     /// Binds the OTLP/gRPC listener: HTTP/2 only, with gRPC's keep-alive pings.
     fn grpc(grpc: &GrpcServerConfig, sink: Rc<S>, codecs: &CodecRegistry) -> Result<Self, ReceiverError> {
         let codec = Arc::clone(codecs.by_name(OtlpProto::NAME).map_err(ReceiverError::MissingCodec)?);
+        // Certificates first: a config that cannot serve TLS binds nothing.
+        let tls = load_tls("protocols.grpc.tls", grpc.tls.as_ref(), &[ALPN_H2])?;
         let (socket, address) = bind_socket("protocols.grpc.endpoint", &grpc.endpoint)?;
         let mut builder = auto::Builder::new(GlommioExecutor::new()).http2_only();
         tune_http2(&mut builder, grpc.concurrent_streams());
@@ -249,11 +287,14 @@ impl<S: SpanSink + 'static> Listener<S> {
                 grace: grpc.max_connection_age_grace().or(read_timeout).unwrap_or(Duration::from_secs(30)),
             },
             read_buffer_size: grpc.read_buffer_size,
+            tls,
+            handshake_timeout: non_zero(grpc.read_header_timeout.0).or(read_timeout),
         })
     }
 
     /// Binds the OTLP/HTTP listener: HTTP/1.1 and h2c (told apart by the HTTP/2 preface).
     fn http(http: &HttpServerConfig, sink: Rc<S>, codecs: &CodecRegistry) -> Result<Self, ReceiverError> {
+        let tls = load_tls("protocols.http.tls", http.tls.as_ref(), &[ALPN_H2, ALPN_HTTP1])?;
         let (socket, address) = bind_socket("protocols.http.endpoint", &http.endpoint)?;
         let mut builder = auto::Builder::new(GlommioExecutor::new());
         // Header reads are timed by the connection watchdog, which also covers idle connections.
@@ -280,6 +321,8 @@ impl<S: SpanSink + 'static> Listener<S> {
                 grace: read_timeout.unwrap_or(Duration::from_secs(30)),
             },
             read_buffer_size: crate::rt::DEFAULT_READ_BUFFER_SIZE,
+            tls,
+            handshake_timeout: non_zero(http.read_header_timeout.0).or(read_timeout),
         })
     }
 }
@@ -300,6 +343,32 @@ fn non_zero(duration: Duration) -> Option<Duration> {
     Some(duration).filter(|d| !d.is_zero())
 }
 
+impl OtlpReceiverConfig {
+    /// Reads every `tls` block's certificates, keys and CAs, as binding will, so that a config
+    /// whose files cannot be used is refused before anything starts (`spanpipe validate`
+    /// included); binding reads them again.
+    ///
+    /// # Errors
+    /// [`ReceiverError::Tls`] naming the first key and file that cannot be used.
+    pub fn load_certificates(&self) -> Result<(), ReceiverError> {
+        if let Some(grpc) = &self.protocols.grpc {
+            load_tls("protocols.grpc.tls", grpc.tls.as_ref(), &[ALPN_H2])?;
+        }
+        if let Some(http) = &self.protocols.http {
+            load_tls("protocols.http.tls", http.tls.as_ref(), &[ALPN_H2, ALPN_HTTP1])?;
+        }
+        Ok(())
+    }
+}
+
+fn load_tls(
+    key: &str,
+    tls: Option<&TlsServerConfig>,
+    alpn: &[&[u8]],
+) -> Result<Option<Arc<rustls::ServerConfig>>, ReceiverError> {
+    tls.map(|tls| tls.load(alpn).map_err(|error| ReceiverError::Tls(Box::new(error.within(key))))).transpose()
+}
+
 fn bind_socket(key: &'static str, endpoint: &str) -> Result<(TcpListener, SocketAddr), ReceiverError> {
     let wanted = config::parse_endpoint(endpoint)
         .map_err(|message| ReceiverError::InvalidConfig(vec![FieldError::new(key, message)]))?;
@@ -310,13 +379,14 @@ fn bind_socket(key: &'static str, endpoint: &str) -> Result<(TcpListener, Socket
 }
 
 impl<S: SpanSink + 'static> OtlpReceiver<S> {
-    /// Validates `config` and binds its listeners on the current glommio executor's core.
-    /// Nothing is accepted until [`OtlpReceiver::start`].
+    /// Validates `config`, loads its TLS certificates and binds its listeners on the current
+    /// glommio executor's core. Nothing is accepted until [`OtlpReceiver::start`].
     ///
     /// # Errors
-    /// [`ReceiverError::InvalidConfig`] listing every problem; [`ReceiverError::Bind`] when a
-    /// port cannot be bound; [`ReceiverError::MissingCodec`] when gRPC is configured and
-    /// `codecs` has no `otlp_proto`.
+    /// [`ReceiverError::InvalidConfig`] listing every problem; [`ReceiverError::Tls`] when a
+    /// certificate, key or CA cannot be loaded; [`ReceiverError::Bind`] when a port cannot be
+    /// bound; [`ReceiverError::MissingCodec`] when gRPC is configured and `codecs` has no
+    /// `otlp_proto`.
     pub fn bind(config: &OtlpReceiverConfig, sink: Rc<S>, codecs: &CodecRegistry) -> Result<Self, ReceiverError> {
         let problems = config.validate();
         if !problems.is_empty() {
@@ -416,12 +486,81 @@ async fn serve_connection<S: SpanSink + 'static>(
     stats.record(ReceiverEvent::ConnectionOpened);
     // Responses are small and must leave at once; a failure here only costs latency.
     let _ = stream.set_nodelay(true);
+    let mut io = GlommioIo::new(stream, listener.read_buffer_size);
+    if let Some(tls) = &listener.tls {
+        let handshake = accept_tls(io, tls, listener.handshake_timeout);
+        // Shutdown does not wait for a handshake: the connection has no request in flight yet.
+        let stopped = async {
+            shutdown.wait().await;
+            None
+        };
+        match futures_lite::future::or(async { Some(handshake.await) }, stopped).await {
+            Some(Ok(secured)) => io = secured,
+            Some(Err((peer, error))) => {
+                stats.record(ReceiverEvent::TlsHandshakeFailed);
+                tracing::debug!(protocol = listener.protocol.as_str(), ?peer, %error, "TLS handshake failed");
+                stats.record(ReceiverEvent::ConnectionClosed);
+                return;
+            }
+            None => {
+                stats.record(ReceiverEvent::ConnectionClosed);
+                return;
+            }
+        }
+    }
     let activity = Rc::new(Activity::new(Instant::now()));
-    let io = MonitoredIo::new(stream, listener.read_buffer_size, Rc::clone(&activity));
+    let io = MonitoredIo::new(io, Rc::clone(&activity));
     let service = RequestService { server: Rc::clone(&listener.server), activity: Rc::clone(&activity) };
     let connection = listener.builder.serve_connection(io, service);
     connection::drive(connection, activity, listener.limits, shutdown.wait(), stats).await;
     stats.record(ReceiverEvent::ConnectionClosed);
+}
+
+/// What Go's HTTP servers answer a client that sends plain HTTP to a TLS port.
+const PLAINTEXT_ON_TLS_PORT: &[u8] =
+    b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+
+/// Runs the server side of the TLS handshake within `timeout`. A client that starts with plain
+/// HTTP (a request line begins with an upper-case method, a TLS handshake with byte 22) is
+/// answered [`PLAINTEXT_ON_TLS_PORT`] instead. The error comes with the peer's address.
+async fn accept_tls(
+    mut io: GlommioIo,
+    config: &Arc<rustls::ServerConfig>,
+    timeout: Option<Duration>,
+) -> Result<GlommioIo, (Option<SocketAddr>, HandshakeError)> {
+    let peer = io.peer_addr().ok();
+    let handshake = async {
+        match io.peek_first_byte().await.map_err(HandshakeError::Io)? {
+            None => return Err(HandshakeError::Closed),
+            Some(first) if first.is_ascii_uppercase() => {
+                write_all_and_close(&mut io, PLAINTEXT_ON_TLS_PORT).await.map_err(HandshakeError::Io)?;
+                return Err(HandshakeError::PlaintextClient);
+            }
+            Some(_) => {}
+        }
+        let session = rustls::ServerConnection::new(Arc::clone(config)).map_err(HandshakeError::Tls)?;
+        let mut secured = io.with_tls(session);
+        secured.handshake().await?;
+        Ok(secured)
+    };
+    match with_deadline(timeout.map(|timeout| Instant::now() + timeout), handshake).await {
+        Ok(Ok(secured)) => Ok(secured),
+        Ok(Err(error)) => Err((peer, error)),
+        Err(_) => Err((peer, HandshakeError::TimedOut(timeout.unwrap_or_default()))),
+    }
+}
+
+/// Writes `data` in plaintext and closes the connection.
+async fn write_all_and_close(io: &mut GlommioIo, mut data: &[u8]) -> std::io::Result<()> {
+    use hyper::rt::Write as _;
+    while !data.is_empty() {
+        let written = std::future::poll_fn(|cx| Pin::new(&mut *io).poll_write(cx, data)).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        data = &data[written..];
+    }
+    std::future::poll_fn(|cx| Pin::new(&mut *io).poll_shutdown(cx)).await
 }
 
 /// A core's OTLP receiver while it accepts connections.

@@ -103,7 +103,7 @@ async fn export<S: SpanSink>(
     if declared > max {
         return Err(Failure::TooLarge(format!("grpc: received message larger than max ({declared} vs. {max})")));
     }
-    let admission = server.admit(declared)?;
+    let admission = server.admit(declared, deadline).await?;
     body.fill(5 + declared).await.map_err(body_failure)?;
     if body.buffered().len() < 5 + declared {
         return Err(Failure::Malformed(format!(

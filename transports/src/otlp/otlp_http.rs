@@ -100,7 +100,9 @@ async fn export<S: SpanSink>(
     }
     // Admit before reading when the size is known; otherwise after (the read is bounded anyway).
     let early_admission = match declared_len {
-        Some(len) => Some(server.admit(len as usize).map_err(|failure| Rejection::before_body(failure, format))?),
+        Some(len) => Some(
+            server.admit(len as usize, deadline).await.map_err(|failure| Rejection::before_body(failure, format))?,
+        ),
         None => None,
     };
     let read_timeout = server.read_timeout;
@@ -113,7 +115,7 @@ async fn export<S: SpanSink>(
     let wire_len = body.len();
     let admission = match early_admission {
         Some(admission) => admission,
-        None => server.admit(wire_len).map_err(read)?,
+        None => server.admit(wire_len, deadline).await.map_err(read)?,
     };
     let payload = compression::decompress(encoding, body, max).map_err(|error| {
         read(match error {

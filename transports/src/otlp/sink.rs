@@ -1,6 +1,8 @@
 //! The seam between receivers and the pipeline.
 
 use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use spanpipe_core::SpanBatch;
@@ -8,9 +10,12 @@ use spanpipe_core::SpanBatch;
 /// Where a receiver delivers what it decoded: the pipeline of one core.
 ///
 /// One sink per core, shared through `Rc` by every connection of that core's receivers; it
-/// need not be `Send`. Both calls are synchronous: the pipeline never makes a receiver wait —
-/// when it cannot take more, it refuses and the client is told to retry later (backpressure, not
-/// buffering).
+/// need not be `Send`. Both calls are synchronous: when the pipeline cannot take more, it refuses
+/// and the client is told to retry later (backpressure, not buffering) — unless the full part is
+/// configured to make callers wait (the exporters' `sending_queue.block_on_overflow`), in which
+/// case [`SpanSink::wait_for_room`] hands the receiver something to wait on, and the client's
+/// request waits (bounded by its deadline) before the body is read, so TCP and HTTP/2 flow control
+/// slow the client down instead of an error.
 pub trait SpanSink {
     /// A reservation handed back with the batch it was made for (for example memory the memory
     /// limiter set aside). Dropping it unused releases it.
@@ -30,7 +35,18 @@ pub trait SpanSink {
     /// # Errors
     /// A [`Refusal`] when the pipeline could not take the batch after all.
     fn submit(&self, batch: SpanBatch, admission: Self::Admission) -> Result<Accepted, Refusal>;
+
+    /// After [`SpanSink::admit`] refused with [`Refusal::Exhausted`]: a future that completes
+    /// when room may have been made, if what is full asks its callers to wait rather than be
+    /// refused; `None` (the default) when the refusal is the answer. The receiver asks again once
+    /// it completes, so a spurious wake-up costs one more `admit`.
+    fn wait_for_room(&self) -> Option<RoomWait<'_>> {
+        None
+    }
 }
+
+/// What [`SpanSink::wait_for_room`] returns.
+pub type RoomWait<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
 
 /// What the pipeline did with a submitted batch.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

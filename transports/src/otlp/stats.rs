@@ -50,6 +50,10 @@ pub enum ReceiverEvent {
     ConnectionClosed,
     /// Accepting a connection failed (for example the process ran out of file descriptors).
     AcceptFailed,
+    /// A connection to a TLS port was closed because its TLS handshake did not complete: refused
+    /// by either side (a certificate, a version, plain HTTP on a TLS port), broken off, or too
+    /// slow.
+    TlsHandshakeFailed,
     /// A request's spans went to the pipeline; `rejected` of them were refused by it.
     Accepted {
         /// Spans in the request.
@@ -83,6 +87,7 @@ pub struct ReceiverStats {
     connections_opened: Cell<u64>,
     connections_closed: Cell<u64>,
     accept_failures: Cell<u64>,
+    tls_handshake_failures: Cell<u64>,
     requests_accepted: Cell<u64>,
     spans_accepted: Cell<u64>,
     spans_rejected: Cell<u64>,
@@ -111,6 +116,7 @@ impl ReceiverStats {
             ReceiverEvent::ConnectionOpened => bump(&self.connections_opened, 1),
             ReceiverEvent::ConnectionClosed => bump(&self.connections_closed, 1),
             ReceiverEvent::AcceptFailed => bump(&self.accept_failures, 1),
+            ReceiverEvent::TlsHandshakeFailed => bump(&self.tls_handshake_failures, 1),
             ReceiverEvent::Accepted { spans, rejected, bytes } => {
                 bump(&self.requests_accepted, 1);
                 bump(&self.spans_accepted, spans.saturating_sub(rejected));
@@ -138,6 +144,7 @@ impl ReceiverStats {
             connections_opened: self.connections_opened.get(),
             connections_closed: self.connections_closed.get(),
             accept_failures: self.accept_failures.get(),
+            tls_handshake_failures: self.tls_handshake_failures.get(),
             requests_accepted: self.requests_accepted.get(),
             spans_accepted: self.spans_accepted.get(),
             spans_rejected: self.spans_rejected.get(),
@@ -166,6 +173,8 @@ pub struct ReceiverStatsSnapshot {
     pub connections_closed: u64,
     /// Accepts that failed.
     pub accept_failures: u64,
+    /// Connections closed because their TLS handshake did not complete.
+    pub tls_handshake_failures: u64,
     /// Requests whose spans went to the pipeline.
     pub requests_accepted: u64,
     /// Spans the pipeline took.
@@ -212,6 +221,7 @@ impl AddAssign for ReceiverStatsSnapshot {
             connections_opened,
             connections_closed,
             accept_failures,
+            tls_handshake_failures,
             requests_accepted,
             spans_accepted,
             spans_rejected,
@@ -231,6 +241,7 @@ impl AddAssign for ReceiverStatsSnapshot {
         self.connections_opened += connections_opened;
         self.connections_closed += connections_closed;
         self.accept_failures += accept_failures;
+        self.tls_handshake_failures += tls_handshake_failures;
         self.requests_accepted += requests_accepted;
         self.spans_accepted += spans_accepted;
         self.spans_rejected += spans_rejected;
@@ -279,6 +290,7 @@ mod tests {
         core_b.record(ReceiverEvent::ConnectionClosed);
         core_b.record(ReceiverEvent::Accepted { spans: 5, rejected: 0, bytes: 100 });
         core_b.record(ReceiverEvent::Malformed);
+        core_b.record(ReceiverEvent::TlsHandshakeFailed);
 
         let total: ReceiverStatsSnapshot = [core_a.snapshot(), core_b.snapshot()].into_iter().sum();
         assert_eq!(total.requests_accepted, 2);
@@ -287,6 +299,7 @@ mod tests {
         assert_eq!(total.bytes_accepted, 600);
         assert_eq!(total.body_timeouts, 1);
         assert_eq!(total.requests_malformed, 1);
+        assert_eq!(total.tls_handshake_failures, 1);
         assert_eq!(total.connections_open(), 1);
     }
 }

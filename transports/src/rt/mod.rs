@@ -38,7 +38,7 @@ use glommio::net::TcpStream;
 use glommio::TaskQueueHandle;
 
 pub use deadline::{with_deadline, DeadlineElapsed};
-pub use io::{GlommioIo, DEFAULT_READ_BUFFER_SIZE};
+pub use io::{GlommioIo, TlsErrorSlot, DEFAULT_READ_BUFFER_SIZE};
 pub use timer::{GlommioSleep, GlommioTimer};
 
 /// Spawns hyper's background futures on the current glommio executor.

@@ -1,6 +1,6 @@
-//! Test peers and helpers for the exporter tests: a scripted OTLP server (gRPC and HTTP, on a
-//! tokio current-thread runtime in its own thread, loopback only), a way to run a test body on a
-//! glommio executor, and bounded waiting.
+//! Test peers and helpers for the exporter tests: a scripted OTLP server (gRPC and HTTP, in
+//! plaintext or over TLS with tokio-rustls, on a tokio current-thread runtime in its own thread,
+//! loopback only), a way to run a test body on a glommio executor, and bounded waiting.
 
 #![allow(dead_code)] // Each test file uses a different part.
 
@@ -80,6 +80,10 @@ pub struct Received {
     pub at: Instant,
     /// The client's address: one per connection.
     pub peer: SocketAddr,
+    /// The HTTP version of the request.
+    pub version: http::Version,
+    /// The `:authority` (HTTP/2) or `Host` (HTTP/1.1) the request named.
+    pub authority: Option<String>,
 }
 
 impl Received {
@@ -96,6 +100,8 @@ impl Received {
 struct State {
     script: VecDeque<Reply>,
     received: Vec<Received>,
+    /// TLS handshakes the server saw fail.
+    failed_handshakes: usize,
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -121,6 +127,15 @@ impl FakeServer {
 
     /// A server on `addr` (e.g. a port an exporter already tries to reach).
     pub fn start_on(addr: SocketAddr) -> Self {
+        Self::serve_on(addr, None)
+    }
+
+    /// A server on a fresh loopback port that speaks TLS only, with `config`.
+    pub fn start_tls(config: Arc<tokio_rustls::rustls::ServerConfig>) -> Self {
+        Self::serve_on("127.0.0.1:0".parse().expect("loopback"), Some(tokio_rustls::TlsAcceptor::from(config)))
+    }
+
+    fn serve_on(addr: SocketAddr, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = StdListener::bind(addr).expect("bind the fake server");
         listener.set_nonblocking(true).expect("non-blocking listener");
         let addr = listener.local_addr().expect("bound address");
@@ -129,7 +144,7 @@ impl FakeServer {
         let served = Arc::clone(&state);
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
-            runtime.block_on(serve(listener, served, stopped));
+            runtime.block_on(serve(listener, served, stopped, tls));
         });
         Self { addr, state, stop: Some(stop), thread: Some(thread) }
     }
@@ -142,6 +157,11 @@ impl FakeServer {
     /// Every request so far.
     pub fn received(&self) -> Vec<Received> {
         lock(&self.state).received.clone()
+    }
+
+    /// TLS handshakes that failed so far.
+    pub fn failed_handshakes(&self) -> usize {
+        lock(&self.state).failed_handshakes
     }
 
     /// Requests carrying spans (not probes).
@@ -171,7 +191,12 @@ impl Drop for FakeServer {
     }
 }
 
-async fn serve(listener: StdListener, state: Arc<Mutex<State>>, mut stopped: tokio::sync::oneshot::Receiver<()>) {
+async fn serve(
+    listener: StdListener,
+    state: Arc<Mutex<State>>,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
     loop {
         tokio::select! {
@@ -179,10 +204,22 @@ async fn serve(listener: StdListener, state: Arc<Mutex<State>>, mut stopped: tok
             accepted = listener.accept() => {
                 let Ok((stream, peer)) = accepted else { continue };
                 let state = Arc::clone(&state);
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| handle(Arc::clone(&state), peer, request));
+                    let handler = Arc::clone(&state);
+                    let service = hyper::service::service_fn(move |request| handle(Arc::clone(&handler), peer, request));
                     let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-                    let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
+                    match tls {
+                        None => {
+                            let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
+                        }
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(secured) => {
+                                let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(secured), service).await;
+                            }
+                            Err(_) => lock(&state).failed_handshakes += 1,
+                        },
+                    }
                 });
             }
         }
@@ -231,7 +268,14 @@ async fn handle(
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map(|collected| collected.to_bytes()).unwrap_or_default();
     let grpc = parts.headers.get("content-type").is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"));
+    let authority = parts
+        .uri
+        .authority()
+        .map(ToString::to_string)
+        .or_else(|| parts.headers.get("host").and_then(|host| host.to_str().ok()).map(str::to_owned));
     let received = Received {
+        version: parts.version,
+        authority,
         path: parts.uri.path().to_owned(),
         request: decode_request(&parts.headers, body),
         headers: parts.headers,
