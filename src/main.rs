@@ -116,6 +116,9 @@ fn print_warnings(warnings: &[Warning]) {
 }
 
 fn run(cli: &Cli, registry: &spanpipe_config::ComponentRegistry) -> anyhow::Result<ExitCode> {
+    // Before the config is read: regions touched from here on are not made resident 2 MiB at a
+    // time (the collector does this too, for embedders; by then the loader has allocated).
+    spanpipe_runtime::hugepages::disable_transparent_huge_pages();
     let ((config, warnings), source) = match load(cli, registry) {
         Ok(loaded) => loaded,
         Err(errors) => {

@@ -21,6 +21,7 @@
 //! already exist — keep it.
 
 mod batch;
+pub mod buffers;
 mod error;
 mod reframe;
 mod view;

@@ -14,9 +14,8 @@
 
 use std::ops::Range;
 
-use bytes::Bytes;
-
 use crate::batch::{field, BatchIndex, ByteRange, ResourceEntry, ScopeEntry, SpanBatch, SpanEntry};
+use crate::buffers::BATCH_BUFFERS;
 use crate::view::SpanView;
 use crate::wire::{len_field_size, put_tag, put_varint, WireType};
 
@@ -224,7 +223,7 @@ impl<'a> Reframer<'a> {
     pub fn finish(self) -> SpanBatch {
         let (resource_groups, scope_groups, total) = self.plan();
         debug_assert_eq!(total, self.size.total());
-        let mut out = Vec::with_capacity(total);
+        let mut out = BATCH_BUFFERS.take(total);
         let mut index = BatchIndex {
             resources: Vec::with_capacity(resource_groups.len()),
             scopes: Vec::with_capacity(scope_groups.len()),
@@ -292,7 +291,7 @@ impl<'a> Reframer<'a> {
             index.resources.push(entry);
         }
         debug_assert_eq!(out.len(), total);
-        SpanBatch { bytes: Bytes::from(out), index }
+        SpanBatch { bytes: BATCH_BUFFERS.freeze(out), index }
     }
 }
 

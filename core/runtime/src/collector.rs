@@ -21,11 +21,15 @@ use crate::components::{CollectorPlan, PlanError};
 use crate::pipeline::{Pipeline, FULL_RETRY_AFTER};
 use crate::preflight::{check_io_uring, PreflightError};
 use crate::telemetry::{self, CoreSlot, Telemetry, TelemetryServerError, PUBLISH_INTERVAL};
-use crate::{cores, metrics};
+use crate::{cores, hugepages, metrics};
 
 /// How often a core checks for shutdown and retries waiting batches when no processor deadline
 /// is sooner.
 const IDLE_TICK: Duration = Duration::from_millis(50);
+
+/// Memory each core's executor sets aside for storage I/O: glommio's minimum (see where it is
+/// used).
+const IO_MEMORY: usize = 64 << 10;
 
 /// What a client is told to wait while the collector shuts down.
 const SHUTDOWN_RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -108,6 +112,7 @@ impl RunningCollector {
     /// A [`StartError`] naming what failed; nothing keeps running then.
     pub fn start(config: &Config, options: &StartOptions) -> Result<Self, StartError> {
         check_io_uring()?;
+        hugepages::disable_transparent_huge_pages();
         let plan = Arc::new(CollectorPlan::new(config).map_err(Box::new)?);
         let cpus = cores::data_plane_cpus(config.service.cores).map_err(StartError::Cpus)?;
         let shutdown_timeout: Duration = config.service.shutdown_timeout.into();
@@ -140,6 +145,10 @@ impl RunningCollector {
             };
             let spawned = LocalExecutorBuilder::new(Placement::Fixed(cpu))
                 .name(&format!("spanpipe-core-{core}"))
+                // glommio preallocates and registers this much for storage (DMA file) I/O, 10 MiB
+                // by default, resident from the start. Cores only do network I/O (the file
+                // exporter writes from its own thread), so they take the minimum.
+                .io_memory(IO_MEMORY)
                 .spawn(move || run_core(context, ready_tx));
             let handle = match spawned {
                 Ok(handle) => handle,
