@@ -1,6 +1,6 @@
 //! Writes one realistic OTLP request (`spanpipe_testkit::realistic`, fixed seed) as the bodies a
 //! load tool sends: `<dir>/request.pb` (OTLP/HTTP protobuf) and `<dir>/request.grpc` (the same
-//! message behind gRPC's five-byte length prefix). Used by `benches/e2e_probe.sh`.
+//! message behind gRPC's five-byte length prefix). Used by `tools/bench`.
 //!
 //! ```text
 //! cargo run --release -p spanpipe-benches --example otlp_payload -- <dir> [spans]
