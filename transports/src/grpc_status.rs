@@ -7,6 +7,33 @@
 
 use std::time::Duration;
 
+/// gRPC status code names, by number (`grpc/doc/statuscodes.md`).
+pub const CODE_NAMES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// The name of gRPC status `code`, or `UNRECOGNIZED` for a number gRPC does not define.
+#[must_use]
+pub fn code_name(code: i32) -> &'static str {
+    usize::try_from(code).ok().and_then(|code| CODE_NAMES.get(code)).copied().unwrap_or("UNRECOGNIZED")
+}
+
 /// `opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ExportTraceServiceResponse {

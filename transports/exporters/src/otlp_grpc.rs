@@ -247,27 +247,6 @@ impl Protocol for GrpcProtocol {
     }
 }
 
-/// gRPC status codes, by number.
-const CODE_NAMES: [&str; 17] = [
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-];
-
 const OK: i32 = 0;
 const UNKNOWN: i32 = 2;
 const PERMISSION_DENIED: i32 = 7;
@@ -276,10 +255,6 @@ const UNIMPLEMENTED: i32 = 12;
 const INTERNAL: i32 = 13;
 const UNAVAILABLE: i32 = 14;
 const UNAUTHENTICATED: i32 = 16;
-
-fn code_name(code: i32) -> &'static str {
-    usize::try_from(code).ok().and_then(|code| CODE_NAMES.get(code)).copied().unwrap_or("UNRECOGNIZED")
-}
 
 /// The gRPC code a non-200 HTTP status stands for (gRPC's "HTTP to gRPC status code mapping").
 fn code_for_http_status(status: StatusCode) -> i32 {
@@ -389,7 +364,8 @@ fn read_grpc_outcome(endpoint: &Endpoint, response: ClientResponse) -> Outcome {
         .and_then(|text| base64::engine::general_purpose::STANDARD_NO_PAD.decode(text.trim_end_matches('=')).ok())
         .and_then(|bytes| RpcStatus::decode(bytes.as_slice()).ok());
     let server_delay = details.as_ref().and_then(RpcStatus::retry_delay);
-    let error = ExportError::Grpc { endpoint: label(), code, name: code_name(code), message };
+    let error =
+        ExportError::Grpc { endpoint: label(), code, name: spanpipe_transports::grpc_status::code_name(code), message };
     if is_retryable(code, server_delay.is_some()) {
         Outcome::Retryable { error, server_delay }
     } else {
