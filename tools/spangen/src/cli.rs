@@ -202,38 +202,13 @@ impl Args {
     }
 }
 
-/// Parses `500ms`, `30s`, `2m`, `1h`, `1m30s` (Go-style, as in spanpipe's config).
+/// Parses `500ms`, `30s`, `2m`, `1h`, `1m30s`: Go's syntax, with spanpipe's config parser, so a
+/// duration reads the same on the command line as in a config file.
 ///
 /// # Errors
-/// A message quoting the bad text.
+/// A message quoting the bad text and saying what is wrong with it.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration (examples: 500ms, 30s, 2m, 1m30s)");
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    if rest == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut total = 0.0;
-    while !rest.is_empty() {
-        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
-        let number: f64 = rest[..number_len].parse().map_err(|_| bad())?;
-        rest = &rest[number_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += number * scale;
-        rest = &rest[unit_len..];
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| bad())
+    spanpipe_config::GoDuration::parse(text.trim()).map(|duration| duration.0).map_err(|error| error.to_string())
 }
 
 #[cfg(test)]
