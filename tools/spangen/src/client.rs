@@ -20,7 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use prost::Message as _;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
-use spanpipe_transports::grpc_status::RpcStatus;
+use spanpipe_transports::grpc_status::{ExportTraceServiceResponse, RpcStatus};
 use tokio::net::TcpStream;
 
 /// The wire protocol.
@@ -349,18 +349,54 @@ impl Connection {
         let (parts, body) = response.into_parts();
         let collected = body.collect().await?;
         let trailers = collected.trailers().cloned();
-        Ok(match protocol {
+        let outcome = match protocol {
             Protocol::Grpc => grpc_outcome(parts.status, &parts.headers, trailers.as_ref()),
             Protocol::HttpProtobuf | Protocol::HttpJson => http_outcome(parts.status, &parts.headers),
+        };
+        Ok(match outcome {
+            Outcome::Accepted { .. } => {
+                Outcome::Accepted { rejected_spans: rejected_spans(protocol, &collected.to_bytes()) }
+            }
+            other => other,
         })
+    }
+}
+
+/// The `partial_success.rejected_spans` of a successful answer's body (an
+/// `ExportTraceServiceResponse`: length-prefixed for gRPC, protobuf or OTLP/JSON for HTTP). An
+/// empty or unreadable body counts as no rejection: the status already said the request was
+/// taken.
+fn rejected_spans(protocol: Protocol, body: &[u8]) -> u64 {
+    let protobuf = |message: &[u8]| {
+        ExportTraceServiceResponse::decode(message)
+            .ok()
+            .and_then(|response| response.partial_success)
+            .map_or(0, |partial| u64::try_from(partial.rejected_spans).unwrap_or(0))
+    };
+    match protocol {
+        // One uncompressed message behind gRPC's five-byte prefix (spangen asks for no response
+        // compression).
+        Protocol::Grpc => body.get(5..).filter(|_| body.first() == Some(&0)).map_or(0, protobuf),
+        Protocol::HttpProtobuf => protobuf(body),
+        Protocol::HttpJson => serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|json| {
+                // proto3 JSON writes int64 as a string; numbers are accepted too.
+                let value = json.get("partialSuccess")?.get("rejectedSpans")?.clone();
+                value.as_u64().or_else(|| value.as_str()?.parse().ok())
+            })
+            .unwrap_or(0),
     }
 }
 
 /// How a request ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Accepted.
-    Accepted,
+    /// Accepted, all but `rejected_spans` of its spans (OTLP's `partial_success`).
+    Accepted {
+        /// Spans the collector rejected although it answered success.
+        rejected_spans: u64,
+    },
     /// Refused for now (HTTP 429/503, gRPC `RESOURCE_EXHAUSTED`/`UNAVAILABLE`): retry after the
     /// delay the server asked for, if it did.
     Retry {
@@ -378,7 +414,7 @@ pub enum Outcome {
 
 fn http_outcome(status: StatusCode, headers: &HeaderMap) -> Outcome {
     match status.as_u16() {
-        200..=299 => Outcome::Accepted,
+        200..=299 => Outcome::Accepted { rejected_spans: 0 },
         code @ (429 | 503) => {
             let after = headers
                 .get("retry-after")
@@ -404,7 +440,7 @@ fn grpc_outcome(status: StatusCode, headers: &HeaderMap, trailers: Option<&Heade
     };
     let name = format!("grpc {}", spanpipe_transports::grpc_status::code_name(i32::try_from(code).unwrap_or(i32::MAX)));
     match code {
-        0 => Outcome::Accepted,
+        0 => Outcome::Accepted { rejected_spans: 0 },
         GRPC_RESOURCE_EXHAUSTED | GRPC_UNAVAILABLE => {
             let after = status_map
                 .get("grpc-status-details-bin")
@@ -432,6 +468,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn reads_rejected_spans_from_a_partial_success_in_every_encoding() {
+        let response = ExportTraceServiceResponse {
+            partial_success: Some(spanpipe_transports::grpc_status::ExportTracePartialSuccess {
+                rejected_spans: 7,
+                error_message: "dropped by a processor".into(),
+            }),
+        }
+        .encode_to_vec();
+        let mut framed = vec![0];
+        framed.extend_from_slice(&u32::try_from(response.len()).unwrap().to_be_bytes());
+        framed.extend_from_slice(&response);
+        assert_eq!(rejected_spans(Protocol::Grpc, &framed), 7);
+        assert_eq!(rejected_spans(Protocol::HttpProtobuf, &response), 7);
+        let json = br#"{"partialSuccess":{"rejectedSpans":"7","errorMessage":"dropped"}}"#;
+        assert_eq!(rejected_spans(Protocol::HttpJson, json), 7);
+        assert_eq!(rejected_spans(Protocol::HttpJson, br#"{"partialSuccess":{"rejectedSpans":3}}"#), 3);
+        // A full success, an empty body and garbage all mean nothing was rejected.
+        for protocol in [Protocol::Grpc, Protocol::HttpProtobuf, Protocol::HttpJson] {
+            assert_eq!(rejected_spans(protocol, b""), 0);
+            assert_eq!(rejected_spans(protocol, b"\xff\xff not a response"), 0);
+        }
+        assert_eq!(rejected_spans(Protocol::HttpJson, b"{}"), 0);
+        assert_eq!(rejected_spans(Protocol::Grpc, &[0, 0, 0, 0, 0]), 0);
+    }
+
+    #[test]
     fn endpoints_get_default_ports_and_paths() {
         let grpc = Target::new(Protocol::Grpc, Compression::None, "127.0.0.1", false, None).unwrap();
         assert_eq!(grpc.uri.to_string(), format!("http://127.0.0.1:4317{GRPC_EXPORT_PATH}"));
@@ -453,7 +515,7 @@ mod tests {
     #[test]
     fn classifies_http_answers() {
         let mut headers = HeaderMap::new();
-        assert_eq!(http_outcome(StatusCode::OK, &headers), Outcome::Accepted);
+        assert_eq!(http_outcome(StatusCode::OK, &headers), Outcome::Accepted { rejected_spans: 0 });
         headers.insert("retry-after", "2".parse().unwrap());
         assert_eq!(
             http_outcome(StatusCode::TOO_MANY_REQUESTS, &headers),
@@ -466,7 +528,10 @@ mod tests {
     fn classifies_grpc_answers_from_trailers_or_headers() {
         let mut trailers = HeaderMap::new();
         trailers.insert("grpc-status", "0".parse().unwrap());
-        assert_eq!(grpc_outcome(StatusCode::OK, &HeaderMap::new(), Some(&trailers)), Outcome::Accepted);
+        assert_eq!(
+            grpc_outcome(StatusCode::OK, &HeaderMap::new(), Some(&trailers)),
+            Outcome::Accepted { rejected_spans: 0 }
+        );
         let mut headers = HeaderMap::new();
         headers.insert("grpc-status", "14".parse().unwrap());
         assert_eq!(

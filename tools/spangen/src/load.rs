@@ -101,11 +101,15 @@ pub struct Counts {
     pub spans_sent: u64,
     /// Requests the collector accepted.
     pub requests_accepted: u64,
-    /// Spans in those requests.
+    /// Spans the collector accepted: those of accepted requests, less what it reported rejected
+    /// in a `partial_success`.
     pub spans_accepted: u64,
+    /// Accepted requests whose answer reported rejected spans (`partial_success`). Which spans
+    /// were rejected is not said, so `--verify` expects none of their spans.
+    pub requests_partially_rejected: u64,
     /// Requests refused for good, or given up after `--max-retries`.
     pub requests_rejected: u64,
-    /// Spans in those requests.
+    /// Spans in those requests, and spans a `partial_success` reported rejected.
     pub spans_rejected: u64,
     /// Requests that failed on a broken connection.
     pub requests_failed: u64,
@@ -311,12 +315,18 @@ async fn slot_loop(shared: &Shared<'_>, mut connection: Connection) -> Result<Hi
         let accepted = send_with_retries(shared, &mut connection, &body).await;
         let mut counts = shared.counts.borrow_mut();
         match accepted {
-            Some(true) => {
+            Some(Ending::Accepted { rejected_spans }) => {
+                let rejected_spans = rejected_spans.min(spans);
                 counts.requests_accepted += 1;
-                counts.spans_accepted += spans;
-                shared.acknowledged.borrow_mut().push(request);
+                counts.spans_accepted += spans - rejected_spans;
+                counts.spans_rejected += rejected_spans;
+                if rejected_spans == 0 {
+                    shared.acknowledged.borrow_mut().push(request);
+                } else {
+                    counts.requests_partially_rejected += 1;
+                }
             }
-            Some(false) => {
+            Some(Ending::Rejected) => {
                 counts.requests_rejected += 1;
                 counts.spans_rejected += spans;
             }
@@ -329,9 +339,17 @@ async fn slot_loop(shared: &Shared<'_>, mut connection: Connection) -> Result<Hi
     Ok(histogram)
 }
 
-/// Sends one body until it is accepted, refused for good, or out of retries. `Some(accepted)`,
-/// or `None` when the connection broke and could not be re-opened or broke on every retry.
-async fn send_with_retries(shared: &Shared<'_>, connection: &mut Connection, body: &[u8]) -> Option<bool> {
+/// How a request ended, after its retries.
+enum Ending {
+    /// Taken, all but `rejected_spans` of its spans.
+    Accepted { rejected_spans: u64 },
+    /// Refused for good, or out of retries.
+    Rejected,
+}
+
+/// Sends one body until it is accepted, refused for good, or out of retries; `None` when the
+/// connection broke and could not be re-opened or broke on every retry.
+async fn send_with_retries(shared: &Shared<'_>, connection: &mut Connection, body: &[u8]) -> Option<Ending> {
     let target = &shared.settings.target;
     let mut attempt = 0;
     loop {
@@ -339,7 +357,7 @@ async fn send_with_retries(shared: &Shared<'_>, connection: &mut Connection, bod
             Ok(request) => request,
             Err(_) => {
                 shared.count_status("compression error");
-                return Some(false);
+                return Some(Ending::Rejected);
             }
         };
         let outcome = match connection.send(request, target.protocol()).await {
@@ -362,18 +380,18 @@ async fn send_with_retries(shared: &Shared<'_>, connection: &mut Connection, bod
             }
         };
         match outcome {
-            Outcome::Accepted => {
+            Outcome::Accepted { rejected_spans } => {
                 shared.count_status(accepted_status(target.protocol()));
-                return Some(true);
+                return Some(Ending::Accepted { rejected_spans });
             }
             Outcome::Rejected { status } => {
                 shared.count_status(&status);
-                return Some(false);
+                return Some(Ending::Rejected);
             }
             Outcome::Retry { status, after } => {
                 shared.count_status(&status);
                 if attempt >= shared.settings.max_retries {
-                    return Some(false);
+                    return Some(Ending::Rejected);
                 }
                 attempt += 1;
                 shared.counts.borrow_mut().retries += 1;

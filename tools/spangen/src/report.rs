@@ -135,8 +135,13 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "accepted:  {} spans in {} requests: {:.0} spans/s over {:.2} s",
-            c.spans_accepted, c.requests_accepted, self.accepted_spans_per_second, self.elapsed_seconds
+            "accepted:  {} spans in {} requests ({} with spans rejected in a partial success): {:.0} spans/s over \
+             {:.2} s",
+            c.spans_accepted,
+            c.requests_accepted,
+            c.requests_partially_rejected,
+            self.accepted_spans_per_second,
+            self.elapsed_seconds
         );
         let _ = writeln!(
             out,
