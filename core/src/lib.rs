@@ -25,7 +25,7 @@ pub mod buffers;
 mod error;
 mod reframe;
 mod view;
-mod wire;
+pub mod wire;
 mod writer;
 
 pub use batch::{BatchIndex, ByteRange, SpanBatch, MAX_VALUE_DEPTH};

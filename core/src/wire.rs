@@ -1,5 +1,7 @@
 //! Protobuf wire-format primitives: the one reader and the one set of writers that the index scan,
-//! the lazy views, the span writer and re-framing all share.
+//! the lazy views, the span writer and re-framing all share — public so that every other protobuf
+//! format spanpipe reads or writes (Zipkin's `ListOfSpans`, processors that rewrite span bytes,
+//! the load generator's templates) uses the same bounds-checked code instead of a copy of it.
 //!
 //! The reader works on the whole batch buffer with absolute positions, so every range it hands out
 //! can be stored in the index as is and every error names a byte offset into the original request.
@@ -9,7 +11,7 @@
 use std::ops::Range;
 
 /// The longest varint protobuf allows: 64 bits in 7-bit groups.
-pub(crate) const MAX_VARINT_LEN: usize = 10;
+pub const MAX_VARINT_LEN: usize = 10;
 
 /// Protobuf wire types (the low three bits of a tag).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,7 +31,9 @@ pub enum WireType {
 }
 
 impl WireType {
-    pub(crate) const fn bits(self) -> u8 {
+    /// The three bits that stand for this wire type in a tag.
+    #[must_use]
+    pub const fn bits(self) -> u8 {
         match self {
             Self::Varint => 0,
             Self::I64 => 1,
@@ -54,28 +58,48 @@ impl std::fmt::Display for WireType {
     }
 }
 
-/// What went wrong at the wire level; the scanner adds the offset and the field it was reading.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum WireFault {
+/// What went wrong at the wire level; callers add the offset and the field they were reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WireFault {
+    /// The message ends inside a tag, varint or fixed-width value.
+    #[error("truncated")]
     Truncated,
+    /// A varint longer than ten bytes or beyond 64 bits.
+    #[error("varint overflows 64 bits")]
     VarintOverflow,
+    /// Field number zero or a tag beyond 32 bits.
+    #[error("invalid tag")]
     InvalidTag,
+    /// Wire type 3, 4, 6 or 7 (groups are not supported).
+    #[error("unsupported wire type {0}")]
     UnsupportedWireType(u8),
-    LengthPastEnd { length: u64, remaining: usize },
+    /// A length prefix that points past the end of the enclosing message.
+    #[error("length {length} exceeds the {remaining} bytes remaining")]
+    LengthPastEnd {
+        /// The declared length.
+        length: u64,
+        /// Bytes left in the enclosing message.
+        remaining: usize,
+    },
 }
 
 /// The payload of one field, already bounds-checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum FieldValue {
+pub enum FieldValue {
+    /// A varint's value.
     Varint(u64),
+    /// A fixed64's value (little endian decoded).
     I64(u64),
+    /// A fixed32's value (little endian decoded).
     I32(u32),
     /// Absolute byte range of the field's payload (after the length prefix).
     Len(Range<usize>),
 }
 
 impl FieldValue {
-    pub(crate) fn wire_type(&self) -> WireType {
+    /// The wire type this value was read with.
+    #[must_use]
+    pub fn wire_type(&self) -> WireType {
         match self {
             Self::Varint(_) => WireType::Varint,
             Self::I64(_) => WireType::I64,
@@ -87,11 +111,12 @@ impl FieldValue {
 
 /// One field as read from the wire.
 #[derive(Clone, Debug)]
-pub(crate) struct Field {
+pub struct Field {
     /// Field number from the tag.
     pub number: u32,
     /// Absolute offset of the tag's first byte: where the whole field starts.
     pub start: usize,
+    /// The field's payload.
     pub value: FieldValue,
 }
 
@@ -102,7 +127,7 @@ pub(crate) struct Field {
 /// all of them in OTLP — take an inlined one-byte path; longer varints and every error path are
 /// out of line.
 #[derive(Clone, Debug)]
-pub(crate) struct Reader<'a> {
+pub struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
 }
@@ -112,7 +137,7 @@ impl<'a> Reader<'a> {
     /// range lies inside `data` (every range comes from a checked length or a validated index);
     /// should it not, the reader reads less, never out of bounds.
     #[inline]
-    pub(crate) fn new(data: &'a [u8], range: Range<usize>) -> Self {
+    pub fn new(data: &'a [u8], range: Range<usize>) -> Self {
         debug_assert!(range.start <= range.end && range.end <= data.len());
         let data = data.get(..range.end).unwrap_or(data);
         Self { data, pos: range.start }
@@ -120,26 +145,29 @@ impl<'a> Reader<'a> {
 
     /// Absolute position of the next byte to read.
     #[inline(always)]
-    pub(crate) fn position(&self) -> usize {
+    pub fn position(&self) -> usize {
         self.pos
     }
 
     /// The bytes from the cursor to the end of the message.
     #[inline(always)]
-    pub(crate) fn rest(&self) -> &'a [u8] {
+    pub fn rest(&self) -> &'a [u8] {
         self.data.get(self.pos..).unwrap_or_default()
     }
 
     /// Moves past `len` bytes the caller has just read from [`Reader::rest`].
     #[inline(always)]
-    pub(crate) fn advance(&mut self, len: usize) {
+    pub fn advance(&mut self, len: usize) {
         self.pos = (self.pos + len).min(self.data.len());
     }
 
     /// Reads the next field, or `None` at the end of the message. On error, the offset is where
     /// the faulty item starts.
+    ///
+    /// # Errors
+    /// The fault and its absolute offset.
     #[inline(always)]
-    pub(crate) fn next_field(&mut self) -> Result<Option<Field>, (WireFault, usize)> {
+    pub fn next_field(&mut self) -> Result<Option<Field>, (WireFault, usize)> {
         let start = self.pos;
         let key = match self.data.get(start) {
             None => return Ok(None),
@@ -204,8 +232,11 @@ impl<'a> Reader<'a> {
 }
 
 /// Decodes a varint from the start of `buf`, returning the value and the bytes it took.
+///
+/// # Errors
+/// [`WireFault::Truncated`] or [`WireFault::VarintOverflow`].
 #[inline]
-pub(crate) fn decode_varint(buf: &[u8]) -> Result<(u64, usize), WireFault> {
+pub fn decode_varint(buf: &[u8]) -> Result<(u64, usize), WireFault> {
     match buf.first() {
         None => return Err(WireFault::Truncated),
         Some(&b) if b < 0x80 => return Ok((u64::from(b), 1)),
@@ -230,7 +261,7 @@ pub(crate) fn decode_varint(buf: &[u8]) -> Result<(u64, usize), WireFault> {
 
 /// Number of bytes `value` takes as a varint.
 #[inline]
-pub(crate) const fn varint_len(value: u64) -> usize {
+pub const fn varint_len(value: u64) -> usize {
     // Bits needed, rounded up to groups of seven; zero still takes one byte.
     let bits = 64 - (value | 1).leading_zeros() as usize;
     bits.div_ceil(7)
@@ -238,7 +269,7 @@ pub(crate) const fn varint_len(value: u64) -> usize {
 
 /// Appends `value` as a varint.
 #[inline]
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+pub fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);
         value >>= 7;
@@ -248,7 +279,7 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 
 /// Writes `value` as a varint into `out`, which must be exactly `varint_len(value)` long.
 #[inline]
-pub(crate) fn write_varint_into(out: &mut [u8], mut value: u64) {
+pub fn write_varint_into(out: &mut [u8], mut value: u64) {
     for slot in out.iter_mut() {
         *slot = (value as u8 & 0x7f) | 0x80;
         value >>= 7;
@@ -260,13 +291,13 @@ pub(crate) fn write_varint_into(out: &mut [u8], mut value: u64) {
 
 /// Appends a tag for `field` with wire type `wire_type`.
 #[inline]
-pub(crate) fn put_tag(out: &mut Vec<u8>, field: u32, wire_type: WireType) {
+pub fn put_tag(out: &mut Vec<u8>, field: u32, wire_type: WireType) {
     put_varint(out, (u64::from(field) << 3) | u64::from(wire_type.bits()));
 }
 
 /// Appends a length-delimited field (string, bytes, or a message already encoded).
 #[inline]
-pub(crate) fn put_len_field(out: &mut Vec<u8>, field: u32, payload: &[u8]) {
+pub fn put_len_field(out: &mut Vec<u8>, field: u32, payload: &[u8]) {
     put_tag(out, field, WireType::Len);
     put_varint(out, payload.len() as u64);
     out.extend_from_slice(payload);
@@ -274,7 +305,7 @@ pub(crate) fn put_len_field(out: &mut Vec<u8>, field: u32, payload: &[u8]) {
 
 /// Number of bytes a length-delimited field with a one-byte tag and `len` payload bytes takes.
 #[inline]
-pub(crate) const fn len_field_size(len: usize) -> usize {
+pub const fn len_field_size(len: usize) -> usize {
     1 + varint_len(len as u64) + len
 }
 

@@ -1,0 +1,3 @@
+//! # spanpipe-jaeger
+//!
+//! Jaeger Thrift to and from spanpipe's canonical batch (being built).

@@ -1,0 +1,3 @@
+//! # spanpipe-msgpack
+//!
+//! OTLP as MessagePack (being built).

@@ -1,0 +1,3 @@
+//! # spanpipe-zipkin
+//!
+//! Zipkin span formats to and from spanpipe's canonical batch (being built).
