@@ -158,7 +158,7 @@ impl<'a> Reader<'a> {
     /// Moves past `len` bytes the caller has just read from [`Reader::rest`].
     #[inline(always)]
     pub fn advance(&mut self, len: usize) {
-        self.pos = (self.pos + len).min(self.data.len());
+        self.pos = self.pos.saturating_add(len).min(self.data.len());
     }
 
     /// Reads the next field, or `None` at the end of the message. On error, the offset is where
@@ -231,6 +231,68 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// One field of a message with its byte ranges, as [`Fields`] yields it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawField {
+    /// Field number from the tag.
+    pub number: u32,
+    /// Wire type from the tag.
+    pub wire_type: WireType,
+    /// The whole field: tag, length prefix if any, value.
+    pub whole: Range<usize>,
+    /// The value's bytes: a varint's bytes, the fixed-width bytes, or a length-delimited field's
+    /// payload (without its length prefix).
+    pub value: Range<usize>,
+}
+
+/// The fields of one message in wire order, with the byte ranges that copying or patching a field
+/// in place needs — for bytes that already passed a validating scan (a batch's, or a template the
+/// load generator built), which is why faults are not reported: should one appear anyway,
+/// iteration ends there (never a panic, never an out-of-bounds read).
+#[derive(Clone, Debug)]
+pub struct Fields<'a> {
+    reader: Reader<'a>,
+}
+
+impl<'a> Fields<'a> {
+    /// The fields of `message`, with ranges relative to it.
+    #[must_use]
+    pub fn new(message: &'a [u8]) -> Self {
+        Self::within(message, 0..message.len())
+    }
+
+    /// The fields of the message at `range` of `data`, with ranges absolute in `data`.
+    #[must_use]
+    pub fn within(data: &'a [u8], range: Range<usize>) -> Self {
+        let range = range.start.min(data.len())..range.end.min(data.len());
+        Self { reader: Reader::new(data, range.start..range.end.max(range.start)) }
+    }
+}
+
+impl Iterator for Fields<'_> {
+    type Item = RawField;
+
+    fn next(&mut self) -> Option<RawField> {
+        let Ok(Some(field)) = self.reader.next_field() else {
+            self.reader.advance(usize::MAX);
+            return None;
+        };
+        let end = self.reader.position();
+        let wire_type = field.value.wire_type();
+        let value = match field.value {
+            FieldValue::Len(payload) => payload,
+            FieldValue::I64(_) => end - 8..end,
+            FieldValue::I32(_) => end - 4..end,
+            FieldValue::Varint(_) => {
+                let tag_len =
+                    decode_varint(self.reader.data.get(field.start..).unwrap_or_default()).map_or(0, |(_, len)| len);
+                field.start + tag_len..end
+            }
+        };
+        Some(RawField { number: field.number, wire_type, whole: field.start..end, value })
+    }
+}
+
 /// Decodes a varint from the start of `buf`, returning the value and the bytes it took.
 ///
 /// # Errors
@@ -298,9 +360,15 @@ pub fn put_tag(out: &mut Vec<u8>, field: u32, wire_type: WireType) {
 /// Appends a length-delimited field (string, bytes, or a message already encoded).
 #[inline]
 pub fn put_len_field(out: &mut Vec<u8>, field: u32, payload: &[u8]) {
-    put_tag(out, field, WireType::Len);
-    put_varint(out, payload.len() as u64);
+    put_len_header(out, field, payload.len());
     out.extend_from_slice(payload);
+}
+
+/// Appends the tag and length prefix of a length-delimited field whose `len` payload bytes follow.
+#[inline]
+pub fn put_len_header(out: &mut Vec<u8>, field: u32, len: usize) {
+    put_tag(out, field, WireType::Len);
+    put_varint(out, len as u64);
 }
 
 /// Number of bytes a length-delimited field with a one-byte tag and `len` payload bytes takes.
@@ -338,6 +406,43 @@ mod tests {
         assert_eq!(decode_varint(&ten), Ok((u64::MAX, 10)));
         assert_eq!(decode_varint(&[0x80, 0x80]), Err(WireFault::Truncated));
         assert_eq!(decode_varint(&[]), Err(WireFault::Truncated));
+    }
+
+    #[test]
+    fn fields_walk_every_wire_type_with_exact_ranges() {
+        let mut message = Vec::new();
+        put_tag(&mut message, 1, WireType::Varint);
+        put_varint(&mut message, 300);
+        put_tag(&mut message, 2, WireType::I64);
+        message.extend_from_slice(&7u64.to_le_bytes());
+        put_len_field(&mut message, 3, b"abc");
+        put_tag(&mut message, 4, WireType::I32);
+        message.extend_from_slice(&9u32.to_le_bytes());
+        let fields: Vec<RawField> = Fields::new(&message).collect();
+        let shape: Vec<_> = fields.iter().map(|f| (f.number, f.wire_type, f.whole.clone(), f.value.clone())).collect();
+        assert_eq!(
+            shape,
+            [
+                (1, WireType::Varint, 0..3, 1..3),
+                (2, WireType::I64, 3..12, 4..12),
+                (3, WireType::Len, 12..17, 14..17),
+                (4, WireType::I32, 17..22, 18..22),
+            ]
+        );
+        let mut framed = vec![0xAA, 0xBB];
+        framed.extend_from_slice(&message);
+        let absolute: Vec<_> = Fields::within(&framed, 2..framed.len()).map(|f| f.whole).collect();
+        assert_eq!(absolute, [2..5, 5..14, 14..19, 19..24]);
+    }
+
+    #[test]
+    fn fields_stop_at_a_fault_without_panicking() {
+        let mut message = Vec::new();
+        put_len_field(&mut message, 1, b"ok");
+        message.extend_from_slice(&[0x12, 0x7f, 0x01]);
+        assert_eq!(Fields::new(&message).map(|f| f.number).collect::<Vec<_>>(), [1]);
+        assert_eq!(Fields::new(&[0x0b]).count(), 0);
+        assert_eq!(Fields::within(&message, 3..100).count(), 0);
     }
 
     #[test]

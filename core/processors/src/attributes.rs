@@ -32,8 +32,8 @@ use spanpipe_config::{ComponentConfig, FieldError};
 use spanpipe_core::{AnyValueView, SpanBatch, SpanView};
 
 use crate::rewrite::{Rebuild, SpanEdit, SPAN_ATTRIBUTES};
-use crate::wire::{len_field_size, put_len_field, put_len_header, put_varint, Fields};
 use crate::{Output, Processor, ProcessorStats};
+use spanpipe_core::wire::{len_field_size, put_len_field, put_len_header, put_varint, Fields, WireType};
 
 /// Config of the `attributes` processor.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -469,7 +469,7 @@ fn read_attributes<'a>(span: &SpanView<'a>) -> Vec<Attribute<'a>> {
     let body = span.encoded();
     let raw = Fields::new(body)
         .filter(|field| field.number == SPAN_ATTRIBUTES)
-        .filter_map(|field| field.payload.map(|payload| &body[payload]));
+        .filter_map(|field| (field.wire_type == WireType::Len).then(|| &body[field.value]));
     // Both walk the `attributes` fields of the same bytes in wire order, so they pair up.
     raw.zip(span.attributes())
         .map(|(key_value, view)| Attribute {

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use spanpipe_config::{ComponentConfig, FieldError, GoDuration};
 use spanpipe_core::{Reframer, SpanBatch};
 
-use crate::wire::len_field_size;
 use crate::{Output, Processor, ProcessorStats};
+use spanpipe_core::wire::len_field_size;
 
 /// Config of the `batch` processor.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

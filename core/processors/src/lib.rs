@@ -49,7 +49,6 @@ mod routing;
 mod sampling;
 mod stats;
 mod tracestate;
-mod wire;
 
 use std::time::Instant;
 

@@ -17,7 +17,7 @@ use spanpipe_core::{
     ScopeWriter, SpanBatch, ValueWriter,
 };
 
-use crate::wire::{put_len_header, Fields};
+use spanpipe_core::wire::{put_len_header, Fields};
 
 /// `Span.trace_state`.
 pub(crate) const SPAN_TRACE_STATE: u32 = 3;
@@ -225,7 +225,7 @@ fn copy_value(writer: &mut ValueWriter<'_>, value: &AnyValueView<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::put_len_field;
+    use spanpipe_core::wire::put_len_field;
 
     fn fields_of(body: &[u8]) -> Vec<(u32, Vec<u8>)> {
         Fields::new(body).map(|field| (field.number, body[field.whole].to_vec())).collect()

@@ -17,6 +17,7 @@
 //! protobuf, nineteen decimal digits in JSON for every instant between 2001 and 2286 — which is
 //! what makes in-place patching possible.
 
+use spanpipe_core::wire::Fields;
 use spanpipe_core::{Attributes as _, BatchWriter, ScanError, SpanBatch, SpanWriter};
 
 use crate::ids::{IdScheme, SplitMix};
@@ -479,45 +480,6 @@ fn time_patch(nanos: u64) -> Option<PatchKind> {
     nanos.checked_sub(TIME_PLACEHOLDER_BASE).filter(|offset| *offset < TIME_PLACEHOLDER_BASE).map(PatchKind::Time)
 }
 
-/// A minimal protobuf field walker: (field number, wire type, payload range) of each field.
-fn fields(data: &[u8], mut at: usize, end: usize) -> impl Iterator<Item = (u32, u8, std::ops::Range<usize>)> + '_ {
-    std::iter::from_fn(move || {
-        if at >= end {
-            return None;
-        }
-        let (key, next) = varint(data, at)?;
-        at = next;
-        let wire_type = (key & 7) as u8;
-        let start = at;
-        at = match wire_type {
-            0 => varint(data, at)?.1,
-            1 => at + 8,
-            2 => {
-                let (len, next) = varint(data, at)?;
-                let payload = next;
-                at = payload + len as usize;
-                return Some(((key >> 3) as u32, wire_type, payload..at));
-            }
-            5 => at + 4,
-            _ => return None,
-        };
-        Some(((key >> 3) as u32, wire_type, start..at))
-    })
-}
-
-fn varint(data: &[u8], mut at: usize) -> Option<(u64, usize)> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *data.get(at)?;
-        at += 1;
-        value |= u64::from(byte & 0x7F) << shift;
-        if byte < 0x80 {
-            return Some((value, at));
-        }
-    }
-    None
-}
-
 const SPAN_TRACE_ID: u32 = 1;
 const SPAN_SPAN_ID: u32 = 2;
 const SPAN_PARENT_SPAN_ID: u32 = 4;
@@ -541,22 +503,25 @@ fn locate_protobuf(batch: &SpanBatch) -> Result<Vec<Patch>, TemplateError> {
     };
     for span in batch.spans() {
         let body = span.byte_range().range();
-        for (number, _, range) in fields(data, body.start, body.end) {
-            match number {
+        for field in Fields::within(data, body) {
+            let range = field.value;
+            match field.number {
                 SPAN_TRACE_ID | SPAN_SPAN_ID | SPAN_PARENT_SPAN_ID => {
                     add(range.clone(), placeholder_kind(&data[range]))?
                 }
                 SPAN_START_TIME | SPAN_END_TIME => add(range.clone(), fixed64(&data[range]).and_then(time_patch))?,
                 SPAN_EVENTS => {
-                    for (field, _, range) in fields(data, range.start, range.end) {
-                        if field == EVENT_TIME {
+                    for event_field in Fields::within(data, range) {
+                        let range = event_field.value;
+                        if event_field.number == EVENT_TIME {
                             add(range.clone(), fixed64(&data[range]).and_then(time_patch))?;
                         }
                     }
                 }
                 SPAN_LINKS => {
-                    for (field, _, range) in fields(data, range.start, range.end) {
-                        if matches!(field, LINK_TRACE_ID | LINK_SPAN_ID) {
+                    for link_field in Fields::within(data, range) {
+                        let range = link_field.value;
+                        if matches!(link_field.number, LINK_TRACE_ID | LINK_SPAN_ID) {
                             add(range.clone(), placeholder_kind(&data[range]))?;
                         }
                     }
