@@ -27,65 +27,16 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
-use common::{free_address, read_export_requests, wait_for_exit, wait_until, Spanpipe, DELIVERY_TIMEOUT};
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use common::sdk::{hex, pairs, run_client, venv_python, Value};
+use common::{free_address, read_export_requests, wait_until, Spanpipe, DELIVERY_TIMEOUT};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use spanpipe_testkit::tls::TestCa;
-
-/// How long the Python client may run (it imports grpc, exports four times, and the SDK
-/// retries a failed export on its own).
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// An attribute value, tagged with its type as the script prints it, so that an int that
-/// arrived as a double (or a string) is a difference.
-#[derive(Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "lowercase", deny_unknown_fields)]
-enum Value {
-    String(String),
-    Bool(bool),
-    Int(i64),
-    /// Printed by Python as its shortest round-tripping text and read back exactly here.
-    Double(#[serde(deserialize_with = "double_from_text")] f64),
-    Array(Vec<Value>),
-    /// The SDK's attributes cannot hold bytes or maps; a received one is shown in a difference.
-    Bytes(Vec<u8>),
-    KvList(Vec<(String, Value)>),
-    /// An `AnyValue` with no value set.
-    Empty,
-}
-
-fn double_from_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    text.parse().map_err(serde::de::Error::custom)
-}
-
-impl From<&AnyValue> for Value {
-    fn from(value: &AnyValue) -> Self {
-        match &value.value {
-            Some(any_value::Value::StringValue(text)) => Self::String(text.clone()),
-            Some(any_value::Value::BoolValue(flag)) => Self::Bool(*flag),
-            Some(any_value::Value::IntValue(number)) => Self::Int(*number),
-            Some(any_value::Value::DoubleValue(number)) => Self::Double(*number),
-            Some(any_value::Value::ArrayValue(array)) => Self::Array(array.values.iter().map(Self::from).collect()),
-            Some(any_value::Value::BytesValue(bytes)) => Self::Bytes(bytes.clone()),
-            Some(any_value::Value::KvlistValue(list)) => Self::KvList(pairs(&list.values)),
-            Some(any_value::Value::StringValueStrindex(index)) => {
-                panic!("a trace request carries a profiles string-table index ({index})")
-            }
-            None => Self::Empty,
-        }
-    }
-}
-
-fn pairs(attributes: &[KeyValue]) -> Vec<(String, Value)> {
-    attributes.iter().map(|pair| (pair.key.clone(), pair.value.as_ref().map_or(Value::Empty, Value::from))).collect()
-}
 
 #[derive(Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,10 +131,6 @@ impl SpanRecord {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TargetReport {
@@ -197,55 +144,17 @@ struct Report {
     targets: Vec<TargetReport>,
 }
 
-fn python() -> PathBuf {
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run tools/test, which creates the venv with the OpenTelemetry SDK pinned in \
-         tests/otel_sdk/requirements.txt",
-        python.display()
-    );
-    python
-}
-
 /// Runs the script against `targets` (over TLS trusting `ca_file`, if given) and returns what it
 /// reports having exported.
 fn send_with_python_sdk(python: &Path, targets: &[String], ca_file: Option<&Path>) -> Report {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/otel_sdk/send_spans.py");
-    let output_dir = tempfile::tempdir().expect("a temporary directory");
-    let stdout_path = output_dir.path().join("stdout.json");
-    let stderr_path = output_dir.path().join("stderr.txt");
-    let mut command = Command::new(python);
-    command.arg(&script);
+    let mut arguments: Vec<OsString> = Vec::new();
     for target in targets {
-        command.arg("--target").arg(target);
+        arguments.extend(["--target".into(), target.into()]);
     }
     if let Some(ca_file) = ca_file {
-        command.arg("--ca-file").arg(ca_file);
+        arguments.extend(["--ca-file".into(), ca_file.into()]);
     }
-    // The SDK reads OTEL_* variables (resource attributes, exporter endpoints and headers); the
-    // test's environment must not change what it sends. requests lets REQUESTS_CA_BUNDLE and
-    // CURL_CA_BUNDLE override the CA file the HTTP exporter sets on its session.
-    for (name, _) in std::env::vars_os() {
-        let name_text = name.to_string_lossy();
-        if name_text.starts_with("OTEL_") || name_text == "REQUESTS_CA_BUNDLE" || name_text == "CURL_CA_BUNDLE" {
-            command.env_remove(name);
-        }
-    }
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&stdout_path).expect("creating the output file"))
-        .stderr(std::fs::File::create(&stderr_path).expect("creating the error file"))
-        .spawn()
-        .expect("starting the Python SDK client");
-    let status = wait_for_exit(&mut child, CLIENT_TIMEOUT);
-    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    let status = status.unwrap_or_else(|| panic!("the Python SDK client ran over {CLIENT_TIMEOUT:?}:\n{stderr}"));
-    assert!(status.success(), "the Python SDK client failed ({status}):\n{stderr}");
-    let stdout = std::fs::read(&stdout_path).expect("reading the client's output");
-    serde_json::from_slice(&stdout).unwrap_or_else(|error| {
-        panic!("the client's report is not the expected JSON ({error}):\n{}", String::from_utf8_lossy(&stdout))
-    })
+    run_client(python, "send_spans.py", &arguments)
 }
 
 /// Every span in B's file, by span id; ids seen more than once are collected separately.
@@ -269,7 +178,7 @@ fn received_spans(path: &Path) -> (BTreeMap<String, SpanRecord>, Vec<String>) {
 
 #[test]
 fn python_sdk_spans_cross_two_spanpipes_over_every_exporter_intact() {
-    let python = python();
+    let python = venv_python(".venv", "requirements.txt");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let output = dir.path().join("received.jsonl");
     let (b_grpc, b_http) = (free_address(), free_address());
@@ -328,7 +237,7 @@ exporters:
 
 #[test]
 fn python_sdk_spans_reach_a_tls_receiver_intact() {
-    let python = python();
+    let python = venv_python(".venv", "requirements.txt");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let ca = TestCa::new(dir.path(), "root");
     let certificate = ca.issue("receiver", &["localhost", "127.0.0.1"]);

@@ -9,6 +9,8 @@
 
 #![allow(dead_code, reason = "each test file uses a different part of this module")]
 
+pub mod sdk;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
