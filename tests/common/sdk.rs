@@ -109,7 +109,6 @@ pub fn pairs(attributes: &[KeyValue]) -> Vec<(String, Value)> {
     attributes.iter().map(|pair| (pair.key.clone(), pair.value.as_ref().map_or(Value::Empty, Value::from))).collect()
 }
 
-
 /// Lowercase hex, as the scripts print ids.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
