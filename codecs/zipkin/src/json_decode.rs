@@ -1,0 +1,347 @@
+//! Zipkin v2 JSON → canonical batch.
+//!
+//! simd-json parses the body in place into its tape (a flat node array; strings are unescaped
+//! inside the body and borrowed from it). One pass over the tape validates every span and parses
+//! its ids, times and endpoints into a [`ZipkinSpan`] whose tags and annotations stay tape
+//! slices; [`crate::to_otlp`] then groups and writes them. Nothing is allocated per field.
+
+use std::cell::Cell;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use simd_json::prelude::*;
+use simd_json::tape::{Tape, Value};
+use simd_json::Node;
+use spanpipe_core::SpanBatch;
+
+use crate::error::{Context as _, JsonFault, Location, Problem, ZipkinError};
+use crate::to_otlp::{check_times, micros_to_nanos, write_batch, Endpoint, Kind, SpanLists, ZipkinSpan};
+use crate::DecodeOptions;
+
+type Result<T> = std::result::Result<T, JsonFault>;
+
+/// Decodes a Zipkin v2 JSON document (an array of spans) into a batch. The buffer is parsed in
+/// place, so its contents are unspecified afterwards. An empty array gives an empty batch.
+///
+/// # Errors
+/// A [`ZipkinError`] naming the JSON path of the offending value and what is wrong with it.
+pub fn decode_json(json: &mut [u8], options: DecodeOptions) -> std::result::Result<SpanBatch, ZipkinError> {
+    with_tape(json, |root, capacity| {
+        let mut spans = Vec::new();
+        for_each_span(root, |item| {
+            spans.push(span(item)?);
+            Ok(())
+        })?;
+        write_batch(&spans, options, capacity)
+    })
+}
+
+/// Parses `json` into simd-json's tape with this thread's cached buffers and hands the root value
+/// to `decode`, with the batch capacity to reserve. Both Zipkin JSON versions decode through this.
+pub(crate) fn with_tape<R>(
+    json: &mut [u8],
+    decode: impl for<'t, 'i> FnOnce(Value<'t, 'i>, usize) -> std::result::Result<R, ZipkinError>,
+) -> std::result::Result<R, ZipkinError> {
+    let mut parser = PARSER.with(Cell::take).unwrap_or_default();
+    let retain = json.len() <= MAX_RETAINED_INPUT;
+    let result = parser.parse(json, decode);
+    // Keep the buffers for the next request on this thread unless they grew large: one huge
+    // request must not pin its memory for the life of the thread.
+    if retain {
+        PARSER.with(|cell| cell.set(Some(parser)));
+    }
+    result
+}
+
+/// Calls `each` on every element of the root array but `null` ones (skipped, as Go decodes them to
+/// zero values), adding the element's index to the path of any fault.
+pub(crate) fn for_each_span<'t, 'i>(
+    root: Value<'t, 'i>,
+    mut each: impl FnMut(Value<'t, 'i>) -> Result<()>,
+) -> std::result::Result<(), ZipkinError> {
+    let Some(array) = root.as_array() else {
+        return Err(JsonFault::new(wrong_type("an array of spans", root)).finish());
+    };
+    for (index, item) in array.iter().enumerate() {
+        if !item.is_null() {
+            each(item).in_index(index).map_err(JsonFault::finish)?;
+        }
+    }
+    Ok(())
+}
+
+/// Bodies up to this size leave their parser buffers cached on the thread (a few times the body).
+const MAX_RETAINED_INPUT: usize = 1 << 20;
+
+thread_local! {
+    /// simd-json's working buffers and tape, reused across requests on one thread, as the
+    /// OTLP/JSON codec does: without them every request allocates several buffers of a few
+    /// times its size, which is most of the cost of a small request.
+    static PARSER: Cell<Option<Parser>> = const { Cell::new(None) };
+}
+
+struct Parser {
+    buffers: simd_json::Buffers,
+    /// The tape's nodes, kept empty between requests (so the `'static` borrows nothing).
+    nodes: Vec<Node<'static>>,
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Self { buffers: simd_json::Buffers::new(64 << 10), nodes: Vec::new() }
+    }
+}
+
+impl Parser {
+    fn parse<R>(
+        &mut self,
+        json: &mut [u8],
+        decode: impl for<'t, 'i> FnOnce(Value<'t, 'i>, usize) -> std::result::Result<R, ZipkinError>,
+    ) -> std::result::Result<R, ZipkinError> {
+        // Protobuf takes roughly half the bytes of the same spans in JSON (hex ids, quoted keys).
+        let capacity = json.len() / 2;
+        // `reset` re-labels the empty node vector with the input's lifetime, and back afterwards.
+        let mut tape = Tape(std::mem::take(&mut self.nodes)).reset();
+        let result = match simd_json::fill_tape(json, &mut self.buffers, &mut tape) {
+            Ok(()) => decode(tape.as_value(), capacity),
+            Err(error) => Err(ZipkinError { location: Location::Body, problem: Problem::Syntax(error.to_string()) }),
+        };
+        self.nodes = tape.reset().0;
+        result
+    }
+}
+
+/// A span's tags and annotations, still on the tape.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct JsonLists<'t, 'i> {
+    tags: Option<Value<'t, 'i>>,
+    annotations: Option<Value<'t, 'i>>,
+}
+
+impl<'t, 'i> SpanLists<'i> for JsonLists<'t, 'i> {
+    fn tags(&self) -> impl Iterator<Item = (&'i str, &'i str)> {
+        self.tags
+            .and_then(|tags| tags.as_object())
+            .into_iter()
+            .flat_map(|object| object.iter())
+            .filter_map(|(key, value)| Some((key, value.into_string()?)))
+    }
+
+    fn annotations(&self) -> impl Iterator<Item = (u64, &'i str)> {
+        self.annotations.and_then(|list| list.as_array()).into_iter().flat_map(|array| array.iter()).filter_map(
+            |annotation| {
+                let object = annotation.as_object()?;
+                Some((object.get("timestamp")?.as_u64()?, object.get("value")?.into_string()?))
+            },
+        )
+    }
+}
+
+pub(crate) fn json_type(value: Value<'_, '_>) -> &'static str {
+    match value.value_type() {
+        ValueType::Null => "null",
+        ValueType::Bool => "a boolean",
+        ValueType::String => "a string",
+        ValueType::Array => "an array",
+        ValueType::Object => "an object",
+        _ => "a number",
+    }
+}
+
+pub(crate) fn wrong_type(expected: &'static str, found: Value<'_, '_>) -> Problem {
+    Problem::WrongType { expected, found: json_type(found) }
+}
+
+pub(crate) fn string<'i>(value: Value<'_, 'i>) -> Result<&'i str> {
+    value.into_string().ok_or_else(|| wrong_type("a string", value).into())
+}
+
+/// A non-negative JSON integer. simd-json keeps integers exact (never through `f64`).
+pub(crate) fn unsigned(value: Value<'_, '_>) -> Result<u64> {
+    if let Some(number) = value.as_u64() {
+        return Ok(number);
+    }
+    match value.value_type() {
+        ValueType::I64 | ValueType::I128 | ValueType::U128 | ValueType::F64 => {
+            Err(Problem::Number(value.encode(), "a non-negative 64-bit integer").into())
+        }
+        _ => Err(wrong_type("a number", value).into()),
+    }
+}
+
+pub(crate) fn boolean(value: Value<'_, '_>) -> Result<bool> {
+    value.as_bool().ok_or_else(|| wrong_type("a boolean", value).into())
+}
+
+/// Parses 1 to `N * 2` hex digits of either case into `N` bytes, left-padded with zeros, as
+/// zipkin-go (which the Collector uses) parses ids.
+pub(crate) fn hex_id<const N: usize>(text: &str) -> std::result::Result<[u8; N], Problem> {
+    let digits = text.as_bytes();
+    let invalid = || Problem::InvalidHexId { value: text.to_owned(), max_digits: N * 2 };
+    if digits.is_empty() || digits.len() > N * 2 {
+        return Err(invalid());
+    }
+    let mut id = [0u8; N];
+    // Fill from the last digit backwards: digit i from the end is nibble i of the big-endian id.
+    for (position, &digit) in digits.iter().rev().enumerate() {
+        let nibble = match digit {
+            b'0'..=b'9' => digit - b'0',
+            b'a'..=b'f' => digit - b'a' + 10,
+            b'A'..=b'F' => digit - b'A' + 10,
+            _ => return Err(invalid()),
+        };
+        id[N - 1 - position / 2] |= nibble << (4 * (position % 2));
+    }
+    Ok(id)
+}
+
+pub(crate) fn non_zero<const N: usize>(id: [u8; N]) -> Result<[u8; N]> {
+    if id == [0; N] {
+        Err(Problem::ZeroId.into())
+    } else {
+        Ok(id)
+    }
+}
+
+fn span<'t, 'i>(value: Value<'t, 'i>) -> Result<ZipkinSpan<'i, JsonLists<'t, 'i>>> {
+    let object = value.as_object().ok_or_else(|| JsonFault::new(wrong_type("a span object", value)))?;
+    let mut trace_id = None;
+    let mut id = None;
+    let mut span = ZipkinSpan {
+        trace_id: [0; 16],
+        id: [0; 8],
+        parent_id: None,
+        kind: Kind::Unspecified,
+        name: "",
+        timestamp: None,
+        duration: 0,
+        local: None,
+        remote: None,
+        lists: JsonLists { tags: None, annotations: None },
+    };
+    for (key, value) in object.iter() {
+        if value.is_null() {
+            continue;
+        }
+        let mut field = || -> Result<()> {
+            match key {
+                "traceId" => trace_id = Some(non_zero(hex_id::<16>(string(value)?)?)?),
+                "id" => id = Some(non_zero(hex_id::<8>(string(value)?)?)?),
+                "parentId" => {
+                    let text = string(value)?;
+                    span.parent_id = if text.is_empty() { None } else { Some(hex_id::<8>(text)?) };
+                }
+                "name" => span.name = string(value)?,
+                "kind" => span.kind = kind(string(value)?),
+                "timestamp" => span.timestamp = Some(unsigned(value)?).filter(|&micros| micros != 0),
+                "duration" => span.duration = unsigned(value)?,
+                "localEndpoint" => span.local = Some(endpoint(value)?),
+                "remoteEndpoint" => span.remote = Some(endpoint(value)?),
+                "annotations" => {
+                    annotations(value)?;
+                    span.lists.annotations = Some(value);
+                }
+                "tags" => {
+                    tags(value)?;
+                    span.lists.tags = Some(value);
+                }
+                "debug" | "shared" => {
+                    boolean(value)?;
+                }
+                _ => {}
+            }
+            Ok(())
+        };
+        field().in_key(key)?;
+    }
+    span.trace_id = trace_id.ok_or_else(|| JsonFault::new(Problem::Missing).in_key("traceId"))?;
+    span.id = id.ok_or_else(|| JsonFault::new(Problem::Missing).in_key("id"))?;
+    check_times(span.timestamp, span.duration).map_err(|problem| JsonFault::new(problem).in_key("duration"))?;
+    Ok(span)
+}
+
+/// Zipkin's kinds are upper case; any other value (zipkin-go accepts any string) is unspecified.
+fn kind(text: &str) -> Kind {
+    match text {
+        "CLIENT" => Kind::Client,
+        "SERVER" => Kind::Server,
+        "PRODUCER" => Kind::Producer,
+        "CONSUMER" => Kind::Consumer,
+        _ => Kind::Unspecified,
+    }
+}
+
+pub(crate) fn endpoint<'i>(value: Value<'_, 'i>) -> Result<Endpoint<'i>> {
+    let object = value.as_object().ok_or_else(|| JsonFault::new(wrong_type("an endpoint object", value)))?;
+    let mut endpoint = Endpoint::default();
+    for (key, value) in object.iter() {
+        if value.is_null() {
+            continue;
+        }
+        let mut field = || -> Result<()> {
+            match key {
+                "serviceName" => endpoint.service_name = string(value)?,
+                "ipv4" => endpoint.ipv4 = address::<Ipv4Addr>(string(value)?, "IPv4")?,
+                "ipv6" => endpoint.ipv6 = address::<Ipv6Addr>(string(value)?, "IPv6")?,
+                "port" => {
+                    let port = unsigned(value)?;
+                    endpoint.port =
+                        u16::try_from(port).map_err(|_| Problem::Number(port.to_string(), "a port (0 to 65535)"))?;
+                }
+                _ => {}
+            }
+            Ok(())
+        };
+        field().in_key(key)?;
+    }
+    Ok(endpoint)
+}
+
+/// An address in its textual form; `""` is absent.
+pub(crate) fn address<A: std::str::FromStr>(text: &str, family: &'static str) -> Result<Option<A>> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| Problem::InvalidAddress { family, value: text.to_owned() }.into())
+}
+
+fn annotations(value: Value<'_, '_>) -> Result<()> {
+    let array = value.as_array().ok_or_else(|| JsonFault::new(wrong_type("an array of annotations", value)))?;
+    for (index, annotation) in array.iter().enumerate() {
+        let check = || -> Result<()> {
+            let object =
+                annotation.as_object().ok_or_else(|| JsonFault::new(wrong_type("an annotation object", annotation)))?;
+            let timestamp =
+                object.get("timestamp").ok_or_else(|| JsonFault::new(Problem::Missing).in_key("timestamp"))?;
+            micros_to_nanos(unsigned(timestamp).in_key("timestamp")?)
+                .map_err(|p| JsonFault::new(p).in_key("timestamp"))?;
+            let text = object.get("value").ok_or_else(|| JsonFault::new(Problem::Missing).in_key("value"))?;
+            string(text).in_key("value")?;
+            Ok(())
+        };
+        check().in_index(index)?;
+    }
+    Ok(())
+}
+
+fn tags(value: Value<'_, '_>) -> Result<()> {
+    let object = value.as_object().ok_or_else(|| JsonFault::new(wrong_type("an object of string tags", value)))?;
+    for (key, value) in object.iter() {
+        string(value).in_key(key)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_ids_are_left_padded_and_case_insensitive() {
+        assert_eq!(hex_id::<8>("1").unwrap(), [0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(hex_id::<8>("aBc").unwrap(), [0, 0, 0, 0, 0, 0, 0x0a, 0xbc]);
+        assert_eq!(hex_id::<16>("0123456789abcdef").unwrap()[8..], [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]);
+        assert!(matches!(hex_id::<8>("12345678901234567"), Err(Problem::InvalidHexId { max_digits: 16, .. })));
+        assert!(matches!(hex_id::<8>("+1"), Err(Problem::InvalidHexId { .. })));
+        assert!(matches!(hex_id::<16>(""), Err(Problem::InvalidHexId { .. })));
+    }
+}

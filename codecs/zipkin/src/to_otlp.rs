@@ -1,0 +1,520 @@
+//! Zipkin v2 → OTLP: the mapping both decoders share.
+//!
+//! Each decoder validates its body in a first pass and describes every span as a [`ZipkinSpan`]:
+//! ids, kind, name, times and endpoints already parsed (a few dozen bytes, no allocation), tags and
+//! annotations left where they lie in the body behind the [`SpanLists`] trait, which re-reads them
+//! on demand. This module groups the spans by resource and scope and writes them through
+//! [`BatchWriter`] — so JSON and protobuf get exactly the same mapping from one piece of code.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use simd_json::prelude::*;
+use simd_json::tape::Value as JsonValue;
+use spanpipe_core::{
+    ArrayWriter, Attributes, BatchWriter, EventWriter, KeyValueListWriter, SpanBatch, SpanWriter, ValueWriter,
+    MAX_VALUE_DEPTH,
+};
+
+use crate::error::{Location, Problem, ZipkinError};
+use crate::keys;
+use crate::DecodeOptions;
+
+/// Zipkin's span kind. Anything else (absent, or a value this version does not know) is
+/// `Unspecified`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Unspecified,
+    Client,
+    Server,
+    Producer,
+    Consumer,
+}
+
+impl Kind {
+    /// OTLP's `SpanKind` number.
+    fn otlp(self) -> i32 {
+        match self {
+            Self::Unspecified => 0,
+            Self::Server => 2,
+            Self::Client => 3,
+            Self::Producer => 4,
+            Self::Consumer => 5,
+        }
+    }
+}
+
+/// A Zipkin `Endpoint`, parsed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Endpoint<'a> {
+    pub(crate) service_name: &'a str,
+    pub(crate) ipv4: Option<Ipv4Addr>,
+    pub(crate) ipv6: Option<Ipv6Addr>,
+    /// Zero means absent, as in Zipkin.
+    pub(crate) port: u16,
+}
+
+impl Endpoint<'_> {
+    /// The address Zipkin → OTLP reports: IPv6 when both are set (the Collector writes IPv4 first
+    /// and then overwrites it with IPv6).
+    fn address(&self) -> Option<IpAddr> {
+        match (self.ipv4, self.ipv6) {
+            (_, Some(v6)) => Some(IpAddr::V6(v6)),
+            (Some(v4), None) => Some(IpAddr::V4(v4)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Tags and annotations of one span, read again from the body on demand. The decoder validated
+/// them in its first pass, so these iterators cannot fail.
+pub(crate) trait SpanLists<'a> {
+    /// `(key, value)` in body order.
+    fn tags(&self) -> impl Iterator<Item = (&'a str, &'a str)>;
+    /// `(timestamp in µs, value)` in body order; timestamps already checked to fit nanoseconds.
+    fn annotations(&self) -> impl Iterator<Item = (u64, &'a str)>;
+}
+
+/// One Zipkin v2 span as a decoder's first pass saw it.
+#[derive(Clone, Debug)]
+pub(crate) struct ZipkinSpan<'a, L> {
+    pub(crate) trace_id: [u8; 16],
+    pub(crate) id: [u8; 8],
+    pub(crate) parent_id: Option<[u8; 8]>,
+    pub(crate) kind: Kind,
+    pub(crate) name: &'a str,
+    /// µs since the epoch; `None` when absent (or zero in protobuf, its default).
+    pub(crate) timestamp: Option<u64>,
+    /// µs.
+    pub(crate) duration: u64,
+    pub(crate) local: Option<Endpoint<'a>>,
+    pub(crate) remote: Option<Endpoint<'a>>,
+    pub(crate) lists: L,
+}
+
+impl<'a, L> ZipkinSpan<'a, L> {
+    /// The same span with other lists (the v1 decoder first records where each span's lists lie,
+    /// then hands them out once the request's lists are complete).
+    pub(crate) fn with_lists<M>(self, lists: M) -> ZipkinSpan<'a, M> {
+        let Self { trace_id, id, parent_id, kind, name, timestamp, duration, local, remote, lists: _ } = self;
+        ZipkinSpan { trace_id, id, parent_id, kind, name, timestamp, duration, local, remote, lists }
+    }
+}
+
+/// Checks that a span's times fit 64-bit nanoseconds, as the writer needs them.
+pub(crate) fn check_times(timestamp: Option<u64>, duration: u64) -> Result<(), Problem> {
+    let start = timestamp.unwrap_or(0);
+    let end = start.checked_add(duration).ok_or(Problem::TimestampOverflow(u64::MAX))?;
+    micros_to_nanos(end).map(drop)
+}
+
+pub(crate) fn micros_to_nanos(micros: u64) -> Result<u64, Problem> {
+    micros.checked_mul(1000).ok_or(Problem::TimestampOverflow(micros))
+}
+
+/// The tags with a meaning beyond "attribute", read in one pass over a span's tags.
+#[derive(Debug, Default)]
+struct SpecialTags<'a> {
+    scope_name: Option<&'a str>,
+    scope_version: Option<&'a str>,
+    library_name: Option<&'a str>,
+    library_version: Option<&'a str>,
+    trace_state: Option<&'a str>,
+    status_code: Option<i32>,
+    status_description: Option<&'a str>,
+    error: Option<&'a str>,
+    span_kind: Option<&'a str>,
+    dropped_attributes: Option<u32>,
+    dropped_events: Option<u32>,
+    dropped_links: Option<u32>,
+    peer_service: bool,
+}
+
+impl<'a> SpecialTags<'a> {
+    fn read(tags: impl Iterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut special = Self::default();
+        for (key, value) in tags {
+            match key {
+                keys::SCOPE_NAME => special.scope_name = Some(value),
+                keys::SCOPE_VERSION => special.scope_version = Some(value),
+                keys::LIBRARY_NAME => special.library_name = Some(value),
+                keys::LIBRARY_VERSION => special.library_version = Some(value),
+                keys::TRACE_STATE => special.trace_state = Some(value),
+                keys::STATUS_CODE => special.status_code = status_code_from_name(value),
+                keys::STATUS_DESCRIPTION => special.status_description = Some(value),
+                keys::ERROR => special.error = Some(value),
+                keys::SPAN_KIND => special.span_kind = Some(value),
+                keys::DROPPED_ATTRIBUTES => special.dropped_attributes = value.parse().ok(),
+                keys::DROPPED_EVENTS => special.dropped_events = value.parse().ok(),
+                keys::DROPPED_LINKS => special.dropped_links = value.parse().ok(),
+                keys::PEER_SERVICE => special.peer_service = true,
+                _ => {}
+            }
+        }
+        special
+    }
+
+    fn scope(&self) -> (&'a str, &'a str) {
+        (self.scope_name.or(self.library_name).unwrap_or(""), self.scope_version.or(self.library_version).unwrap_or(""))
+    }
+
+    /// Whether the error tag marks the span failed: any value but `false`.
+    fn error_marks_failure(&self) -> bool {
+        self.error.is_some_and(|value| value != "false")
+    }
+
+    /// OTLP status code and message.
+    fn status(&self) -> (i32, &'a str) {
+        let mut code = self.status_code.unwrap_or(0);
+        let mut message = if self.status_code.is_some() { self.status_description.unwrap_or("") } else { "" };
+        if self.error_marks_failure() {
+            code = 2;
+            if message.is_empty() {
+                message = self.error.filter(|value| *value != "true").unwrap_or("");
+            }
+        }
+        (code, message)
+    }
+}
+
+/// `otel.status_code` values: the specification's names, pdata's spelling, and the proto enum's.
+fn status_code_from_name(name: &str) -> Option<i32> {
+    match name {
+        "UNSET" | "Unset" | "STATUS_CODE_UNSET" => Some(0),
+        "OK" | "Ok" | "STATUS_CODE_OK" => Some(1),
+        "ERROR" | "Error" | "STATUS_CODE_ERROR" => Some(2),
+        _ => None,
+    }
+}
+
+/// Groups spans into one `ResourceSpans` per local service name and one `ScopeSpans` per
+/// instrumentation scope within it, both in order of first appearance, and writes them.
+pub(crate) fn write_batch<'a, L: SpanLists<'a>>(
+    spans: &[ZipkinSpan<'a, L>],
+    options: DecodeOptions,
+    capacity: usize,
+) -> Result<SpanBatch, ZipkinError> {
+    let special: Vec<SpecialTags<'a>> = spans.iter().map(|span| SpecialTags::read(span.lists.tags())).collect();
+    let groups = Groups::of(spans, &special);
+    let mut writer = BatchWriter::with_capacity(capacity);
+    let mut scratch = Scratch::default();
+    for resource in &groups.resources {
+        writer.resource_spans(|rs| {
+            if !resource.service.is_empty() {
+                rs.resource(|r| r.str_attribute(keys::SERVICE_NAME, resource.service));
+            }
+            for &scope_index in &resource.scopes {
+                let scope = &groups.scopes[scope_index];
+                rs.scope_spans(|ss| {
+                    if !scope.name.is_empty() || !scope.version.is_empty() {
+                        ss.scope(|sc| {
+                            if !scope.name.is_empty() {
+                                sc.name(scope.name);
+                            }
+                            if !scope.version.is_empty() {
+                                sc.version(scope.version);
+                            }
+                        });
+                    }
+                    for &span_index in &scope.spans {
+                        ss.span(|w| write_span(&spans[span_index], &special[span_index], options, &mut scratch, w));
+                    }
+                });
+            }
+        });
+    }
+    writer.finish().map_err(|error| ZipkinError { location: Location::Body, problem: Problem::Index(error) })
+}
+
+struct ResourceGroup<'a> {
+    service: &'a str,
+    scopes: Vec<usize>,
+}
+
+struct ScopeGroup<'a> {
+    name: &'a str,
+    version: &'a str,
+    spans: Vec<usize>,
+}
+
+struct Groups<'a> {
+    resources: Vec<ResourceGroup<'a>>,
+    scopes: Vec<ScopeGroup<'a>>,
+}
+
+impl<'a> Groups<'a> {
+    fn of<L: SpanLists<'a>>(spans: &[ZipkinSpan<'a, L>], special: &[SpecialTags<'a>]) -> Self {
+        let mut groups = Groups { resources: Vec::new(), scopes: Vec::new() };
+        let mut resource_of: HashMap<&'a str, usize> = HashMap::new();
+        let mut scope_of: HashMap<(usize, &'a str, &'a str), usize> = HashMap::new();
+        // Spans of one request usually share service and scope: skip the maps while they do.
+        let mut previous: Option<(&'a str, &'a str, &'a str, usize)> = None;
+        for (index, (span, special)) in spans.iter().zip(special).enumerate() {
+            let service = span.local.map_or("", |endpoint| endpoint.service_name);
+            let (name, version) = special.scope();
+            let scope = match previous {
+                Some((s, n, v, scope)) if (s, n, v) == (service, name, version) => scope,
+                _ => {
+                    let resource = *resource_of.entry(service).or_insert_with(|| {
+                        groups.resources.push(ResourceGroup { service, scopes: Vec::new() });
+                        groups.resources.len() - 1
+                    });
+                    *scope_of.entry((resource, name, version)).or_insert_with(|| {
+                        groups.scopes.push(ScopeGroup { name, version, spans: Vec::new() });
+                        groups.resources[resource].scopes.push(groups.scopes.len() - 1);
+                        groups.scopes.len() - 1
+                    })
+                }
+            };
+            previous = Some((service, name, version, scope));
+            groups.scopes[scope].spans.push(index);
+        }
+        groups
+    }
+}
+
+/// Buffers reused across spans: annotation JSON being parsed, addresses being formatted.
+#[derive(Debug, Default)]
+struct Scratch {
+    json: Vec<u8>,
+    text: String,
+}
+
+fn write_span<'a, L: SpanLists<'a>>(
+    span: &ZipkinSpan<'a, L>,
+    special: &SpecialTags<'a>,
+    options: DecodeOptions,
+    scratch: &mut Scratch,
+    w: &mut SpanWriter<'_>,
+) {
+    let text = &mut scratch.text;
+    w.trace_id(&span.trace_id).span_id(&span.id);
+    if let Some(state) = special.trace_state.filter(|state| !state.is_empty()) {
+        w.trace_state(state);
+    }
+    if let Some(parent) = span.parent_id.filter(|parent| *parent != span.id && *parent != [0; 8]) {
+        w.parent_span_id(&parent);
+    }
+    if !span.name.is_empty() {
+        w.name(span.name);
+    }
+    let kind = match (span.kind, special.span_kind) {
+        (Kind::Unspecified, Some("internal")) => 1,
+        (kind, _) => kind.otlp(),
+    };
+    if kind != 0 {
+        w.kind(kind);
+    }
+    // Checked by the decoders' first pass ([`check_times`]); saturating keeps this total anyway.
+    let start = span.timestamp.unwrap_or(0).saturating_mul(1000);
+    w.start_time_unix_nano(start);
+    w.end_time_unix_nano(start.saturating_add(span.duration.saturating_mul(1000)));
+
+    let local = span.local.unwrap_or_default();
+    let remote = span.remote.unwrap_or_default();
+    let local_address = local.address();
+    let remote_address = remote.address();
+    let consumed = |key: &str| match key {
+        keys::SCOPE_NAME | keys::SCOPE_VERSION | keys::LIBRARY_NAME | keys::LIBRARY_VERSION | keys::TRACE_STATE => true,
+        keys::STATUS_CODE | keys::STATUS_DESCRIPTION => special.status_code.is_some(),
+        keys::ERROR => special.error_marks_failure(),
+        keys::SPAN_KIND => span.kind == Kind::Unspecified,
+        keys::DROPPED_ATTRIBUTES => special.dropped_attributes.is_some(),
+        keys::DROPPED_EVENTS => special.dropped_events.is_some(),
+        keys::DROPPED_LINKS => special.dropped_links.is_some(),
+        keys::HOST_IP => local_address.is_some(),
+        keys::HOST_PORT => local.port != 0,
+        keys::PEER_IP => remote_address.is_some(),
+        keys::PEER_PORT => remote.port != 0,
+        _ => false,
+    };
+    for (key, value) in span.lists.tags() {
+        if consumed(key) {
+            continue;
+        }
+        if options.parse_string_tags {
+            typed_attribute(w, key, value);
+        } else {
+            w.str_attribute(key, value);
+        }
+    }
+    if let Some(address) = local_address {
+        write_address(w, keys::HOST_IP, address, text);
+    }
+    if local.port != 0 {
+        w.int_attribute(keys::HOST_PORT, i64::from(local.port));
+    }
+    if !remote.service_name.is_empty() && !special.peer_service {
+        w.str_attribute(keys::PEER_SERVICE, remote.service_name);
+    }
+    if let Some(address) = remote_address {
+        write_address(w, keys::PEER_IP, address, text);
+    }
+    if remote.port != 0 {
+        w.int_attribute(keys::PEER_PORT, i64::from(remote.port));
+    }
+    if span.timestamp.is_none() {
+        w.bool_attribute(keys::START_TIME_ABSENT, true);
+    }
+    if let Some(count) = special.dropped_attributes.filter(|&count| count != 0) {
+        w.dropped_attributes_count(count);
+    }
+    for (timestamp, value) in span.lists.annotations() {
+        w.event(|e| {
+            e.time_unix_nano(timestamp.saturating_mul(1000));
+            write_annotation(value, &mut scratch.json, e);
+        });
+    }
+    if let Some(count) = special.dropped_events.filter(|&count| count != 0) {
+        w.dropped_events_count(count);
+    }
+    if let Some(count) = special.dropped_links.filter(|&count| count != 0) {
+        w.dropped_links_count(count);
+    }
+    let (code, message) = special.status();
+    if code != 0 || !message.is_empty() {
+        w.status(code, message);
+    }
+}
+
+/// An address attribute, formatted into a reused buffer.
+fn write_address(w: &mut SpanWriter<'_>, key: &str, address: IpAddr, text: &mut String) {
+    text.clear();
+    // Writing into a `String` cannot fail.
+    let _ = write!(text, "{address}");
+    w.str_attribute(key, text);
+}
+
+/// `parse_string_tags`: a tag whose value parses as an integer, then a double, then a boolean
+/// (the order of the Collector's `DetermineValueType`) becomes an attribute of that type.
+fn typed_attribute(w: &mut SpanWriter<'_>, key: &str, value: &str) {
+    if let Ok(int) = value.parse::<i64>() {
+        w.int_attribute(key, int);
+    } else if let Some(double) = parse_go_float(value) {
+        w.double_attribute(key, double);
+    } else if let Some(flag) = parse_go_bool(value) {
+        w.bool_attribute(key, flag);
+    } else {
+        w.str_attribute(key, value);
+    }
+}
+
+/// Go's `strconv.ParseFloat` for decimal input: Rust's parser accepts the same decimal forms and
+/// the same `inf`/`infinity`/`nan` spellings in any case. Hexadecimal floats (`0x1p-2`), which Go
+/// also accepts, stay strings.
+fn parse_go_float(value: &str) -> Option<f64> {
+    value.parse::<f64>().ok()
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// An annotation becomes an event. Three forms carry event attributes:
+/// - the specification's, which the encoders write: `"name":{"key":value,…}`;
+/// - the OpenTelemetry Python SDK's: `{"name":{"key":value,…}}`;
+/// - the Collector's: `name|{"key":value,…}|droppedAttributesCount`.
+///
+/// Any other value, or one of these forms that does not parse, is the event name as it stands.
+/// The JSON is parsed into simd-json's tape, which keeps the attributes in document order.
+fn write_annotation(value: &str, scratch: &mut Vec<u8>, e: &mut EventWriter<'_>) {
+    if !write_spec_form(value, scratch, e) && !write_collector_form(value, scratch, e) && !value.is_empty() {
+        e.name(value);
+    }
+}
+
+/// `"name":{…}` (the specification's text) or `{"name":{…}}` (what the OpenTelemetry Python SDK's
+/// Zipkin exporters send, v1 and v2 alike: the same member inside an object).
+fn write_spec_form(value: &str, scratch: &mut Vec<u8>, e: &mut EventWriter<'_>) -> bool {
+    if !value.ends_with('}') {
+        return false;
+    }
+    scratch.clear();
+    if value.starts_with('"') {
+        scratch.push(b'{');
+        scratch.extend_from_slice(value.as_bytes());
+        scratch.push(b'}');
+    } else if value.starts_with('{') {
+        scratch.extend_from_slice(value.as_bytes());
+    } else {
+        return false;
+    }
+    let Ok(tape) = simd_json::to_tape(scratch) else { return false };
+    let Some(outer) = tape.as_value().as_object() else { return false };
+    let mut entries = outer.iter();
+    let (Some((name, attributes)), None) = (entries.next(), entries.next()) else { return false };
+    if attributes.as_object().is_none() || !fits_depth(attributes, 1) {
+        return false;
+    }
+    if !name.is_empty() {
+        e.name(name);
+    }
+    write_json_attributes(attributes, e);
+    true
+}
+
+fn write_collector_form(value: &str, scratch: &mut Vec<u8>, e: &mut EventWriter<'_>) -> bool {
+    let Some((name, rest)) = value.split_once('|') else { return false };
+    let Some((json, dropped)) = rest.rsplit_once('|') else { return false };
+    let Ok(dropped) = dropped.parse::<u32>() else { return false };
+    scratch.clear();
+    scratch.extend_from_slice(json.as_bytes());
+    let Ok(tape) = simd_json::to_tape(scratch) else { return false };
+    let attributes = tape.as_value();
+    if attributes.as_object().is_none() || !fits_depth(attributes, 1) {
+        return false;
+    }
+    if !name.is_empty() {
+        e.name(name);
+    }
+    write_json_attributes(attributes, e);
+    if dropped != 0 {
+        e.dropped_attributes_count(dropped);
+    }
+    true
+}
+
+/// Whether `value`, nested `depth` levels inside an attribute value, stays within what the
+/// index accepts.
+fn fits_depth(value: JsonValue<'_, '_>, depth: usize) -> bool {
+    if let Some(array) = value.as_array() {
+        depth < MAX_VALUE_DEPTH && array.iter().all(|item| fits_depth(item, depth + 1))
+    } else if let Some(object) = value.as_object() {
+        depth < MAX_VALUE_DEPTH && object.iter().all(|(_, item)| fits_depth(item, depth + 1))
+    } else {
+        true
+    }
+}
+
+/// The entries of a JSON object as attributes, in document order.
+fn write_json_attributes(object: JsonValue<'_, '_>, e: &mut impl Attributes) {
+    for (key, value) in object.as_object().iter().flat_map(|object| object.iter()) {
+        e.attribute(key, |v| write_json_value(value, v));
+    }
+}
+
+/// JSON → `AnyValue`: integers (as the token is written) stay integers, other numbers are
+/// doubles, `null` is an empty value, arrays and objects nest.
+fn write_json_value(value: JsonValue<'_, '_>, v: &mut ValueWriter<'_>) {
+    match value.value_type() {
+        ValueType::String => v.string(value.into_string().unwrap_or_default()),
+        ValueType::Bool => v.bool(value.as_bool().unwrap_or_default()),
+        ValueType::Null => {}
+        ValueType::Array => v.array(|a: &mut ArrayWriter<'_>| {
+            for item in value.as_array().iter().flat_map(|array| array.iter()) {
+                a.value(|v| write_json_value(item, v));
+            }
+        }),
+        ValueType::Object => v.kvlist(|kv: &mut KeyValueListWriter<'_>| write_json_attributes(value, kv)),
+        _ => match value.as_i64() {
+            Some(int) if !value.is_f64() => v.int(int),
+            _ => v.double(value.cast_f64().unwrap_or_default()),
+        },
+    }
+}

@@ -1,0 +1,521 @@
+//! Round-trip properties:
+//! - Zipkin → OTLP → Zipkin: generated Zipkin spans, sent as JSON or protobuf, decode, encode to
+//!   Zipkin JSON, and the result means the same as the input (every field but `debug`/`shared`);
+//!   JSON and protobuf forms of the same spans decode to the same batch, and re-decoding each
+//!   encoder's output gives that batch again.
+//! - OTLP → Zipkin → OTLP: generated batches holding what Zipkin can represent come back equal,
+//!   through JSON and through protobuf, with string attributes and with typed ones
+//!   (`parse_string_tags`).
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{endpoint, endpoint_json, Endpoint};
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use spanpipe_codecs::Codec;
+use spanpipe_core::wire::{put_len_field, put_tag, put_varint};
+use spanpipe_core::{Attributes, BatchWriter, SpanBatch, WireType};
+use spanpipe_zipkin::{DecodeOptions, ZipkinV2Json, ZipkinV2Proto, DEFAULT_SERVICE_NAME};
+
+// ---------------------------------------------------------------- Zipkin model (test side)
+
+#[derive(Clone, Debug)]
+struct ZSpan {
+    trace_id: u128,
+    id: u64,
+    parent_id: Option<u64>,
+    kind: Option<&'static str>,
+    name: String,
+    timestamp: Option<u64>,
+    duration: u64,
+    local: Option<Endpoint>,
+    remote: Option<Endpoint>,
+    annotations: Vec<(u64, String)>,
+    tags: BTreeMap<String, String>,
+    debug: bool,
+    shared: bool,
+}
+
+/// Text that is an annotation name and nothing else (no `|` form, no leading quote).
+fn plain_text() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9 ./_-]{0,12}"
+}
+
+fn zipkin_span() -> impl Strategy<Value = ZSpan> {
+    (
+        (1..=u128::MAX, 1..=u64::MAX, proptest::option::of(1..=u64::MAX)),
+        proptest::option::of(prop_oneof![Just("CLIENT"), Just("SERVER"), Just("PRODUCER"), Just("CONSUMER")]),
+        "\\PC{0,10}",
+        (proptest::option::of(1u64..1 << 52), 0u64..1 << 40),
+        (proptest::option::of(endpoint()), proptest::option::of(endpoint())),
+        proptest::collection::vec((0u64..1 << 52, plain_text()), 0..4),
+        // Tag keys outside the names the mapping gives a meaning.
+        proptest::collection::btree_map("t\\.[a-z]{1,6}", "\\PC{0,10}", 0..5),
+        (any::<bool>(), any::<bool>()),
+    )
+        .prop_map(
+            |(
+                (trace_id, id, parent_id),
+                kind,
+                name,
+                (timestamp, duration),
+                (local, remote),
+                annotations,
+                tags,
+                (debug, shared),
+            )| {
+                ZSpan {
+                    trace_id,
+                    id,
+                    parent_id: parent_id.filter(|&parent| parent != id),
+                    kind,
+                    name,
+                    timestamp,
+                    duration,
+                    local,
+                    remote,
+                    annotations,
+                    tags,
+                    debug,
+                    shared,
+                }
+            },
+        )
+}
+
+fn to_json(spans: &[ZSpan]) -> Vec<u8> {
+    let spans: Vec<Value> = spans
+        .iter()
+        .map(|span| {
+            let mut object = serde_json::Map::new();
+            object.insert("traceId".into(), json!(format!("{:032x}", span.trace_id)));
+            object.insert("id".into(), json!(format!("{:016x}", span.id)));
+            if let Some(parent) = span.parent_id {
+                object.insert("parentId".into(), json!(format!("{parent:016x}")));
+            }
+            if let Some(kind) = span.kind {
+                object.insert("kind".into(), json!(kind));
+            }
+            object.insert("name".into(), json!(span.name));
+            if let Some(timestamp) = span.timestamp {
+                object.insert("timestamp".into(), json!(timestamp));
+            }
+            object.insert("duration".into(), json!(span.duration));
+            if let Some(local) = &span.local {
+                object.insert("localEndpoint".into(), endpoint_json(local));
+            }
+            if let Some(remote) = &span.remote {
+                object.insert("remoteEndpoint".into(), endpoint_json(remote));
+            }
+            let annotations: Vec<Value> = span
+                .annotations
+                .iter()
+                .map(|(timestamp, value)| json!({"timestamp": timestamp, "value": value}))
+                .collect();
+            object.insert("annotations".into(), Value::Array(annotations));
+            object.insert("tags".into(), json!(span.tags));
+            object.insert("debug".into(), json!(span.debug));
+            object.insert("shared".into(), json!(span.shared));
+            Value::Object(object)
+        })
+        .collect();
+    serde_json::to_vec(&spans).unwrap()
+}
+
+fn put_uint(out: &mut Vec<u8>, number: u32, value: u64) {
+    put_tag(out, number, WireType::Varint);
+    put_varint(out, value);
+}
+
+fn endpoint_proto(endpoint: &Endpoint) -> Vec<u8> {
+    let mut out = Vec::new();
+    if !endpoint.service.is_empty() {
+        put_len_field(&mut out, 1, endpoint.service.as_bytes());
+    }
+    if let Some(v4) = endpoint.ipv4 {
+        put_len_field(&mut out, 2, &v4);
+    }
+    if let Some(v6) = endpoint.ipv6 {
+        put_len_field(&mut out, 3, &v6);
+    }
+    if endpoint.port != 0 {
+        put_uint(&mut out, 4, u64::from(endpoint.port));
+    }
+    out
+}
+
+fn to_proto(spans: &[ZSpan]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for span in spans {
+        let mut s = Vec::new();
+        put_len_field(&mut s, 1, &span.trace_id.to_be_bytes());
+        if let Some(parent) = span.parent_id {
+            put_len_field(&mut s, 2, &parent.to_be_bytes());
+        }
+        put_len_field(&mut s, 3, &span.id.to_be_bytes());
+        if let Some(kind) = span.kind {
+            let number = ["CLIENT", "SERVER", "PRODUCER", "CONSUMER"].iter().position(|k| *k == kind).unwrap() + 1;
+            put_uint(&mut s, 4, number as u64);
+        }
+        put_len_field(&mut s, 5, span.name.as_bytes());
+        if let Some(timestamp) = span.timestamp {
+            put_tag(&mut s, 6, WireType::I64);
+            s.extend_from_slice(&timestamp.to_le_bytes());
+        }
+        put_uint(&mut s, 7, span.duration);
+        if let Some(local) = &span.local {
+            put_len_field(&mut s, 8, &endpoint_proto(local));
+        }
+        if let Some(remote) = &span.remote {
+            put_len_field(&mut s, 9, &endpoint_proto(remote));
+        }
+        for (timestamp, value) in &span.annotations {
+            let mut annotation = Vec::new();
+            put_tag(&mut annotation, 1, WireType::I64);
+            annotation.extend_from_slice(&timestamp.to_le_bytes());
+            put_len_field(&mut annotation, 2, value.as_bytes());
+            put_len_field(&mut s, 10, &annotation);
+        }
+        for (key, value) in &span.tags {
+            let mut entry = Vec::new();
+            put_len_field(&mut entry, 1, key.as_bytes());
+            put_len_field(&mut entry, 2, value.as_bytes());
+            put_len_field(&mut s, 11, &entry);
+        }
+        put_uint(&mut s, 12, u64::from(span.debug));
+        put_uint(&mut s, 13, u64::from(span.shared));
+        put_len_field(&mut out, 1, &s);
+    }
+    out
+}
+
+/// What a Zipkin span means, in the form the encoder writes it: ids as numbers, the endpoint
+/// address that survives (Zipkin → OTLP keeps one), the default service name for a local
+/// endpoint without one, no empty endpoints, no debug/shared.
+fn meaning(span: &ZSpan) -> Value {
+    let normal_endpoint = |endpoint: &Endpoint, default: &str| {
+        let mut normal = Endpoint {
+            service: if endpoint.service.is_empty() { default.to_owned() } else { endpoint.service.clone() },
+            ..endpoint.clone()
+        };
+        if normal.ipv6.is_some() {
+            normal.ipv4 = None;
+        }
+        normal
+    };
+    let local = normal_endpoint(&span.local.clone().unwrap_or_default(), DEFAULT_SERVICE_NAME);
+    let remote =
+        span.remote.as_ref().map(|remote| normal_endpoint(remote, "")).filter(|remote| *remote != Endpoint::default());
+    json!({
+        "traceId": span.trace_id.to_string(),
+        "id": span.id.to_string(),
+        "parentId": span.parent_id.map(|parent| parent.to_string()),
+        "kind": span.kind,
+        "name": span.name,
+        "timestamp": span.timestamp,
+        "duration": span.duration,
+        "localEndpoint": endpoint_json(&local),
+        "remoteEndpoint": remote.as_ref().map(endpoint_json),
+        "annotations": span.annotations,
+        "tags": span.tags,
+    })
+}
+
+/// The same meaning, read back from the encoder's Zipkin JSON.
+fn meaning_of_encoded(span: &Value) -> Value {
+    let hex =
+        |key: &str| span.get(key).and_then(Value::as_str).map(|id| u128::from_str_radix(id, 16).unwrap().to_string());
+    let annotations: Vec<(u64, String)> = span
+        .get("annotations")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter().map(|a| (a["timestamp"].as_u64().unwrap(), a["value"].as_str().unwrap().to_owned())).collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "traceId": hex("traceId"),
+        "id": hex("id"),
+        "parentId": hex("parentId"),
+        "kind": span.get("kind"),
+        "name": span.get("name").and_then(Value::as_str).unwrap_or(""),
+        "timestamp": span.get("timestamp"),
+        "duration": span.get("duration").and_then(Value::as_u64).unwrap_or(0),
+        "localEndpoint": span["localEndpoint"],
+        "remoteEndpoint": span.get("remoteEndpoint"),
+        "annotations": annotations,
+        "tags": span.get("tags").cloned().unwrap_or_else(|| json!({})),
+    })
+}
+
+fn decode_json(body: Vec<u8>) -> SpanBatch {
+    ZipkinV2Json::default().decode(Bytes::from(body)).expect("generated JSON decodes")
+}
+
+fn decode_proto(body: Vec<u8>) -> SpanBatch {
+    ZipkinV2Proto::default().decode(Bytes::from(body)).expect("generated protobuf decodes")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn zipkin_to_otlp_to_zipkin_keeps_the_meaning(spans in proptest::collection::vec(zipkin_span(), 1..6)) {
+        let from_json = decode_json(to_json(&spans));
+        let from_proto = decode_proto(to_proto(&spans));
+        prop_assert_eq!(common::request(&from_json), common::request(&from_proto), "JSON and protobuf forms differ");
+
+        let encoded = ZipkinV2Json::default().encode(&from_json).unwrap();
+        let written: Vec<Value> = serde_json::from_slice(&encoded).unwrap();
+        // Spans come out grouped by service and scope; compare them by id.
+        let mut expected: Vec<Value> = spans.iter().map(meaning).collect();
+        let mut actual: Vec<Value> = written.iter().map(meaning_of_encoded).collect();
+        let by_id = |v: &Value| (v["traceId"].to_string(), v["id"].to_string(), v["name"].to_string(), v.to_string());
+        expected.sort_by_key(by_id);
+        actual.sort_by_key(by_id);
+        prop_assert_eq!(actual, expected);
+
+        // Each encoder's output is a fixed point: decoding and encoding it again gives it back
+        // (the first round adds the default service name to spans without one).
+        let json_codec = ZipkinV2Json::default();
+        prop_assert_eq!(json_codec.encode(&decode_json(encoded.to_vec())).unwrap(), encoded.clone());
+        let proto_codec = ZipkinV2Proto::default();
+        let proto_encoded = proto_codec.encode(&from_proto).unwrap();
+        prop_assert_eq!(proto_codec.encode(&decode_proto(proto_encoded.to_vec())).unwrap(), proto_encoded.clone());
+        // And both encodings carry the same spans.
+        prop_assert_eq!(common::request(&decode_proto(proto_encoded.to_vec())), common::request(&decode_json(encoded.to_vec())));
+    }
+}
+
+// ---------------------------------------------------------------- OTLP side
+
+#[derive(Clone, Debug)]
+enum Attr {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+    Double(f64),
+}
+
+/// An event: time in µs, name, attributes.
+type Event = (u64, String, Vec<(String, Attr)>);
+/// A scope's (name, version) and its spans.
+type ScopeGroup = ((String, String), Vec<OSpan>);
+/// A resource's service name and its scopes.
+type ResourceGroup = (String, Vec<ScopeGroup>);
+
+#[derive(Clone, Debug)]
+struct OSpan {
+    trace_id: [u8; 16],
+    span_id: [u8; 8],
+    parent: Option<[u8; 8]>,
+    trace_state: String,
+    name: String,
+    kind: i32,
+    start_micros: u64,
+    duration_micros: u64,
+    attributes: Vec<(String, Attr)>,
+    dropped: (u32, u32, u32),
+    events: Vec<Event>,
+    status: (i32, String),
+}
+
+fn unique_keys<T: std::fmt::Debug + Clone>(items: Vec<(String, T)>) -> Vec<(String, T)> {
+    let mut seen = std::collections::HashSet::new();
+    items.into_iter().filter(|(key, _)| seen.insert(key.clone())).collect()
+}
+
+/// Attribute values that survive being a Zipkin tag: strings that parse as nothing else, and —
+/// with `parse_string_tags` — integers, booleans and doubles that are not whole numbers.
+fn attr(typed: bool) -> BoxedStrategy<Attr> {
+    let text = "s[a-z ]{0,8}".prop_map(Attr::Str);
+    if typed {
+        prop_oneof![
+            text,
+            any::<i64>().prop_map(Attr::Int),
+            any::<bool>().prop_map(Attr::Bool),
+            any::<f64>()
+                .prop_filter("a whole double reads back as an integer", |d| d.is_finite() && d.fract() != 0.0)
+                .prop_map(Attr::Double),
+        ]
+        .boxed()
+    } else {
+        text.boxed()
+    }
+}
+
+/// Event attributes are JSON inside the annotation and keep their types whatever the options.
+fn event_attr() -> impl Strategy<Value = Attr> {
+    prop_oneof![
+        "\\PC{0,6}".prop_map(Attr::Str),
+        any::<i64>().prop_map(Attr::Int),
+        any::<bool>().prop_map(Attr::Bool),
+        any::<f64>().prop_filter("JSON holds finite numbers", |d| d.is_finite()).prop_map(Attr::Double),
+    ]
+}
+
+fn otlp_span(typed: bool) -> impl Strategy<Value = OSpan> {
+    (
+        (any::<[u8; 16]>(), any::<[u8; 8]>(), proptest::option::of(any::<[u8; 8]>()), "([a-z]{1,3}=[a-z0-9]{1,3})?"),
+        ("\\PC{0,8}", 0..=5i32, 1u64..1 << 50, 0u64..1 << 30),
+        proptest::collection::vec(("a\\.[a-z]{1,5}", attr(typed)), 0..5),
+        (any::<u32>(), any::<u32>(), any::<u32>()),
+        proptest::collection::vec(
+            (0u64..1 << 50, "[a-z][a-z ]{0,8}", proptest::collection::vec(("[a-z]{1,4}", event_attr()), 0..3)),
+            0..3,
+        ),
+        prop_oneof![
+            Just((0, String::new())),
+            Just((1, String::new())),
+            "[a-z ]{0,8}".prop_filter("`error=true` carries no message", |m| m != "true").prop_map(|m| (2, m))
+        ],
+    )
+        .prop_filter("ids are never zero", |((trace, span, parent, _), ..)| {
+            *trace != [0; 16] && *span != [0; 8] && parent.is_none_or(|p| p != [0; 8] && p != *span)
+        })
+        .prop_map(
+            |(
+                (trace_id, span_id, parent, trace_state),
+                (name, kind, start_micros, duration_micros),
+                attributes,
+                dropped,
+                events,
+                status,
+            )| OSpan {
+                trace_id,
+                span_id,
+                parent,
+                trace_state,
+                name,
+                kind,
+                start_micros,
+                duration_micros,
+                attributes: unique_keys(attributes),
+                dropped,
+                events: events.into_iter().map(|(t, n, a)| (t, n, unique_keys(a))).collect(),
+                status,
+            },
+        )
+}
+
+/// Resources with distinct service names, each with scopes of distinct (name, version), each
+/// with at least one span: the grouping the decoder produces.
+fn otlp_batch(typed: bool) -> impl Strategy<Value = Vec<ResourceGroup>> {
+    let scope = (("[a-z.]{0,6}", "[0-9.]{0,4}"), proptest::collection::vec(otlp_span(typed), 1..3));
+    let resource = ("[a-z-]{1,8}", proptest::collection::vec(scope, 1..3));
+    proptest::collection::vec(resource, 1..3).prop_map(|resources| {
+        let mut services = std::collections::HashSet::new();
+        resources
+            .into_iter()
+            .filter(|(service, _)| services.insert(service.clone()))
+            .map(|(service, scopes)| {
+                let mut seen = std::collections::HashSet::new();
+                (service, scopes.into_iter().filter(|(key, _)| seen.insert(key.clone())).collect())
+            })
+            .collect()
+    })
+}
+
+fn write_attr(w: &mut impl Attributes, key: &str, value: &Attr) {
+    match value {
+        Attr::Str(s) => w.str_attribute(key, s),
+        Attr::Int(i) => w.int_attribute(key, *i),
+        Attr::Bool(b) => w.bool_attribute(key, *b),
+        Attr::Double(d) => w.double_attribute(key, *d),
+    }
+}
+
+fn build(resources: &[ResourceGroup]) -> SpanBatch {
+    let mut writer = BatchWriter::new();
+    for (service, scopes) in resources {
+        writer.resource_spans(|rs| {
+            rs.resource(|r| r.str_attribute("service.name", service));
+            for ((scope_name, scope_version), spans) in scopes {
+                rs.scope_spans(|ss| {
+                    if !scope_name.is_empty() || !scope_version.is_empty() {
+                        ss.scope(|sc| {
+                            if !scope_name.is_empty() {
+                                sc.name(scope_name);
+                            }
+                            if !scope_version.is_empty() {
+                                sc.version(scope_version);
+                            }
+                        });
+                    }
+                    for span in spans {
+                        ss.span(|s| {
+                            s.trace_id(&span.trace_id).span_id(&span.span_id);
+                            if !span.trace_state.is_empty() {
+                                s.trace_state(&span.trace_state);
+                            }
+                            if let Some(parent) = &span.parent {
+                                s.parent_span_id(parent);
+                            }
+                            if !span.name.is_empty() {
+                                s.name(&span.name);
+                            }
+                            if span.kind != 0 {
+                                s.kind(span.kind);
+                            }
+                            s.start_time_unix_nano(span.start_micros * 1000);
+                            s.end_time_unix_nano((span.start_micros + span.duration_micros) * 1000);
+                            for (key, value) in &span.attributes {
+                                write_attr(s, key, value);
+                            }
+                            if span.dropped.0 != 0 {
+                                s.dropped_attributes_count(span.dropped.0);
+                            }
+                            for (time, name, attributes) in &span.events {
+                                s.event(|e| {
+                                    e.time_unix_nano(time * 1000).name(name);
+                                    for (key, value) in attributes {
+                                        write_attr(e, key, value);
+                                    }
+                                });
+                            }
+                            if span.dropped.1 != 0 {
+                                s.dropped_events_count(span.dropped.1);
+                            }
+                            if span.dropped.2 != 0 {
+                                s.dropped_links_count(span.dropped.2);
+                            }
+                            if span.status.0 != 0 {
+                                s.status(span.status.0, &span.status.1);
+                            }
+                        });
+                    }
+                });
+            }
+        });
+    }
+    writer.finish().expect("generated batches are valid")
+}
+
+fn otlp_round_trip(resources: &[ResourceGroup], typed: bool) -> Result<(), TestCaseError> {
+    let batch = build(resources);
+    let options = DecodeOptions { parse_string_tags: typed };
+    let json = ZipkinV2Json::new(options);
+    let through_json = json.decode(json.encode(&batch).unwrap()).unwrap();
+    prop_assert_eq!(common::request(&through_json), common::request(&batch), "through Zipkin JSON");
+    let proto = ZipkinV2Proto::new(options);
+    let through_proto = proto.decode(proto.encode(&batch).unwrap()).unwrap();
+    prop_assert_eq!(common::request(&through_proto), common::request(&batch), "through Zipkin protobuf");
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn otlp_to_zipkin_to_otlp_keeps_what_zipkin_can_hold(resources in otlp_batch(false)) {
+        otlp_round_trip(&resources, false)?;
+    }
+
+    #[test]
+    fn typed_attributes_come_back_with_parse_string_tags(resources in otlp_batch(true)) {
+        otlp_round_trip(&resources, true)?;
+    }
+}
