@@ -153,6 +153,14 @@ pub trait ComponentConfig:
     fn listen_addresses(&self) -> Vec<(String, SocketAddr)> {
         Vec::new()
     }
+
+    /// The local addresses this component binds UDP sockets on, as [`listen_addresses`] does for
+    /// TCP. Kept apart because a UDP and a TCP socket may share a port number.
+    ///
+    /// [`listen_addresses`]: ComponentConfig::listen_addresses
+    fn datagram_listen_addresses(&self) -> Vec<(String, SocketAddr)> {
+        Vec::new()
+    }
 }
 
 /// For a section whose presence turns something on, as the Collector's

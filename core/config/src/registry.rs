@@ -26,6 +26,8 @@ pub trait AnyComponentConfig: fmt::Debug + Send + Sync + 'static {
     fn validate(&self) -> Vec<FieldError>;
     /// [`ComponentConfig::listen_addresses`].
     fn listen_addresses(&self) -> Vec<(String, SocketAddr)>;
+    /// [`ComponentConfig::datagram_listen_addresses`].
+    fn datagram_listen_addresses(&self) -> Vec<(String, SocketAddr)>;
 }
 
 impl<T: ComponentConfig> AnyComponentConfig for T {
@@ -39,6 +41,10 @@ impl<T: ComponentConfig> AnyComponentConfig for T {
 
     fn listen_addresses(&self) -> Vec<(String, SocketAddr)> {
         ComponentConfig::listen_addresses(self)
+    }
+
+    fn datagram_listen_addresses(&self) -> Vec<(String, SocketAddr)> {
+        ComponentConfig::datagram_listen_addresses(self)
     }
 }
 

@@ -132,16 +132,21 @@ impl Checks<'_> {
         }
     }
 
-    /// Two components that start must not bind one port. Components that do not start bind
-    /// nothing, so they are left out.
+    /// Two components that start must not bind one port (TCP and UDP counted apart: they may
+    /// share a number). Components that do not start bind nothing, so they are left out.
     fn listen_addresses(&mut self) {
         let mut bound: Vec<(String, Location, SocketAddr)> = Vec::new();
+        let mut datagram: Vec<(String, Location, SocketAddr)> = Vec::new();
         for kind in ComponentKind::ALL {
             for (id, config) in self.config.components(kind).iter() {
                 if self.is_used(kind, id) {
                     for (relative, address) in config.listen_addresses() {
                         let (path, location) = self.component_key(kind, id, &relative);
                         bound.push((path, location, address));
+                    }
+                    for (relative, address) in config.datagram_listen_addresses() {
+                        let (path, location) = self.component_key(kind, id, &relative);
+                        datagram.push((path, location, address));
                     }
                 }
             }
@@ -159,6 +164,12 @@ impl Checks<'_> {
                 bound.push((format!("{metrics}.{}", endpoint.path), location, SocketAddr::new(ip, endpoint.port)));
             }
         }
+        self.address_conflicts(&bound);
+        self.address_conflicts(&datagram);
+    }
+
+    /// Refuses each address of `bound` that conflicts with an earlier one.
+    fn address_conflicts(&mut self, bound: &[(String, Location, SocketAddr)]) {
         for (index, (path, location, address)) in bound.iter().enumerate() {
             let earlier = bound[..index].iter().find(|(_, _, other)| listen_addresses_conflict(*address, *other));
             if let Some((other_path, _, other_address)) = earlier {
