@@ -53,6 +53,36 @@ fn http_json_request_is_answered_in_json() {
 }
 
 #[test]
+fn http_msgpack_requests_are_answered_in_msgpack() {
+    const MSGPACK: (&str, &str) = ("content-type", "application/msgpack");
+    let server = TestServer::start(SinkMode::RejectSpans(2));
+    let batch = spanpipe_core::SpanBatch::decode(request(20)).unwrap();
+    let body = spanpipe_msgpack::OtlpMsgpack.encode(&batch).unwrap();
+    let reply = http1(server.http, "POST", "/v1/traces", &[MSGPACK], body.clone());
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), Some("application/msgpack"));
+    let answer = spanpipe_msgpack::ExportResponse::decode(&reply.body).expect("an msgpack ExportTraceServiceResponse");
+    assert_eq!(answer.partial_success.map(|partial| partial.rejected_spans), Some(2));
+    assert_eq!(server.received.lock().unwrap()[0].bytes(), batch.bytes(), "msgpack decoded to the same batch");
+
+    let garbage = http1(server.http, "POST", "/v1/traces", &[MSGPACK], Bytes::from_static(&[0x81, 0xa1]));
+    assert_eq!(garbage.status, 400);
+    assert_eq!(garbage.header("content-type"), Some("application/msgpack"));
+    let status = spanpipe_msgpack::Status::decode(&garbage.body).expect("an msgpack google.rpc.Status");
+    assert_eq!(status.code, 3, "INVALID_ARGUMENT: {}", status.message);
+
+    let full = TestServer::start(SinkMode::Full);
+    let refused = http1(full.http, "POST", "/v1/traces", &[MSGPACK], body);
+    assert_eq!(refused.status, 429);
+    let status = spanpipe_msgpack::Status::decode(&refused.body).expect("an msgpack google.rpc.Status");
+    assert_eq!(status.code, 8, "RESOURCE_EXHAUSTED");
+    let detail = &status.details[0];
+    assert_eq!(detail.type_url, "type.googleapis.com/google.rpc.RetryInfo");
+    let retry = RetryInfo::decode(detail.value.as_slice()).expect("the detail is a RetryInfo");
+    assert!(retry.retry_delay.as_ref().is_some_and(|delay| delay.seconds > 0 || delay.nanos > 0), "{retry:?}");
+}
+
+#[test]
 fn http_bodies_in_gzip_zstd_and_deflate_are_decompressed() {
     let server = TestServer::start(SinkMode::Accept);
     let body = request(30);

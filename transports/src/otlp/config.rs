@@ -422,7 +422,7 @@ impl GrpcServerConfig {
         self.server_parameter(|p| p.timeout).unwrap_or(Duration::from_secs(20))
     }
 
-    fn validate_into(&self, errors: &mut Vec<FieldError>) {
+    pub(crate) fn validate_into(&self, errors: &mut Vec<FieldError>) {
         if let Err(message) = parse_endpoint(&self.endpoint) {
             errors.push(FieldError::new("endpoint", message));
         }
@@ -498,7 +498,7 @@ impl HttpServerConfig {
         Some(configured.0).filter(|d| !d.is_zero())
     }
 
-    fn validate_into(&self, errors: &mut Vec<FieldError>) {
+    pub(crate) fn validate_into(&self, errors: &mut Vec<FieldError>) {
         if let Err(message) = parse_endpoint(&self.endpoint) {
             errors.push(FieldError::new("endpoint", message));
         }
@@ -559,8 +559,22 @@ impl HttpServerConfig {
     }
 }
 
-fn prefixed(prefix: &str, errors: Vec<FieldError>) -> impl Iterator<Item = FieldError> + '_ {
+pub(crate) fn prefixed(prefix: &str, errors: Vec<FieldError>) -> impl Iterator<Item = FieldError> + '_ {
     errors.into_iter().map(move |error| FieldError::new(format!("{prefix}.{}", error.path), error.message))
+}
+
+impl OtlpReceiverConfig {
+    /// Binds `address` instead of the configured endpoint of `protocol`'s listener (the runtime's
+    /// other cores bind the ports the first one got). Returns whether the receiver has that
+    /// listener.
+    pub fn set_endpoint(&mut self, protocol: super::Protocol, address: SocketAddr) -> bool {
+        let endpoint = match protocol {
+            super::Protocol::Grpc => self.protocols.grpc.as_mut().map(|grpc| &mut grpc.endpoint),
+            super::Protocol::Http => self.protocols.http.as_mut().map(|http| &mut http.endpoint),
+            _ => None,
+        };
+        endpoint.map(|endpoint| *endpoint = address.to_string()).is_some()
+    }
 }
 
 impl ComponentConfig for OtlpReceiverConfig {

@@ -1,8 +1,11 @@
-//! The OTLP receivers: OTLP/gRPC and OTLP/HTTP on glommio, one instance per core.
+//! The OTLP receivers: OTLP/gRPC and OTLP/HTTP on glommio, one instance per core — and the
+//! server machinery the other receivers reuse ([`crate::zipkin`], [`crate::jaeger`]): listeners,
+//! the HTTP server and its route table, admission through the [`SpanSink`], timeouts, TLS and
+//! shutdown, all bound into one [`BoundReceiver`] shape.
 //!
 //! [`OtlpReceiver::bind`] opens the configured listeners on the calling core (glommio sets
 //! `SO_REUSEPORT`, so every core binds the same port and the kernel spreads connections across
-//! them); [`OtlpReceiver::start`] spawns their accept loops and returns a [`RunningReceiver`],
+//! them); [`BoundReceiver::start`] spawns their accept loops and returns a [`RunningReceiver`],
 //! whose [`RunningReceiver::shutdown`] stops accepting, lets in-flight requests finish and waits
 //! for the connections to close. Decoded batches go to the core's [`SpanSink`].
 //!
@@ -25,12 +28,12 @@
 //! affected.
 
 mod body;
-mod config;
-mod connection;
+pub(crate) mod config;
+pub(crate) mod connection;
 mod otlp_grpc;
-mod otlp_http;
+pub(crate) mod otlp_http;
 mod proto;
-mod shutdown;
+pub(crate) mod shutdown;
 mod sink;
 mod stats;
 
@@ -54,6 +57,7 @@ use crate::compression::Encoding;
 use crate::rt::{with_deadline, GlommioExecutor, GlommioIo, GlommioTimer};
 use crate::tls::{HandshakeError, TlsError, TlsServerConfig, ALPN_H2, ALPN_HTTP1};
 use connection::{Activity, ConnectionLimits, GracefulConnection, MonitoredIo};
+use otlp_http::{AnswerStyle, HttpSettings, Route, RouteCodecs};
 use shutdown::{ConnectionTracker, ShutdownSignal};
 
 pub use body::ResponseBody;
@@ -82,7 +86,7 @@ pub const H2C_MAX_CONCURRENT_STREAMS: u32 = 100;
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiverError {
     /// The configuration does not validate.
-    #[error("invalid `otlp` receiver config: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[error("invalid receiver config: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     InvalidConfig(Vec<FieldError>),
     /// A listener could not be opened.
     #[error("cannot listen on {address} (set by `{key}`): {source}")]
@@ -126,7 +130,7 @@ pub(crate) enum Failure {
 }
 
 impl Failure {
-    fn event(&self) -> ReceiverEvent {
+    pub(crate) fn event(&self) -> ReceiverEvent {
         match self {
             Self::Malformed(_) | Self::Broken(_) => ReceiverEvent::Malformed,
             Self::TooLarge(_) => ReceiverEvent::TooLarge,
@@ -158,17 +162,34 @@ enum ServerKind {
 
 /// What every connection of one listener shares.
 struct Server<S: SpanSink> {
-    sink: Rc<S>,
-    stats: Rc<ReceiverStats>,
+    intake: Intake<S>,
     read_timeout: Option<Duration>,
     kind: ServerKind,
 }
 
-impl<S: SpanSink> Server<S> {
+/// The way from a listener to the pipeline, the same for every protocol: admission (and
+/// waiting for room), decoding, submitting, and the listener's counters.
+pub(crate) struct Intake<S: SpanSink> {
+    sink: Rc<S>,
+    pub(crate) stats: Rc<ReceiverStats>,
+}
+
+impl<S: SpanSink> Intake<S> {
+    /// An intake into `sink` with counters of its own.
+    pub(crate) fn new(sink: Rc<S>) -> Self {
+        Self { sink, stats: Rc::default() }
+    }
+
+    /// Asks the sink once, without waiting for room: for listeners that cannot make their
+    /// clients wait (UDP).
+    pub(crate) fn admit_now(&self, encoded_len: usize) -> Result<S::Admission, Failure> {
+        self.sink.admit(encoded_len).map_err(Failure::Refused)
+    }
+
     /// Asks the sink to admit a request of `encoded_len` bytes. When it is full but asks callers
     /// to wait, waits for room until `deadline` (the read deadline, or the client's own when
     /// earlier) and asks again; the last refusal is the answer when time runs out.
-    async fn admit(&self, encoded_len: usize, deadline: Option<Instant>) -> Result<S::Admission, Failure> {
+    pub(crate) async fn admit(&self, encoded_len: usize, deadline: Option<Instant>) -> Result<S::Admission, Failure> {
         loop {
             let refusal = match self.sink.admit(encoded_len) {
                 Ok(admission) => return Ok(admission),
@@ -189,18 +210,30 @@ impl<S: SpanSink> Server<S> {
     }
 
     /// Decodes `payload` and hands it to the sink; an empty request is a success.
-    fn deliver(
+    pub(crate) fn deliver(
         &self,
         codec: &dyn Codec,
         payload: Bytes,
         wire_len: usize,
         admission: S::Admission,
     ) -> Result<sink::Accepted, Failure> {
+        self.deliver_counted(codec, payload, wire_len, admission).map(|(_, outcome)| outcome)
+    }
+
+    /// [`Intake::deliver`], also returning how many spans the request held (for answers that
+    /// report accepted spans, as the WebSocket acknowledgements do).
+    pub(crate) fn deliver_counted(
+        &self,
+        codec: &dyn Codec,
+        payload: Bytes,
+        wire_len: usize,
+        admission: S::Admission,
+    ) -> Result<(u64, sink::Accepted), Failure> {
         let batch = match codec.decode(payload) {
             Ok(batch) => batch,
             Err(error) if error.is_empty_request() => {
                 self.stats.record(ReceiverEvent::Empty);
-                return Ok(sink::Accepted::all());
+                return Ok((0, sink::Accepted::all()));
             }
             Err(error) => return Err(Failure::Malformed(error.to_string())),
         };
@@ -208,7 +241,7 @@ impl<S: SpanSink> Server<S> {
         let outcome = self.sink.submit(batch, admission).map_err(Failure::Refused)?;
         let rejected = outcome.rejected_spans.min(spans);
         self.stats.record(ReceiverEvent::Accepted { spans, rejected, bytes: wire_len as u64 });
-        Ok(outcome)
+        Ok((spans, outcome))
     }
 }
 
@@ -247,7 +280,7 @@ impl<S: SpanSink + 'static> GracefulConnection
 }
 
 /// One bound listener and what its connections need.
-struct Listener<S: SpanSink> {
+pub(crate) struct Listener<S: SpanSink> {
     protocol: Protocol,
     socket: TcpListener,
     address: SocketAddr,
@@ -263,7 +296,7 @@ struct Listener<S: SpanSink> {
 
 impl<S: SpanSink + 'static> Listener<S> {
     /// Binds the OTLP/gRPC listener: HTTP/2 only, with gRPC's keep-alive pings.
-    fn grpc(grpc: &GrpcServerConfig, sink: Rc<S>, codecs: &CodecRegistry) -> Result<Self, ReceiverError> {
+    pub(crate) fn grpc(grpc: &GrpcServerConfig, sink: Rc<S>, codecs: &CodecRegistry) -> Result<Self, ReceiverError> {
         let codec = Arc::clone(codecs.by_name(OtlpProto::NAME).map_err(ReceiverError::MissingCodec)?);
         // Certificates first: a config that cannot serve TLS binds nothing.
         let tls = load_tls("protocols.grpc.tls", grpc.tls.as_ref(), &[ALPN_H2])?;
@@ -277,7 +310,7 @@ impl<S: SpanSink + 'static> Listener<S> {
             protocol: Protocol::Grpc,
             socket,
             address,
-            server: Rc::new(Server { sink, stats: Rc::default(), read_timeout, kind: ServerKind::Grpc(settings) }),
+            server: Rc::new(Server { intake: Intake::new(sink), read_timeout, kind: ServerKind::Grpc(settings) }),
             builder,
             limits: ConnectionLimits {
                 header: non_zero(grpc.read_header_timeout.0),
@@ -292,26 +325,43 @@ impl<S: SpanSink + 'static> Listener<S> {
         })
     }
 
-    /// Binds the OTLP/HTTP listener: HTTP/1.1 and h2c (told apart by the HTTP/2 preface).
-    fn http(http: &HttpServerConfig, sink: Rc<S>, codecs: &CodecRegistry) -> Result<Self, ReceiverError> {
-        let tls = load_tls("protocols.http.tls", http.tls.as_ref(), &[ALPN_H2, ALPN_HTTP1])?;
-        let (socket, address) = bind_socket("protocols.http.endpoint", &http.endpoint)?;
+    /// Binds the OTLP/HTTP listener: `traces_url_path` with every codec of the registry.
+    fn otlp_http(http: &HttpServerConfig, sink: Rc<S>, codecs: &CodecRegistry) -> Result<Self, ReceiverError> {
+        let path = config::sanitized_url_path(&http.traces_url_path);
+        let not_found = format!("404 page not found: traces are received at {path}");
+        let route = Route { path, codecs: RouteCodecs::Registry(codecs.clone()), style: AnswerStyle::Otlp };
+        let keys = ListenerKeys { endpoint: "protocols.http.endpoint", tls: "protocols.http.tls" };
+        Self::http(Protocol::Http, keys, http, vec![route], not_found, sink)
+    }
+
+    /// Binds an HTTP listener serving `routes`: HTTP/1.1 and h2c (told apart by the HTTP/2
+    /// preface), or both over TLS with a `tls` block. `not_found` is the message of a 404.
+    pub(crate) fn http(
+        protocol: Protocol,
+        keys: ListenerKeys,
+        http: &HttpServerConfig,
+        routes: Vec<Route>,
+        not_found: String,
+        sink: Rc<S>,
+    ) -> Result<Self, ReceiverError> {
+        let tls = load_tls(keys.tls, http.tls.as_ref(), &[ALPN_H2, ALPN_HTTP1])?;
+        let (socket, address) = bind_socket(keys.endpoint, &http.endpoint)?;
         let mut builder = auto::Builder::new(GlommioExecutor::new());
         // Header reads are timed by the connection watchdog, which also covers idle connections.
         builder.http1().keep_alive(http.keep_alive_enabled()).header_read_timeout(None);
         tune_http2(&mut builder, H2C_MAX_CONCURRENT_STREAMS);
         let read_timeout = non_zero(http.read_timeout.0);
-        let settings = otlp_http::HttpSettings {
-            traces_path: config::sanitized_url_path(&http.traces_url_path),
+        let settings = HttpSettings {
+            routes,
+            not_found,
             max_body_size: http.max_body_size(),
-            codecs: codecs.clone(),
             encodings: http.compression_algorithms.iter().filter_map(|name| Encoding::from_name(name)).collect(),
         };
         Ok(Self {
-            protocol: Protocol::Http,
+            protocol,
             socket,
             address,
-            server: Rc::new(Server { sink, stats: Rc::default(), read_timeout, kind: ServerKind::Http(settings) }),
+            server: Rc::new(Server { intake: Intake::new(sink), read_timeout, kind: ServerKind::Http(settings) }),
             builder,
             limits: ConnectionLimits {
                 header: non_zero(http.read_header_timeout.0),
@@ -327,17 +377,33 @@ impl<S: SpanSink + 'static> Listener<S> {
     }
 }
 
-/// The OTLP receiver of one core, bound but not yet accepting.
-pub struct OtlpReceiver<S: SpanSink + 'static> {
-    listeners: Vec<Listener<S>>,
+/// The config keys a listener's errors name.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ListenerKeys {
+    /// The key of its address (`protocols.http.endpoint`).
+    pub(crate) endpoint: &'static str,
+    /// The key of its `tls` block (`protocols.http.tls`).
+    pub(crate) tls: &'static str,
 }
 
-impl<S: SpanSink + 'static> std::fmt::Debug for OtlpReceiver<S> {
+/// A receiver of one core, bound but not yet accepting: its TCP listeners (HTTP and gRPC) and
+/// its UDP sockets. Every receiver kind binds into this one shape, so the runtime holds OTLP,
+/// Zipkin, Jaeger and WebSocket receivers alike.
+pub struct BoundReceiver<S: SpanSink + 'static> {
+    listeners: Vec<Listener<S>>,
+    datagram_listeners: Vec<crate::udp::DatagramListener<S>>,
+    websocket_listeners: Vec<crate::websocket::WebSocketListener<S>>,
+}
+
+impl<S: SpanSink + 'static> std::fmt::Debug for BoundReceiver<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let listening: Vec<_> = self.listeners.iter().map(|l| (l.protocol, l.address)).collect();
-        f.debug_struct("OtlpReceiver").field("listening", &listening).finish()
+        f.debug_struct("BoundReceiver").field("listening", &self.listening()).finish()
     }
 }
+
+/// The `otlp` receiver: OTLP/gRPC and OTLP/HTTP.
+#[derive(Debug)]
+pub struct OtlpReceiver;
 
 fn non_zero(duration: Duration) -> Option<Duration> {
     Some(duration).filter(|d| !d.is_zero())
@@ -361,7 +427,7 @@ impl OtlpReceiverConfig {
     }
 }
 
-fn load_tls(
+pub(crate) fn load_tls(
     key: &str,
     tls: Option<&TlsServerConfig>,
     alpn: &[&[u8]],
@@ -369,7 +435,7 @@ fn load_tls(
     tls.map(|tls| tls.load(alpn).map_err(|error| ReceiverError::Tls(Box::new(error.within(key))))).transpose()
 }
 
-fn bind_socket(key: &'static str, endpoint: &str) -> Result<(TcpListener, SocketAddr), ReceiverError> {
+pub(crate) fn bind_socket(key: &'static str, endpoint: &str) -> Result<(TcpListener, SocketAddr), ReceiverError> {
     let wanted = config::parse_endpoint(endpoint)
         .map_err(|message| ReceiverError::InvalidConfig(vec![FieldError::new(key, message)]))?;
     let bind_error = |source: std::io::Error| ReceiverError::Bind { key, address: wanted, source };
@@ -378,16 +444,20 @@ fn bind_socket(key: &'static str, endpoint: &str) -> Result<(TcpListener, Socket
     Ok((socket, address))
 }
 
-impl<S: SpanSink + 'static> OtlpReceiver<S> {
+impl OtlpReceiver {
     /// Validates `config`, loads its TLS certificates and binds its listeners on the current
-    /// glommio executor's core. Nothing is accepted until [`OtlpReceiver::start`].
+    /// glommio executor's core. Nothing is accepted until [`BoundReceiver::start`].
     ///
     /// # Errors
     /// [`ReceiverError::InvalidConfig`] listing every problem; [`ReceiverError::Tls`] when a
     /// certificate, key or CA cannot be loaded; [`ReceiverError::Bind`] when a port cannot be
     /// bound; [`ReceiverError::MissingCodec`] when gRPC is configured and `codecs` has no
     /// `otlp_proto`.
-    pub fn bind(config: &OtlpReceiverConfig, sink: Rc<S>, codecs: &CodecRegistry) -> Result<Self, ReceiverError> {
+    pub fn bind<S: SpanSink + 'static>(
+        config: &OtlpReceiverConfig,
+        sink: Rc<S>,
+        codecs: &CodecRegistry,
+    ) -> Result<BoundReceiver<S>, ReceiverError> {
         let problems = config.validate();
         if !problems.is_empty() {
             return Err(ReceiverError::InvalidConfig(problems));
@@ -397,15 +467,36 @@ impl<S: SpanSink + 'static> OtlpReceiver<S> {
             listeners.push(Listener::grpc(grpc, Rc::clone(&sink), codecs)?);
         }
         if let Some(http) = &config.protocols.http {
-            listeners.push(Listener::http(http, sink, codecs)?);
+            listeners.push(Listener::otlp_http(http, sink, codecs)?);
         }
-        Ok(Self { listeners })
+        Ok(BoundReceiver::new(listeners, Vec::new()))
+    }
+}
+
+impl<S: SpanSink + 'static> BoundReceiver<S> {
+    pub(crate) fn new(listeners: Vec<Listener<S>>, datagram_listeners: Vec<crate::udp::DatagramListener<S>>) -> Self {
+        Self { listeners, datagram_listeners, websocket_listeners: Vec::new() }
+    }
+
+    /// A receiver made of one WebSocket listener.
+    pub(crate) fn websocket(listener: crate::websocket::WebSocketListener<S>) -> Self {
+        Self { listeners: Vec::new(), datagram_listeners: Vec::new(), websocket_listeners: vec![listener] }
     }
 
     /// The address a protocol's listener is bound to (with the real port when 0 was asked).
     #[must_use]
     pub fn local_address(&self, protocol: Protocol) -> Option<SocketAddr> {
-        self.listeners.iter().find(|l| l.protocol == protocol).map(|l| l.address)
+        self.listening().into_iter().find(|(p, _)| *p == protocol).map(|(_, address)| address)
+    }
+
+    /// Every listener with its bound address, in config order (TCP listeners first). The
+    /// runtime binds the first core with the configured addresses and every other core with
+    /// these, so that port 0 means one port for all cores.
+    #[must_use]
+    pub fn listening(&self) -> Vec<(Protocol, SocketAddr)> {
+        let tcp = self.listeners.iter().map(|l| (l.protocol, l.address));
+        let websocket = self.websocket_listeners.iter().map(|l| (Protocol::WebSocket, l.local_address()));
+        tcp.chain(websocket).chain(self.datagram_listeners.iter().map(|l| (l.protocol(), l.local_address()))).collect()
     }
 
     /// Starts accepting on every listener (spawning one accept loop each on this core).
@@ -420,9 +511,18 @@ impl<S: SpanSink + 'static> OtlpReceiver<S> {
             listening: Vec::new(),
         };
         for listener in self.listeners {
-            running.listening.push((listener.protocol, listener.address, Rc::clone(&listener.server.stats)));
+            running.listening.push((listener.protocol, listener.address, Rc::clone(&listener.server.intake.stats)));
             let accept = accept_loop(Rc::new(listener), Rc::clone(&shutdown), Rc::clone(&tracker));
             running.accept_loops.push(glommio::spawn_local(accept).detach());
+        }
+        for listener in self.websocket_listeners {
+            running.listening.push((Protocol::WebSocket, listener.local_address(), listener.stats()));
+            let accept = listener.accept(Rc::clone(&shutdown), Rc::clone(&tracker));
+            running.accept_loops.push(glommio::spawn_local(accept).detach());
+        }
+        for listener in self.datagram_listeners {
+            running.listening.push((listener.protocol(), listener.local_address(), listener.stats()));
+            running.accept_loops.push(glommio::spawn_local(listener.receive(Rc::clone(&shutdown))).detach());
         }
         running
     }
@@ -446,9 +546,25 @@ async fn accept_loop<S: SpanSink + 'static>(
     shutdown: Rc<ShutdownSignal>,
     tracker: Rc<ConnectionTracker>,
 ) {
+    accept_connections(&listener.socket, &listener.server.intake.stats, &shutdown, &tracker, |stream| {
+        serve_connection(stream, Rc::clone(&listener), Rc::clone(&shutdown))
+    })
+    .await;
+}
+
+/// Accepts on `socket` until shutdown; `serve` makes each connection's future, which runs in a
+/// task of its own, counted by `tracker` until it completes. Every TCP listener of the crate
+/// accepts through this.
+pub(crate) async fn accept_connections<C: Future<Output = ()> + 'static>(
+    socket: &TcpListener,
+    stats: &ReceiverStats,
+    shutdown: &Rc<ShutdownSignal>,
+    tracker: &Rc<ConnectionTracker>,
+    mut serve: impl FnMut(TcpStream) -> C,
+) {
     loop {
         let accepted = {
-            let mut accept = pin!(listener.socket.accept());
+            let mut accept = pin!(socket.accept());
             let mut stop = pin!(shutdown.wait());
             std::future::poll_fn(|cx| match stop.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(None),
@@ -460,7 +576,7 @@ async fn accept_loop<S: SpanSink + 'static>(
             None => break,
             Some(Ok(stream)) => {
                 let guard = tracker.enter();
-                let connection = serve_connection(stream, Rc::clone(&listener), Rc::clone(&shutdown));
+                let connection = serve(stream);
                 glommio::spawn_local(async move {
                     connection.await;
                     drop(guard);
@@ -470,7 +586,7 @@ async fn accept_loop<S: SpanSink + 'static>(
             Some(Err(_)) => {
                 // Out of descriptors or memory: count it and pause instead of spinning; the
                 // connections already open keep being served.
-                listener.server.stats.record(ReceiverEvent::AcceptFailed);
+                stats.record(ReceiverEvent::AcceptFailed);
                 glommio::timer::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -482,38 +598,57 @@ async fn serve_connection<S: SpanSink + 'static>(
     listener: Rc<Listener<S>>,
     shutdown: Rc<ShutdownSignal>,
 ) {
-    let stats = &listener.server.stats;
-    stats.record(ReceiverEvent::ConnectionOpened);
-    // Responses are small and must leave at once; a failure here only costs latency.
-    let _ = stream.set_nodelay(true);
-    let mut io = GlommioIo::new(stream, listener.read_buffer_size);
-    if let Some(tls) = &listener.tls {
-        let handshake = accept_tls(io, tls, listener.handshake_timeout);
-        // Shutdown does not wait for a handshake: the connection has no request in flight yet.
-        let stopped = async {
-            shutdown.wait().await;
-            None
-        };
-        match futures_lite::future::or(async { Some(handshake.await) }, stopped).await {
-            Some(Ok(secured)) => io = secured,
-            Some(Err((peer, error))) => {
-                stats.record(ReceiverEvent::TlsHandshakeFailed);
-                tracing::debug!(protocol = listener.protocol.as_str(), ?peer, %error, "TLS handshake failed");
-                stats.record(ReceiverEvent::ConnectionClosed);
-                return;
-            }
-            None => {
-                stats.record(ReceiverEvent::ConnectionClosed);
-                return;
-            }
-        }
-    }
+    let stats = &listener.server.intake.stats;
+    let tls = listener.tls.as_ref().map(|tls| (tls, listener.handshake_timeout));
+    let Some(io) = open_connection(stream, listener.read_buffer_size, tls, listener.protocol, stats, &shutdown).await
+    else {
+        return;
+    };
     let activity = Rc::new(Activity::new(Instant::now()));
     let io = MonitoredIo::new(io, Rc::clone(&activity));
     let service = RequestService { server: Rc::clone(&listener.server), activity: Rc::clone(&activity) };
     let connection = listener.builder.serve_connection(io, service);
     connection::drive(connection, activity, listener.limits, shutdown.wait(), stats).await;
     stats.record(ReceiverEvent::ConnectionClosed);
+}
+
+/// Counts a new connection and readies its IO: on a TLS port (`tls` holds the configuration
+/// and the handshake's time limit) after the TLS handshake, raced with shutdown. `None` when
+/// the connection ended there, counted closed.
+pub(crate) async fn open_connection(
+    stream: TcpStream,
+    read_buffer_size: usize,
+    tls: Option<(&Arc<rustls::ServerConfig>, Option<Duration>)>,
+    protocol: Protocol,
+    stats: &ReceiverStats,
+    shutdown: &Rc<ShutdownSignal>,
+) -> Option<GlommioIo> {
+    stats.record(ReceiverEvent::ConnectionOpened);
+    // Responses are small and must leave at once; a failure here only costs latency.
+    let _ = stream.set_nodelay(true);
+    let io = GlommioIo::new(stream, read_buffer_size);
+    let Some((tls, handshake_timeout)) = tls else {
+        return Some(io);
+    };
+    let handshake = accept_tls(io, tls, handshake_timeout);
+    // Shutdown does not wait for a handshake: the connection has no request in flight yet.
+    let stopped = async {
+        shutdown.wait().await;
+        None
+    };
+    let secured = match futures_lite::future::or(async { Some(handshake.await) }, stopped).await {
+        Some(Ok(secured)) => Some(secured),
+        Some(Err((peer, error))) => {
+            stats.record(ReceiverEvent::TlsHandshakeFailed);
+            tracing::debug!(protocol = protocol.as_str(), ?peer, %error, "TLS handshake failed");
+            None
+        }
+        None => None,
+    };
+    if secured.is_none() {
+        stats.record(ReceiverEvent::ConnectionClosed);
+    }
+    secured
 }
 
 /// What Go's HTTP servers answer a client that sends plain HTTP to a TLS port.
@@ -563,7 +698,7 @@ async fn write_all_and_close(io: &mut GlommioIo, mut data: &[u8]) -> std::io::Re
     std::future::poll_fn(|cx| Pin::new(&mut *io).poll_shutdown(cx)).await
 }
 
-/// A core's OTLP receiver while it accepts connections.
+/// A core's receiver while it accepts connections and datagrams.
 pub struct RunningReceiver {
     shutdown: Rc<ShutdownSignal>,
     tracker: Rc<ConnectionTracker>,
@@ -594,13 +729,18 @@ impl RunningReceiver {
         self.listening.iter().find(|(p, _, _)| *p == protocol).map(|(_, _, stats)| Rc::clone(stats))
     }
 
+    /// Every listener of this core: its protocol, bound address and counters.
+    pub fn listeners(&self) -> impl Iterator<Item = (Protocol, SocketAddr, &Rc<ReceiverStats>)> + '_ {
+        self.listening.iter().map(|(protocol, address, stats)| (*protocol, *address, stats))
+    }
+
     /// Connections currently open on this core, over all protocols.
     #[must_use]
     pub fn open_connections(&self) -> usize {
         self.tracker.open()
     }
 
-    /// Stops accepting (the listening sockets close), asks every connection to finish its
+    /// Stops accepting (the listening sockets close, UDP sockets stop receiving), asks every connection to finish its
     /// in-flight requests and close (HTTP/2 GOAWAY; HTTP/1 after the current response), and
     /// waits until all have. A connection that overruns its grace period is closed outright, so
     /// this completes; wrap it in a deadline to bound it further.

@@ -40,12 +40,12 @@ pub(crate) async fn handle<S: SpanSink>(
     deadline: Option<Instant>,
 ) -> Response<ResponseBody> {
     if request.method() != Method::POST {
-        server.stats.record(ReceiverEvent::MethodNotAllowed);
+        server.intake.stats.record(ReceiverEvent::MethodNotAllowed);
         return plain_http(StatusCode::METHOD_NOT_ALLOWED, "gRPC requests must be POST");
     }
     let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !matches!(content_type, "application/grpc" | "application/grpc+proto") {
-        server.stats.record(ReceiverEvent::UnsupportedMediaType);
+        server.intake.stats.record(ReceiverEvent::UnsupportedMediaType);
         return plain_http(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "OTLP/gRPC takes content-type application/grpc or application/grpc+proto",
@@ -60,7 +60,7 @@ pub(crate) async fn handle<S: SpanSink>(
     match export(server, settings, request, deadline).await {
         Ok(outcome) => success(&outcome),
         Err(failure) => {
-            server.stats.record(failure.event());
+            server.intake.stats.record(failure.event());
             failure_response(failure)
         }
     }
@@ -103,7 +103,7 @@ async fn export<S: SpanSink>(
     if declared > max {
         return Err(Failure::TooLarge(format!("grpc: received message larger than max ({declared} vs. {max})")));
     }
-    let admission = server.admit(declared, deadline).await?;
+    let admission = server.intake.admit(declared, deadline).await?;
     body.fill(5 + declared).await.map_err(body_failure)?;
     if body.buffered().len() < 5 + declared {
         return Err(Failure::Malformed(format!(
@@ -131,7 +131,7 @@ async fn export<S: SpanSink>(
             corrupt @ DecompressError::Corrupt { .. } => Failure::Malformed(format!("grpc: {corrupt}")),
         })?,
     };
-    server.deliver(settings.codec.as_ref(), payload, 5 + declared, admission)
+    server.intake.deliver(settings.codec.as_ref(), payload, 5 + declared, admission)
 }
 
 /// The deadline a `grpc-timeout` header sets (up to 8 digits and a unit: `H`, `M`, `S`, `m`,

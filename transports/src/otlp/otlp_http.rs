@@ -1,12 +1,21 @@
-//! OTLP/HTTP: `POST /v1/traces` with protobuf or JSON bodies, over HTTP/1.1 or h2c.
+//! The HTTP server of every HTTP receiver: one listener serves a table of routes, each a path
+//! with the codecs it chooses from by `Content-Type` and the way it answers.
+//!
+//! OTLP/HTTP (`POST /v1/traces`, protobuf or JSON, over HTTP/1.1 or h2c) answers as the OTLP
+//! specification says: 200 with an `ExportTraceServiceResponse`, failures as a `google.rpc.Status`,
+//! both in the request's format. Zipkin's and Jaeger's collectors answer `202 Accepted` with an
+//! empty body and failures as plain text, so their clients see what they would from the servers
+//! they were written for. Everything else — bounded body reads, decompression, admission,
+//! status codes for each failure — is the same code for all of them.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
-use spanpipe_codecs::CodecRegistry;
+use spanpipe_codecs::{Codec, CodecRegistry};
 
 use super::body::{BodyReader, ResponseBody};
 use super::proto::{self, GrpcCode};
@@ -14,12 +23,77 @@ use super::sink::{Accepted, Refusal, SpanSink};
 use super::{Failure, Server};
 use crate::compression::{self, DecompressError, Encoding};
 
-/// Settings of the HTTP server.
+/// Settings of an HTTP listener.
 pub(crate) struct HttpSettings {
-    pub(crate) traces_path: String,
+    /// The paths served; any other is answered 404.
+    pub(crate) routes: Vec<Route>,
+    /// The message of a 404 (which paths are served).
+    pub(crate) not_found: String,
     pub(crate) max_body_size: usize,
-    pub(crate) codecs: CodecRegistry,
     pub(crate) encodings: Vec<Encoding>,
+}
+
+/// One path an HTTP listener serves (always `POST`).
+pub(crate) struct Route {
+    pub(crate) path: String,
+    pub(crate) codecs: RouteCodecs,
+    pub(crate) style: AnswerStyle,
+}
+
+/// How a route answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AnswerStyle {
+    /// OTLP/HTTP: `200` with an `ExportTraceServiceResponse` (with `partial_success` when the
+    /// pipeline rejected spans), failures as a `google.rpc.Status`, both in the request's format.
+    Otlp,
+    /// Zipkin's and Jaeger's collectors: `202 Accepted` with an empty body (they have no way to
+    /// report a partial success; rejected spans are counted), failures as plain text.
+    Accepted,
+}
+
+/// How a route chooses the codec for a request's `Content-Type`.
+pub(crate) enum RouteCodecs {
+    /// Any codec of the registry that answers to the content type (OTLP/HTTP, where the
+    /// registry decides which formats the port speaks).
+    Registry(CodecRegistry),
+    /// A fixed table: the formats of one protocol endpoint.
+    Table(MediaTable),
+}
+
+/// The media types of a route, each with its codec.
+pub(crate) struct MediaTable {
+    /// Media types (lower case, without parameters) and the codec each selects.
+    pub(crate) accepted: Vec<(&'static str, Arc<dyn Codec>)>,
+    /// The codec for a request without `Content-Type`, when the protocol's own server has one.
+    pub(crate) when_missing: Option<Arc<dyn Codec>>,
+    /// Media types the protocol defines that spanpipe does not decode, each refused with 415
+    /// and its own message.
+    pub(crate) refused: Vec<(&'static str, &'static str)>,
+}
+
+impl MediaTable {
+    /// The codec for `content_type` (`None` when the header is absent), or the 415's message.
+    fn select(&self, path: &str, content_type: Option<&str>) -> Result<Arc<dyn Codec>, String> {
+        let media_type =
+            content_type.map(|value| value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+        let Some(media_type) = media_type.filter(|media_type| !media_type.is_empty()) else {
+            return self
+                .when_missing
+                .clone()
+                .ok_or_else(|| format!("415 {path} requires a Content-Type: {}", self.listed()));
+        };
+        if let Some((_, codec)) = self.accepted.iter().find(|(accepted, _)| *accepted == media_type) {
+            return Ok(Arc::clone(codec));
+        }
+        if let Some((_, why)) = self.refused.iter().find(|(refused, _)| *refused == media_type) {
+            return Err(format!("415 {why}"));
+        }
+        Err(format!("415 unsupported Content-Type `{media_type}`: {path} takes {}", self.listed()))
+    }
+
+    fn listed(&self) -> String {
+        self.accepted.iter().map(|(media_type, _)| *media_type).collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// The form of response bodies, following the request's content type.
@@ -27,6 +101,8 @@ pub(crate) struct HttpSettings {
 enum Format {
     Protobuf,
     Json,
+    /// spanpipe's MessagePack form of OTLP (`spanpipe-msgpack`).
+    Msgpack,
     /// Before the request's format is known (wrong path, method or content type).
     Text,
 }
@@ -44,7 +120,7 @@ impl Rejection {
     }
 }
 
-pub(crate) async fn handle<S: SpanSink>(
+pub(super) async fn handle<S: SpanSink>(
     server: &Server<S>,
     settings: &HttpSettings,
     request: Request<Incoming>,
@@ -53,9 +129,10 @@ pub(crate) async fn handle<S: SpanSink>(
     let http1 = request.version() < Version::HTTP_2;
     let has_body = !hyper::body::Body::is_end_stream(request.body());
     match export(server, settings, request, deadline).await {
-        Ok((format, media_type, outcome)) => success(format, media_type, &outcome),
+        Ok((AnswerStyle::Otlp, format, media_type, outcome)) => success(format, media_type, &outcome),
+        Ok((AnswerStyle::Accepted, ..)) => accepted(),
         Err(rejection) => {
-            server.stats.record(rejection.failure.event());
+            server.intake.stats.record(rejection.failure.event());
             let close = http1 && has_body && rejection.body_unread;
             failure_response(rejection.failure, rejection.format, close)
         }
@@ -67,25 +144,34 @@ async fn export<S: SpanSink>(
     settings: &HttpSettings,
     request: Request<Incoming>,
     deadline: Option<Instant>,
-) -> Result<(Format, HeaderValue, Accepted), Rejection> {
-    if request.uri().path() != settings.traces_path {
-        let message = format!("404 page not found: traces are received at {}", settings.traces_path);
-        return Err(Rejection::before_body(Failure::NotFound(message), Format::Text));
-    }
+) -> Result<(AnswerStyle, Format, HeaderValue, Accepted), Rejection> {
+    let Some(route) = settings.routes.iter().find(|route| route.path == request.uri().path()) else {
+        return Err(Rejection::before_body(Failure::NotFound(settings.not_found.clone()), Format::Text));
+    };
     if request.method() != Method::POST {
         return Err(Rejection::before_body(Failure::MethodNotAllowed, Format::Text));
     }
     let headers = request.headers();
     let content_type = headers.get(CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static(""));
     let content_type_text = content_type.to_str().unwrap_or_default();
-    let codec = settings
-        .codecs
-        .by_content_type(content_type_text)
-        .map_err(|error| Rejection::before_body(Failure::UnsupportedMediaType(format!("415 {error}")), Format::Text))?;
-    let format = if codec.name() == spanpipe_codecs::OtlpJson::NAME || content_type_text.contains("json") {
-        Format::Json
-    } else {
-        Format::Protobuf
+    let unsupported = |message| Rejection::before_body(Failure::UnsupportedMediaType(message), Format::Text);
+    let (codec, format) = match &route.codecs {
+        RouteCodecs::Registry(registry) => {
+            let codec =
+                registry.by_content_type(content_type_text).map_err(|error| unsupported(format!("415 {error}")))?;
+            let format = if codec.name() == spanpipe_msgpack::OtlpMsgpack::NAME {
+                Format::Msgpack
+            } else if codec.name() == spanpipe_codecs::OtlpJson::NAME || content_type_text.contains("json") {
+                Format::Json
+            } else {
+                Format::Protobuf
+            };
+            (Arc::clone(codec), format)
+        }
+        RouteCodecs::Table(table) => {
+            let header = headers.get(CONTENT_TYPE).map(|value| value.to_str().unwrap_or("(not text)"));
+            (table.select(&route.path, header).map_err(unsupported)?, Format::Text)
+        }
     };
     let encoding_name = headers.get(CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let encoding = Encoding::from_name(encoding_name).filter(|e| settings.encodings.contains(e)).ok_or_else(|| {
@@ -101,7 +187,11 @@ async fn export<S: SpanSink>(
     // Admit before reading when the size is known; otherwise after (the read is bounded anyway).
     let early_admission = match declared_len {
         Some(len) => Some(
-            server.admit(len as usize, deadline).await.map_err(|failure| Rejection::before_body(failure, format))?,
+            server
+                .intake
+                .admit(len as usize, deadline)
+                .await
+                .map_err(|failure| Rejection::before_body(failure, format))?,
         ),
         None => None,
     };
@@ -115,7 +205,7 @@ async fn export<S: SpanSink>(
     let wire_len = body.len();
     let admission = match early_admission {
         Some(admission) => admission,
-        None => server.admit(wire_len, deadline).await.map_err(read)?,
+        None => server.intake.admit(wire_len, deadline).await.map_err(read)?,
     };
     let payload = compression::decompress(encoding, body, max).map_err(|error| {
         read(match error {
@@ -125,18 +215,26 @@ async fn export<S: SpanSink>(
             corrupt @ DecompressError::Corrupt { .. } => Failure::Malformed(corrupt.to_string()),
         })
     })?;
-    let outcome = server.deliver(codec.as_ref(), payload, wire_len, admission).map_err(read)?;
-    Ok((format, content_type, outcome))
+    let outcome = server.intake.deliver(codec.as_ref(), payload, wire_len, admission).map_err(read)?;
+    Ok((route.style, format, content_type, outcome))
 }
 
 fn success(format: Format, media_type: HeaderValue, outcome: &Accepted) -> Response<ResponseBody> {
     let body = match format {
         Format::Json => proto::export_response_json(outcome),
+        Format::Msgpack => proto::export_response_msgpack(outcome),
         Format::Protobuf | Format::Text => proto::export_response_proto(outcome),
     };
     let mut response = Response::new(ResponseBody::full(body));
     // The response uses the request's content type, as the specification requires.
     response.headers_mut().insert(CONTENT_TYPE, media_type);
+    response
+}
+
+/// What Zipkin's and Jaeger's collectors answer a request they took.
+fn accepted() -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::empty());
+    *response.status_mut() = StatusCode::ACCEPTED;
     response
 }
 
@@ -169,6 +267,7 @@ fn failure_response(failure: Failure, format: Format, close: bool) -> Response<R
     let (media_type, body) = match format {
         Format::Protobuf => ("application/x-protobuf", proto::status_proto(code, &message, retry_after)),
         Format::Json => ("application/json", proto::status_json(code, &message, retry_after)),
+        Format::Msgpack => ("application/msgpack", proto::status_msgpack(code, &message, retry_after)),
         Format::Text => ("text/plain; charset=utf-8", Bytes::from(message)),
     };
     let mut response = Response::new(ResponseBody::full(body));

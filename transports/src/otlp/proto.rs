@@ -74,6 +74,29 @@ pub(crate) fn export_response_proto(outcome: &Accepted) -> Bytes {
     message(|out| put_bytes_field(out, 1, &partial, true)).freeze()
 }
 
+/// `ExportTraceServiceResponse` in spanpipe's MessagePack form (`{}` for a full success).
+pub(crate) fn export_response_msgpack(outcome: &Accepted) -> Bytes {
+    let partial_success =
+        (outcome.rejected_spans != 0 || outcome.message.is_some()).then(|| spanpipe_msgpack::PartialSuccess {
+            rejected_spans: i64::try_from(outcome.rejected_spans).unwrap_or(i64::MAX),
+            error_message: outcome.message.as_deref().unwrap_or_default().to_owned(),
+        });
+    Bytes::from(spanpipe_msgpack::ExportResponse { partial_success }.encode())
+}
+
+/// `google.rpc.Status` in spanpipe's MessagePack form: the `RetryInfo` detail carries the same
+/// protobuf bytes as in [`status_proto`], under its type URL.
+pub(crate) fn status_msgpack(code: GrpcCode, text: &str, retry_after: Option<Duration>) -> Bytes {
+    let details = retry_after
+        .map(|delay| spanpipe_msgpack::StatusDetail {
+            type_url: RETRY_INFO_TYPE_URL.to_owned(),
+            value: message(|info| put_bytes_field(info, 1, &duration_proto(delay), true)).to_vec(),
+        })
+        .into_iter()
+        .collect();
+    Bytes::from(spanpipe_msgpack::Status { code: code as i32, message: text.to_owned(), details }.encode())
+}
+
 /// `ExportTraceServiceResponse` as OTLP/JSON (64-bit integers as strings, camelCase keys).
 pub(crate) fn export_response_json(outcome: &Accepted) -> Bytes {
     if outcome.rejected_spans == 0 && outcome.message.is_none() {

@@ -8,23 +8,58 @@
 use std::cell::Cell;
 use std::ops::{Add, AddAssign};
 
-/// Which protocol a count belongs to.
+/// Which listener a count or an address belongs to: one variant per kind of listener a
+/// receiver can open. A receiver has at most one listener of each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Protocol {
-    /// OTLP/gRPC.
+    /// OTLP/gRPC (`otlp` receiver, `protocols.grpc`).
     Grpc,
-    /// OTLP/HTTP.
+    /// OTLP/HTTP (`otlp` receiver, `protocols.http`).
     Http,
+    /// Zipkin's HTTP API, v2 and v1 (`zipkin` receiver).
+    Zipkin,
+    /// Jaeger collector HTTP, binary Thrift batches (`jaeger` receiver, `protocols.thrift_http`).
+    JaegerThriftHttp,
+    /// Jaeger agent UDP, compact Thrift (`jaeger` receiver, `protocols.thrift_compact`).
+    JaegerThriftCompact,
+    /// Jaeger agent UDP, binary Thrift (`jaeger` receiver, `protocols.thrift_binary`).
+    JaegerThriftBinary,
+    /// The WebSocket receiver.
+    WebSocket,
 }
 
 impl Protocol {
-    /// `grpc` or `http`, as in the config.
+    /// Every listener kind, for whoever walks a receiver's listeners by kind.
+    pub const ALL: [Self; 7] = [
+        Self::Grpc,
+        Self::Http,
+        Self::Zipkin,
+        Self::JaegerThriftHttp,
+        Self::JaegerThriftCompact,
+        Self::JaegerThriftBinary,
+        Self::WebSocket,
+    ];
+
+    /// The metric label (`transport`) and log name: the protocol's section in its receiver's
+    /// config (`grpc`, `http`, `thrift_http`, `thrift_compact`, `thrift_binary`); `http` for
+    /// Zipkin, whose receiver has one HTTP listener and no protocol sections; `websocket`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Grpc => "grpc",
-            Self::Http => "http",
+            Self::Http | Self::Zipkin => "http",
+            Self::JaegerThriftHttp => "thrift_http",
+            Self::JaegerThriftCompact => "thrift_compact",
+            Self::JaegerThriftBinary => "thrift_binary",
+            Self::WebSocket => "websocket",
         }
+    }
+
+    /// Whether the listener receives datagrams (UDP) rather than connections: its connection
+    /// counters stay 0 and its datagram counters count.
+    #[must_use]
+    pub fn is_datagram(self) -> bool {
+        matches!(self, Self::JaegerThriftCompact | Self::JaegerThriftBinary)
     }
 }
 
@@ -79,6 +114,16 @@ pub enum ReceiverEvent {
     MethodNotAllowed,
     /// A timeout fired.
     TimedOut(TimeoutKind),
+    /// A datagram arrived (UDP listeners), of this many bytes (its full size, also when it is
+    /// over the size limit). What became of it is a second event: `Accepted`, `Empty`,
+    /// `Malformed`, `Refused` (dropped: UDP cannot push back) or `TooLarge`.
+    DatagramReceived {
+        /// The datagram's size.
+        bytes: u64,
+    },
+    /// The kernel's count of datagrams it dropped on this socket because its receive buffer was
+    /// full, as last reported (a running total: the largest value seen is kept).
+    KernelDrops(u64),
 }
 
 /// The counters of one receiver protocol on one core.
@@ -103,6 +148,9 @@ pub struct ReceiverStats {
     body_timeouts: Cell<u64>,
     write_timeouts: Cell<u64>,
     idle_timeouts: Cell<u64>,
+    datagrams_received: Cell<u64>,
+    datagram_bytes_received: Cell<u64>,
+    kernel_drops: Cell<u64>,
 }
 
 fn bump(cell: &Cell<u64>, by: u64) {
@@ -134,6 +182,11 @@ impl ReceiverStats {
             ReceiverEvent::TimedOut(TimeoutKind::Body) => bump(&self.body_timeouts, 1),
             ReceiverEvent::TimedOut(TimeoutKind::Write) => bump(&self.write_timeouts, 1),
             ReceiverEvent::TimedOut(TimeoutKind::Idle) => bump(&self.idle_timeouts, 1),
+            ReceiverEvent::DatagramReceived { bytes } => {
+                bump(&self.datagrams_received, 1);
+                bump(&self.datagram_bytes_received, bytes);
+            }
+            ReceiverEvent::KernelDrops(total) => self.kernel_drops.set(self.kernel_drops.get().max(total)),
         }
     }
 
@@ -160,6 +213,9 @@ impl ReceiverStats {
             body_timeouts: self.body_timeouts.get(),
             write_timeouts: self.write_timeouts.get(),
             idle_timeouts: self.idle_timeouts.get(),
+            datagrams_received: self.datagrams_received.get(),
+            datagram_bytes_received: self.datagram_bytes_received.get(),
+            kernel_drops: self.kernel_drops.get(),
         }
     }
 }
@@ -205,6 +261,16 @@ pub struct ReceiverStatsSnapshot {
     pub write_timeouts: u64,
     /// Connections closed for idling.
     pub idle_timeouts: u64,
+    /// Datagrams received (UDP listeners), whatever became of them. Of these,
+    /// `requests_accepted` went to the pipeline, `requests_empty` held no spans,
+    /// `requests_malformed` could not be decoded, `requests_too_large` exceeded
+    /// `max_packet_size` and `requests_refused` were dropped because the pipeline refused them.
+    pub datagrams_received: u64,
+    /// Bytes of the datagrams received.
+    pub datagram_bytes_received: u64,
+    /// Datagrams the kernel dropped because the socket's receive buffer was full (from the
+    /// socket's `SO_RXQ_OVFL` counter, reported with each datagram received).
+    pub kernel_drops: u64,
 }
 
 impl ReceiverStatsSnapshot {
@@ -237,6 +303,9 @@ impl AddAssign for ReceiverStatsSnapshot {
             body_timeouts,
             write_timeouts,
             idle_timeouts,
+            datagrams_received,
+            datagram_bytes_received,
+            kernel_drops,
         } = other;
         self.connections_opened += connections_opened;
         self.connections_closed += connections_closed;
@@ -257,6 +326,9 @@ impl AddAssign for ReceiverStatsSnapshot {
         self.body_timeouts += body_timeouts;
         self.write_timeouts += write_timeouts;
         self.idle_timeouts += idle_timeouts;
+        self.datagrams_received += datagrams_received;
+        self.datagram_bytes_received += datagram_bytes_received;
+        self.kernel_drops += kernel_drops;
     }
 }
 
@@ -291,6 +363,9 @@ mod tests {
         core_b.record(ReceiverEvent::Accepted { spans: 5, rejected: 0, bytes: 100 });
         core_b.record(ReceiverEvent::Malformed);
         core_b.record(ReceiverEvent::TlsHandshakeFailed);
+        core_b.record(ReceiverEvent::DatagramReceived { bytes: 64 });
+        core_b.record(ReceiverEvent::KernelDrops(7));
+        core_b.record(ReceiverEvent::KernelDrops(5));
 
         let total: ReceiverStatsSnapshot = [core_a.snapshot(), core_b.snapshot()].into_iter().sum();
         assert_eq!(total.requests_accepted, 2);
@@ -301,5 +376,7 @@ mod tests {
         assert_eq!(total.requests_malformed, 1);
         assert_eq!(total.tls_handshake_failures, 1);
         assert_eq!(total.connections_open(), 1);
+        assert_eq!((total.datagrams_received, total.datagram_bytes_received), (1, 64));
+        assert_eq!(total.kernel_drops, 7, "the kernel's counter is a running total: the largest value is kept");
     }
 }

@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use std::time::Duration;
@@ -20,6 +20,7 @@ use spanpipe_transports::otlp::{
     Accepted, GrpcServerConfig, HttpServerConfig, OtlpReceiver, OtlpReceiverConfig, Protocol, Protocols,
     ReceiverStatsSnapshot, Refusal, SpanSink,
 };
+use spanpipe_transports::{BoundReceiver, ReceiverError};
 
 pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
@@ -30,19 +31,33 @@ pub enum SinkMode {
     Accept,
     /// Refuse at admission: the pipeline is full.
     Full,
+    /// Refuse at admission: the pipeline is not taking data (shutting down).
+    Unavailable,
     /// Take the batch but reject this many spans.
     RejectSpans(u64),
+    /// Take everything, but block the core for this long in the first `submit` (a core busy
+    /// elsewhere), so that what arrives meanwhile queues in the kernel.
+    StallOnce(Duration),
+}
+
+/// The codecs the runtime gives the OTLP receiver: the built-ins and MessagePack.
+pub fn codecs() -> CodecRegistry {
+    let mut registry = CodecRegistry::with_builtins();
+    registry.register(std::sync::Arc::new(spanpipe_msgpack::OtlpMsgpack)).expect("msgpack's names are free");
+    registry
 }
 
 /// Records every batch it is given; behaves as its mode says.
 pub struct TestSink {
     mode: SinkMode,
     received: Arc<Mutex<Vec<SpanBatch>>>,
+    /// How many times `admit` was asked.
+    asked: Arc<AtomicUsize>,
 }
 
 impl TestSink {
     pub fn new(mode: SinkMode, received: Arc<Mutex<Vec<SpanBatch>>>) -> Self {
-        Self { mode, received }
+        Self { mode, received, asked: Arc::default() }
     }
 }
 
@@ -50,17 +65,28 @@ impl SpanSink for TestSink {
     type Admission = usize;
 
     fn admit(&self, encoded_len: usize) -> Result<usize, Refusal> {
+        self.asked.fetch_add(1, Ordering::AcqRel);
         match self.mode {
             SinkMode::Full => Err(Refusal::Exhausted {
                 reason: "memory limit reached".into(),
                 retry_after: Duration::from_millis(2500),
             }),
+            SinkMode::Unavailable => {
+                Err(Refusal::Unavailable { reason: "shutting down".into(), retry_after: Duration::from_millis(2500) })
+            }
             _ => Ok(encoded_len),
         }
     }
 
     fn submit(&self, batch: SpanBatch, _admission: usize) -> Result<Accepted, Refusal> {
-        self.received.lock().unwrap().push(batch);
+        let first = {
+            let mut received = self.received.lock().unwrap();
+            received.push(batch);
+            received.len() == 1
+        };
+        if let (SinkMode::StallOnce(stall), true) = (&self.mode, first) {
+            std::thread::sleep(*stall);
+        }
         match self.mode {
             SinkMode::RejectSpans(count) => Ok(Accepted::partial(count, "spans refused by a test processor")),
             _ => Ok(Accepted::all()),
@@ -104,7 +130,7 @@ impl TestServer {
             .name("otlp-test-receiver")
             .spawn(move || async move {
                 let sink = Rc::new(TestSink::new(mode, sink_received));
-                let receiver = OtlpReceiver::bind(&config, sink, &CodecRegistry::with_builtins()).expect("binds");
+                let receiver = OtlpReceiver::bind(&config, sink, &codecs()).expect("binds");
                 let running = receiver.start();
                 addresses.send((running.local_address(Protocol::Grpc), running.local_address(Protocol::Http))).unwrap();
                 while !stop_flag.load(Ordering::Acquire) {
@@ -277,4 +303,139 @@ pub fn raw_exchange(address: SocketAddr, bytes: &[u8], wait: Duration) -> Vec<u8
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     answer
+}
+
+/// Any receiver, bound by `bind` on its own glommio executor thread (which may be pinned to a
+/// CPU to stand for one data-plane core).
+pub struct TestReceiver {
+    pub listening: Vec<(Protocol, SocketAddr)>,
+    pub received: Arc<Mutex<Vec<SpanBatch>>>,
+    /// How many requests or datagrams asked the sink for admission.
+    pub asked: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<glommio::ExecutorJoinHandle<Vec<(Protocol, ReceiverStatsSnapshot)>>>,
+}
+
+/// How a test binds its receiver on the executor's thread.
+pub type Bind = Box<dyn FnOnce(Rc<TestSink>) -> Result<BoundReceiver<TestSink>, ReceiverError> + Send>;
+
+impl TestReceiver {
+    pub fn start(bind: Bind, mode: SinkMode) -> Self {
+        Self::try_start(bind, mode).expect("binds")
+    }
+
+    /// Starts the receiver, or returns why it could not bind.
+    pub fn try_start(bind: Bind, mode: SinkMode) -> Result<Self, String> {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (addresses, addresses_rx) = mpsc::channel();
+        let asked = Arc::new(AtomicUsize::new(0));
+        let sink = TestSink { mode, received: Arc::clone(&received), asked: Arc::clone(&asked) };
+        let stop_flag = Arc::clone(&stop);
+        let thread = glommio::LocalExecutorBuilder::default()
+            .name("test-receiver")
+            .spawn(move || async move {
+                let sink = Rc::new(sink);
+                let bound = match bind(sink) {
+                    Ok(bound) => bound,
+                    Err(error) => {
+                        addresses.send(Err(error.to_string())).unwrap();
+                        return Vec::new();
+                    }
+                };
+                let running = bound.start();
+                addresses.send(Ok(running.listeners().map(|(p, a, _)| (p, a)).collect::<Vec<_>>())).unwrap();
+                while !stop_flag.load(Ordering::Acquire) {
+                    glommio::timer::sleep(Duration::from_millis(5)).await;
+                }
+                let stats: Vec<_> = running.listeners().map(|(p, _, s)| (p, Rc::clone(s))).collect();
+                running.shutdown().await;
+                stats.into_iter().map(|(p, s)| (p, s.snapshot())).collect()
+            })
+            .expect("glommio executor starts");
+        let listening = addresses_rx.recv_timeout(Duration::from_secs(10)).expect("receiver reports addresses");
+        match listening {
+            Ok(listening) => Ok(Self { listening, received, asked, stop, thread: Some(thread) }),
+            Err(error) => {
+                let _ = thread.join();
+                Err(error)
+            }
+        }
+    }
+
+    pub fn address(&self, protocol: Protocol) -> SocketAddr {
+        self.listening.iter().find(|(p, _)| *p == protocol).map(|(_, a)| *a).expect("listener bound")
+    }
+
+    /// Stops the receiver and returns each listener's counters.
+    pub fn finish(mut self) -> Vec<(Protocol, ReceiverStatsSnapshot)> {
+        self.stop.store(true, Ordering::Release);
+        self.thread.take().unwrap().join().expect("receiver thread")
+    }
+
+    /// Stops the receiver and returns one listener's counters.
+    pub fn finish_one(self, protocol: Protocol) -> ReceiverStatsSnapshot {
+        self.finish().into_iter().find(|(p, _)| *p == protocol).map(|(_, s)| s).expect("listener counted")
+    }
+
+    pub fn spans_received(&self) -> usize {
+        self.received.lock().unwrap().iter().map(SpanBatch::len).sum()
+    }
+
+    /// Waits (at most `limit`) until the sink was asked `times` times; returns how many it was.
+    pub fn wait_for_asked(&self, times: usize, limit: Duration) -> usize {
+        let deadline = std::time::Instant::now() + limit;
+        while self.asked.load(Ordering::Acquire) < times && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.asked.load(Ordering::Acquire)
+    }
+
+    /// Waits (at most `limit`) until `spans` spans have arrived; returns how many did.
+    pub fn wait_for_spans(&self, spans: usize, limit: Duration) -> usize {
+        let deadline = std::time::Instant::now() + limit;
+        while self.spans_received() < spans && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.spans_received()
+    }
+}
+
+impl Drop for TestReceiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+/// A realistic OTLP/JSON request of `spans` spans.
+pub fn json_request(spans: usize) -> Bytes {
+    use spanpipe_codecs::Codec as _;
+    let batch = spanpipe_codecs::OtlpProto.decode(request(spans)).unwrap();
+    spanpipe_codecs::OtlpJson.encode(&batch).unwrap()
+}
+
+/// Sends `bytes` one at a time, `pace` apart, on a raw connection (stopping early when the
+/// server answers or closes); returns the answer, read until the server closes.
+pub fn trickle_bytes(address: SocketAddr, head: &[u8], trickled: &[u8], pace: Duration) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.write_all(head).unwrap();
+    stream.set_read_timeout(Some(pace)).unwrap();
+    let mut answer = Vec::new();
+    for byte in trickled {
+        if stream.write_all(std::slice::from_ref(byte)).is_err() {
+            break;
+        }
+        let mut buffer = [0u8; 4096];
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => {
+                answer.extend_from_slice(&buffer[..read]);
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
 }

@@ -1,0 +1,277 @@
+//! The Jaeger listeners on real loopback sockets: the collector's HTTP endpoint and the agent's
+//! UDP ports. The Jaeger codecs are not this crate's: OTLP protobuf stands in for the Thrift
+//! codecs of `thrift_http` and `thrift_compact`, OTLP/JSON for `thrift_binary` (so that each
+//! port is seen to use its own codec). Every wait is bounded.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use spanpipe_codecs::{Codec, OtlpJson, OtlpProto};
+use spanpipe_config::GoDuration;
+use spanpipe_transports::jaeger::{
+    JaegerCodecs, JaegerProtocols, JaegerReceiver, JaegerReceiverConfig, ThriftHttpConfig, UdpServerConfig,
+};
+use spanpipe_transports::otlp::HttpServerConfig;
+use spanpipe_transports::Protocol;
+
+const THRIFT: (&str, &str) = ("content-type", "application/x-thrift");
+const PATH: &str = "/api/traces?format=jaeger.thrift";
+const WAIT: Duration = Duration::from_secs(10);
+
+fn udp(max_packet_size: usize, socket_buffer_size: usize) -> UdpServerConfig {
+    UdpServerConfig {
+        endpoint: Some("127.0.0.1:0".into()),
+        max_packet_size,
+        socket_buffer_size,
+        ..UdpServerConfig::default()
+    }
+}
+
+fn config() -> JaegerReceiverConfig {
+    let mut http =
+        HttpServerConfig { endpoint: "127.0.0.1:0".into(), max_request_body_size: 64 * 1024, ..Default::default() };
+    http.read_header_timeout = GoDuration::from_millis(1000);
+    http.read_timeout = GoDuration::from_millis(1500);
+    JaegerReceiverConfig {
+        protocols: JaegerProtocols {
+            grpc: None,
+            thrift_http: Some(ThriftHttpConfig(http)),
+            thrift_compact: Some(udp(65_000, 0)),
+            thrift_binary: Some(udp(65_000, 0)),
+        },
+    }
+}
+
+fn codecs() -> JaegerCodecs {
+    JaegerCodecs {
+        thrift_http: Arc::new(OtlpProto) as Arc<dyn Codec>,
+        thrift_compact: Arc::new(OtlpProto),
+        thrift_binary: Arc::new(OtlpJson),
+    }
+}
+
+fn start_with(config: JaegerReceiverConfig, mode: SinkMode) -> TestReceiver {
+    TestReceiver::start(Box::new(move |sink| JaegerReceiver::bind(&config, sink, &codecs())), mode)
+}
+
+fn start(mode: SinkMode) -> TestReceiver {
+    start_with(config(), mode)
+}
+
+/// A client socket that sends `datagrams` to `to`, back to back.
+fn send_datagrams(to: SocketAddr, datagrams: &[Bytes]) {
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for datagram in datagrams {
+        assert_eq!(client.send_to(datagram, to).unwrap(), datagram.len());
+    }
+}
+
+/// `message` grown to exactly `size` bytes with an unknown top-level field (number 15, bytes),
+/// which protobuf decoders skip.
+fn padded(message: &[u8], size: usize) -> Bytes {
+    let filler = size - message.len() - 3;
+    assert!((128..16_384).contains(&filler), "the filler's length takes a 2-byte varint");
+    let mut padded = message.to_vec();
+    padded.push((15 << 3) | 2);
+    padded.extend_from_slice(&[(filler as u8 & 0x7f) | 0x80, (filler >> 7) as u8]);
+    padded.resize(size, b'x');
+    Bytes::from(padded)
+}
+
+/// The largest realistic request that fits in `size` bytes, padded to exactly `size`.
+fn request_of_size(size: usize) -> (Bytes, usize) {
+    let spans = (1..).take_while(|&spans| request(spans).len() + 200 < size).last().unwrap();
+    (padded(&request(spans), size), spans)
+}
+
+#[test]
+fn thrift_http_batches_reach_the_sink_and_are_answered_202() {
+    let server = start(SinkMode::Accept);
+    let address = server.address(Protocol::JaegerThriftHttp);
+    let binary = ("content-type", "application/vnd.apache.thrift.binary");
+    for content_type in [THRIFT, binary] {
+        let reply = http1(address, "POST", PATH, &[content_type], request(3));
+        assert_eq!(reply.status, 202, "{reply:?}");
+        assert!(reply.body.is_empty());
+    }
+    let reply = http1(address, "POST", "/api/traces", &[THRIFT, ("content-encoding", "gzip")], gzip(&request(2)));
+    assert_eq!(reply.status, 202, "{reply:?}");
+    assert_eq!(server.spans_received(), 8);
+    let stats = server.finish_one(Protocol::JaegerThriftHttp);
+    assert_eq!((stats.requests_accepted, stats.spans_accepted), (3, 8));
+}
+
+#[test]
+fn thrift_http_answers_bad_requests_as_jaegers_collector_and_keeps_serving() {
+    let mut small = config();
+    small.protocols.thrift_http.as_mut().unwrap().0.max_request_body_size = 4096;
+    let server = start_with(small, SinkMode::Accept);
+    let address = server.address(Protocol::JaegerThriftHttp);
+    let whole = request(3);
+    let malformed = http1(address, "POST", PATH, &[THRIFT], whole.slice(..whole.len() - 5));
+    assert_eq!(malformed.status, 400);
+    assert_eq!(malformed.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(http1(address, "POST", PATH, &[], request(1)).status, 415, "no content type");
+    assert_eq!(http1(address, "POST", PATH, &[("content-type", "application/json")], request(1)).status, 415);
+    assert_eq!(http1(address, "POST", "/api/spans", &[THRIFT], request(1)).status, 404);
+    assert_eq!(http1(address, "PUT", PATH, &[THRIFT], request(1)).status, 405);
+    assert_eq!(http1(address, "POST", PATH, &[THRIFT], request(60)).status, 413);
+    assert_eq!(http1(address, "POST", PATH, &[THRIFT], request(1)).status, 202);
+    let stats = server.finish_one(Protocol::JaegerThriftHttp);
+    assert_eq!((stats.requests_malformed, stats.requests_unsupported_media_type), (1, 2));
+    assert_eq!((stats.requests_not_found, stats.requests_method_not_allowed, stats.requests_too_large), (1, 1, 1));
+    assert_eq!(stats.requests_accepted, 1);
+}
+
+#[test]
+fn thrift_http_is_answered_429_with_retry_after_when_the_pipeline_is_full() {
+    let server = start(SinkMode::Full);
+    let full = http1(server.address(Protocol::JaegerThriftHttp), "POST", PATH, &[THRIFT], request(1));
+    assert_eq!(full.status, 429);
+    assert_eq!(full.header("retry-after"), Some("3"));
+    assert_eq!(server.finish_one(Protocol::JaegerThriftHttp).requests_refused, 1);
+}
+
+#[test]
+fn a_thrift_http_body_trickled_past_the_read_timeout_is_answered_408_while_others_are_served() {
+    let server = start(SinkMode::Accept);
+    let address = server.address(Protocol::JaegerThriftHttp);
+    let slow = std::thread::spawn(move || {
+        let head = b"POST /api/traces HTTP/1.1\r\nhost: slow\r\ncontent-type: application/x-thrift\r\ncontent-length: 100\r\n\r\n";
+        trickle_bytes(address, head, &[0; 100], Duration::from_millis(200))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(http1(address, "POST", PATH, &[THRIFT], request(1)).status, 202);
+    let answer = slow.join().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(server.finish_one(Protocol::JaegerThriftHttp).body_timeouts, 1);
+}
+
+#[test]
+fn a_burst_of_20_back_to_back_64000_byte_datagrams_sent_while_the_core_is_busy_all_arrive_with_the_default_buffer() {
+    let server = start(SinkMode::StallOnce(Duration::from_millis(500)));
+    let address = server.address(Protocol::JaegerThriftCompact);
+    send_datagrams(address, &[request(1)]);
+    assert_eq!(server.wait_for_spans(1, WAIT), 1, "the first datagram is being submitted: the core stalls");
+    let (datagram, spans) = request_of_size(64_000);
+    assert_eq!(datagram.len(), 64_000);
+    // All 20 are sent while the core cannot read: the socket's buffer must hold them.
+    send_datagrams(address, &vec![datagram; 20]);
+    assert_eq!(server.wait_for_spans(1 + 20 * spans, WAIT), 1 + 20 * spans);
+    let stats = server.finish_one(Protocol::JaegerThriftCompact);
+    assert_eq!((stats.datagrams_received, stats.requests_accepted, stats.kernel_drops), (21, 21, 0));
+    assert_eq!(stats.datagram_bytes_received, stats.bytes_accepted);
+    assert_eq!(stats.bytes_accepted, 20 * 64_000 + request(1).len() as u64);
+}
+
+#[test]
+fn oversized_truncated_empty_and_garbage_datagrams_are_counted_and_the_socket_keeps_serving() {
+    let mut small = config();
+    small.protocols.thrift_compact = Some(udp(4096, 0));
+    let server = start_with(small, SinkMode::Accept);
+    let address = server.address(Protocol::JaegerThriftCompact);
+    let oversized = request(40);
+    assert!(oversized.len() > 4096);
+    let valid = request(1);
+    assert!(valid.len() < 4096 - 200);
+    let truncated = valid.slice(..valid.len() - 3);
+    let garbage = Bytes::from_static(b"\xff\xff\xff\xff not thrift");
+    let exactly_the_limit = padded(&valid, 4096);
+    send_datagrams(address, &[oversized, truncated, Bytes::new(), garbage, exactly_the_limit, valid]);
+    assert_eq!(server.wait_for_spans(2, WAIT), 2);
+    let stats = server.finish_one(Protocol::JaegerThriftCompact);
+    assert_eq!(stats.datagrams_received, 6);
+    assert_eq!(stats.requests_too_large, 1, "over max_packet_size");
+    assert_eq!(stats.requests_malformed, 2, "truncated and garbage");
+    assert_eq!(stats.requests_empty, 1);
+    assert_eq!(stats.requests_accepted, 2, "one of exactly max_packet_size, one smaller");
+}
+
+#[test]
+fn each_udp_port_decodes_with_its_own_codec() {
+    let server = start(SinkMode::Accept);
+    send_datagrams(server.address(Protocol::JaegerThriftBinary), &[json_request(2), request(2)]);
+    send_datagrams(server.address(Protocol::JaegerThriftCompact), &[request(3)]);
+    assert_eq!(server.wait_for_spans(5, WAIT), 5);
+    let stats = server.finish();
+    let binary = stats.iter().find(|(p, _)| *p == Protocol::JaegerThriftBinary).unwrap().1;
+    assert_eq!(
+        (binary.requests_accepted, binary.requests_malformed),
+        (1, 1),
+        "protobuf is not the binary port's format"
+    );
+}
+
+#[test]
+fn datagrams_the_pipeline_refuses_are_dropped_and_counted() {
+    let server = start(SinkMode::Full);
+    send_datagrams(server.address(Protocol::JaegerThriftCompact), &[request(1), request(2), request(3)]);
+    assert_eq!(server.wait_for_asked(3, WAIT), 3);
+    assert_eq!(server.spans_received(), 0);
+    let stats = server.finish_one(Protocol::JaegerThriftCompact);
+    assert_eq!((stats.datagrams_received, stats.requests_refused, stats.requests_accepted), (3, 3, 0));
+}
+
+#[test]
+fn datagrams_the_kernel_drops_while_the_core_is_busy_are_counted_from_so_rxq_ovfl() {
+    let mut tiny = config();
+    // The smallest buffer the kernel allows: a couple of datagrams.
+    tiny.protocols.thrift_compact = Some(udp(65_000, 1));
+    let server = start_with(tiny, SinkMode::StallOnce(Duration::from_millis(800)));
+    let address = server.address(Protocol::JaegerThriftCompact);
+    send_datagrams(address, &[request(1)]);
+    assert_eq!(server.wait_for_spans(1, WAIT), 1, "the first datagram is being submitted: the core stalls");
+    let burst: Vec<Bytes> = (0..30).map(|_| request(1)).collect();
+    send_datagrams(address, &burst);
+    assert!(server.wait_for_asked(2, WAIT) >= 2, "the core is back and draining what the kernel kept");
+    // The kernel reports its running drop count with the next datagram it delivers; this one
+    // (3 spans, unlike the others) is known to have been handled when its spans arrive.
+    send_datagrams(address, &[request(3)]);
+    let deadline = std::time::Instant::now() + WAIT;
+    while !server.received.lock().unwrap().iter().any(|batch| batch.len() == 3) {
+        assert!(std::time::Instant::now() < deadline, "the last datagram arrives");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let batches = server.received.lock().unwrap().len() as u64;
+    let stats = server.finish_one(Protocol::JaegerThriftCompact);
+    assert!(stats.kernel_drops > 0, "{stats:?}");
+    assert_eq!(stats.datagrams_received + stats.kernel_drops, 32, "every datagram arrived or was counted: {stats:?}");
+    assert_eq!(batches, stats.datagrams_received);
+}
+
+#[test]
+fn port_0_binds_one_port_for_every_executor_and_each_serves_it() {
+    let first = start(SinkMode::Accept);
+    let mut same_ports = config();
+    for (protocol, address) in &first.listening {
+        assert!(same_ports.set_endpoint(*protocol, *address), "{protocol:?}");
+    }
+    let second = start_with(same_ports, SinkMode::Accept);
+    let mut second_ports = second.listening.clone();
+    let mut first_ports = first.listening.clone();
+    second_ports.sort_by_key(|(p, _)| p.as_str());
+    first_ports.sort_by_key(|(p, _)| p.as_str());
+    assert_eq!(first_ports, second_ports);
+    // Many senders (source ports), so that the kernel spreads them over both sockets.
+    let compact = first.address(Protocol::JaegerThriftCompact);
+    for _ in 0..16 {
+        send_datagrams(compact, &[request(1)]);
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while first.spans_received() + second.spans_received() < 16 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(first.spans_received() + second.spans_received(), 16);
+    let http = first.address(Protocol::JaegerThriftHttp);
+    assert_eq!(http1(http, "POST", PATH, &[THRIFT], request(1)).status, 202);
+    let stats: u64 = [first, second]
+        .into_iter()
+        .map(|server| server.finish_one(Protocol::JaegerThriftCompact).datagrams_received)
+        .sum();
+    assert_eq!(stats, 16);
+}
