@@ -1,7 +1,7 @@
 //! # spanpipe-exporters
 //!
-//! The last stage of a pipeline: `otlp` (OTLP/gRPC), `otlphttp` (OTLP/HTTP), `file`, `debug` and
-//! `blackhole`, with the OpenTelemetry Collector's component names, keys and defaults so that a
+//! The last stage of a pipeline: `otlp` (OTLP/gRPC), `otlphttp` (OTLP/HTTP), `zipkin` (Zipkin v2
+//! JSON or protobuf over HTTP), `file`, `debug` and `blackhole`, with the OpenTelemetry Collector's component names, keys and defaults so that a
 //! Collector config using them runs unchanged.
 //!
 //! ## Shape
@@ -25,17 +25,18 @@
 //!
 //! ## Network exporters
 //!
-//! Both run the same engine (the private `network` module): `num_consumers` sender tasks per
-//! core take batches from the queue; each batch is encoded and compressed once and retried with exponential backoff and
-//! jitter ([`backoff`], the Collector's `retry_on_failure` semantics), never for non-retryable
+//! All three run the same engine (the private `network` module), each with its own protocol: how
+//! a batch becomes a request and how an answer is read (`zipkin` differs from `otlphttp` in
+//! nothing else). `num_consumers` sender tasks per core take batches from the queue; each batch is
+//! encoded and compressed once and retried with exponential backoff and jitter ([`backoff`], the Collector's `retry_on_failure` semantics), never for non-retryable
 //! answers, at least as long as the server asks (`Retry-After`, gRPC `RetryInfo`). With an
 //! `endpoints` list, repeated failures move the exporter to the next endpoint and probes bring it
 //! back to the primary ([`failover`]). The decisions are pure state machines with the clock and
 //! random source as arguments, tested with property tests; the I/O loop only drives them.
 //! Connections are hyper 1.x on glommio (`spanpipe_transports::rt`): HTTP/2 with keep-alive
-//! PINGs for gRPC, a keep-alive pool of HTTP/1.1 connections for OTLP/HTTP, TCP keep-alive and
-//! `TCP_NODELAY` on both. TLS follows the Collector's `configtls` keys and rules (gRPC uses TLS
-//! unless `tls.insecure`; OTLP/HTTP for `https://` URLs): the configuration is loaded once per
+//! PINGs for gRPC, a keep-alive pool of HTTP/1.1 connections for OTLP/HTTP and Zipkin, TCP
+//! keep-alive and `TCP_NODELAY` on all. TLS follows the Collector's `configtls` keys and rules
+//! (gRPC uses TLS unless `tls.insecure`; OTLP/HTTP and Zipkin for `https://` URLs): the configuration is loaded once per
 //! exporter by its builder, and each core's connections run their handshakes on that core.
 
 pub mod backoff;
@@ -45,12 +46,14 @@ mod compression;
 mod debug;
 pub mod failover;
 mod file;
+mod http_post;
 mod network;
 mod otlp_grpc;
 mod otlp_http;
 pub mod queue;
 mod settings;
 mod stats;
+mod zipkin;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,14 +78,16 @@ pub use settings::{
     TlsClientConfig,
 };
 pub use stats::{DropReason, ExporterStats, StatsSnapshot, LATENCY_BUCKET_BOUNDS};
+pub use zipkin::{ZipkinExporterConfig, ZipkinFormat, ZIPKIN_SPANS_PATH};
 
 use crate::client::{HttpVersion, PoolSettings};
 use crate::network::{NetworkExporter, NetworkSettings};
 use crate::otlp_grpc::GrpcProtocol;
 use crate::otlp_http::HttpProtocol;
+use crate::zipkin::ZipkinProtocol;
 
 /// The exporter type names this crate implements, as configs spell them.
-pub const EXPORTER_TYPES: [&str; 5] = ["otlp", "otlphttp", "file", "debug", "blackhole"];
+pub const EXPORTER_TYPES: [&str; 6] = ["otlp", "otlphttp", "zipkin", "file", "debug", "blackhole"];
 
 /// `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("spanpipe/", env!("CARGO_PKG_VERSION"));
@@ -175,6 +180,7 @@ pub enum BuildError {
 enum BuilderKind {
     Otlp { config: Arc<OtlpExporterConfig>, endpoints: Vec<Endpoint> },
     OtlpHttp { config: Arc<OtlpHttpExporterConfig>, endpoints: Vec<Endpoint> },
+    Zipkin { config: Arc<ZipkinExporterConfig>, endpoints: Vec<Endpoint> },
     File(FileExporterBuilder),
     Debug(DebugExporterConfig),
     Blackhole,
@@ -227,6 +233,22 @@ impl ExporterBuilder {
             .map_err(|source| BuildError::Tls { name: name.to_owned(), source: Box::new(source) })?;
         HttpProtocol::new(config).map_err(|source| BuildError::Encode { name: name.to_owned(), source })?;
         Ok(Self { name: name.to_owned(), kind: BuilderKind::OtlpHttp { config: Arc::new(config.clone()), endpoints } })
+    }
+
+    /// A `zipkin` exporter; its TLS certificates are loaded now.
+    ///
+    /// # Errors
+    /// [`BuildError::Invalid`] with every problem of the config, [`BuildError::Tls`] when a
+    /// certificate cannot be loaded.
+    pub fn zipkin(name: &str, config: &ZipkinExporterConfig) -> Result<Self, BuildError> {
+        validated(name, config)?;
+        let endpoints =
+            config.parsed_endpoints().map_err(|errors| BuildError::Invalid { name: name.to_owned(), errors })?;
+        let endpoints = config
+            .secured_endpoints(endpoints)
+            .map_err(|source| BuildError::Tls { name: name.to_owned(), source: Box::new(source) })?;
+        ZipkinProtocol::new(config).map_err(|source| BuildError::Encode { name: name.to_owned(), source })?;
+        Ok(Self { name: name.to_owned(), kind: BuilderKind::Zipkin { config: Arc::new(config.clone()), endpoints } })
     }
 
     /// A `file` exporter: opens the file and starts its writer thread now.
@@ -291,14 +313,12 @@ impl ExporterBuilder {
                 let settings = NetworkSettings {
                     name: self.name.clone(),
                     endpoints: endpoints.clone(),
-                    pool: PoolSettings {
-                        version: HttpVersion::Http1,
-                        connect: connect_options(config.timeout.0),
-                        keepalive: None,
-                        idle_timeout: config.idle_conn_timeout.0,
-                        max_idle: config.max_idle_conns,
-                        reuse: !config.disable_keep_alives,
-                    },
+                    pool: http1_pool(
+                        config.timeout.0,
+                        config.idle_conn_timeout.0,
+                        config.max_idle_conns,
+                        config.disable_keep_alives,
+                    ),
                     timeout: config.timeout.0,
                     retry: config.retry_on_failure.clone(),
                     queue: config.sending_queue.clone(),
@@ -306,11 +326,48 @@ impl ExporterBuilder {
                 };
                 ExporterKind::OtlpHttp(NetworkExporter::start(settings, protocol, stats))
             }
+            BuilderKind::Zipkin { config, endpoints } => {
+                let protocol = ZipkinProtocol::new(config)
+                    .map_err(|source| BuildError::Encode { name: self.name.clone(), source })?;
+                let settings = NetworkSettings {
+                    name: self.name.clone(),
+                    endpoints: endpoints.clone(),
+                    pool: http1_pool(
+                        config.timeout.0,
+                        config.idle_conn_timeout.0,
+                        config.max_idle_conns,
+                        config.disable_keep_alives,
+                    ),
+                    timeout: config.timeout.0,
+                    retry: config.retry_on_failure.clone(),
+                    queue: config.sending_queue.clone(),
+                    failover: config.failover.clone(),
+                };
+                ExporterKind::Zipkin(NetworkExporter::start(settings, protocol, stats))
+            }
             BuilderKind::File(builder) => ExporterKind::File(builder.instance()),
             BuilderKind::Debug(config) => ExporterKind::Debug(DebugExporter::new(&self.name, config)),
             BuilderKind::Blackhole => ExporterKind::Blackhole(BlackholeExporter::new()),
         };
         Ok(Exporter { name: self.name.clone(), kind })
+    }
+}
+
+/// The pool of an HTTP/1.1 exporter (HTTP/2 where TLS's ALPN selects it), from the Collector's
+/// `confighttp` client keys.
+fn http1_pool(
+    timeout: Duration,
+    idle_conn_timeout: Duration,
+    max_idle_conns: usize,
+    disable_keep_alives: bool,
+) -> PoolSettings {
+    PoolSettings {
+        version: HttpVersion::Http1,
+        connect: connect_options(timeout),
+        keepalive: None,
+        idle_timeout: idle_conn_timeout,
+        max_idle: max_idle_conns,
+        reuse: !disable_keep_alives,
     }
 }
 
@@ -327,6 +384,7 @@ fn connect_options(timeout: Duration) -> ConnectOptions {
 enum ExporterKind {
     Otlp(NetworkExporter<GrpcProtocol>),
     OtlpHttp(NetworkExporter<HttpProtocol>),
+    Zipkin(NetworkExporter<ZipkinProtocol>),
     File(FileExporter),
     Debug(DebugExporter),
     Blackhole(BlackholeExporter),
@@ -356,6 +414,7 @@ impl Exporter {
         match &self.kind {
             ExporterKind::Otlp(exporter) => exporter.try_send(batch),
             ExporterKind::OtlpHttp(exporter) => exporter.try_send(batch),
+            ExporterKind::Zipkin(exporter) => exporter.try_send(batch),
             ExporterKind::File(exporter) => exporter.try_send(batch),
             ExporterKind::Debug(exporter) => {
                 exporter.export(&batch);
@@ -377,6 +436,7 @@ impl Exporter {
         match &self.kind {
             ExporterKind::Otlp(exporter) => exporter.send(batch).await,
             ExporterKind::OtlpHttp(exporter) => exporter.send(batch).await,
+            ExporterKind::Zipkin(exporter) => exporter.send(batch).await,
             ExporterKind::File(exporter) => exporter.send(batch).await,
             ExporterKind::Debug(_) | ExporterKind::Blackhole(_) => self.try_send(batch),
         }
@@ -388,6 +448,7 @@ impl Exporter {
         match &self.kind {
             ExporterKind::Otlp(exporter) => exporter.blocks_on_overflow(),
             ExporterKind::OtlpHttp(exporter) => exporter.blocks_on_overflow(),
+            ExporterKind::Zipkin(exporter) => exporter.blocks_on_overflow(),
             ExporterKind::File(_) | ExporterKind::Debug(_) | ExporterKind::Blackhole(_) => false,
         }
     }
@@ -399,6 +460,7 @@ impl Exporter {
         match &self.kind {
             ExporterKind::Otlp(exporter) if exporter.blocks_on_overflow() => Some(exporter.listen_for_room()),
             ExporterKind::OtlpHttp(exporter) if exporter.blocks_on_overflow() => Some(exporter.listen_for_room()),
+            ExporterKind::Zipkin(exporter) if exporter.blocks_on_overflow() => Some(exporter.listen_for_room()),
             _ => None,
         }
     }
@@ -409,6 +471,7 @@ impl Exporter {
         match &self.kind {
             ExporterKind::Otlp(exporter) => Some(exporter.active_endpoint()),
             ExporterKind::OtlpHttp(exporter) => Some(exporter.active_endpoint()),
+            ExporterKind::Zipkin(exporter) => Some(exporter.active_endpoint()),
             ExporterKind::File(_) | ExporterKind::Debug(_) | ExporterKind::Blackhole(_) => None,
         }
     }
@@ -419,6 +482,7 @@ impl Exporter {
         match &self.kind {
             ExporterKind::Otlp(exporter) => exporter.flush(deadline).await,
             ExporterKind::OtlpHttp(exporter) => exporter.flush(deadline).await,
+            ExporterKind::Zipkin(exporter) => exporter.flush(deadline).await,
             ExporterKind::File(exporter) => exporter.flush(deadline).await,
             ExporterKind::Debug(_) | ExporterKind::Blackhole(_) => FlushReport::default(),
         }
@@ -430,6 +494,7 @@ impl Exporter {
         match &self.kind {
             ExporterKind::Otlp(exporter) => exporter.stats(),
             ExporterKind::OtlpHttp(exporter) => exporter.stats(),
+            ExporterKind::Zipkin(exporter) => exporter.stats(),
             ExporterKind::File(exporter) => exporter.stats(),
             ExporterKind::Debug(exporter) => exporter.stats(),
             ExporterKind::Blackhole(exporter) => exporter.stats(),
@@ -493,6 +558,7 @@ mod tests {
         let schemas = [
             schemars::schema_for!(OtlpExporterConfig),
             schemars::schema_for!(OtlpHttpExporterConfig),
+            schemars::schema_for!(ZipkinExporterConfig),
             schemars::schema_for!(FileExporterConfig),
             schemars::schema_for!(DebugExporterConfig),
             schemars::schema_for!(BlackholeExporterConfig),

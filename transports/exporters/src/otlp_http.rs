@@ -1,13 +1,14 @@
 //! The `otlphttp` exporter: OTLP over HTTP (`POST {endpoint}/v1/traces`), protobuf or JSON
-//! bodies, with the OpenTelemetry Collector's keys and defaults. `http://` URLs are plaintext
+//! bodies — or spanpipe's MessagePack mapping of OTLP (`spanpipe_msgpack`) for compact hops to
+//! another spanpipe — with the OpenTelemetry Collector's keys and defaults. `http://` URLs are plaintext
 //! HTTP/1.1; `https://` URLs use TLS with the `tls` block and HTTP/2 when the server selects it
 //! by ALPN, else HTTP/1.1 — as Go's HTTP client, and so the Collector, does.
 //!
 //! Retryable answers are those the OTLP specification lists — 429, 502, 503 and 504 — and a
 //! `Retry-After` header on them (seconds or an HTTP date) is honoured as the least wait; every
 //! other non-2xx answer is permanent. A 2xx answer may carry `partial_success`, read from a
-//! protobuf or JSON body as its `Content-Type` says; error bodies are read as `google.rpc.Status`
-//! for the log message.
+//! protobuf, JSON or MessagePack body as its `Content-Type` says (whatever the request's
+//! encoding was); error bodies are read as `google.rpc.Status` for the log message, likewise.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -44,6 +45,20 @@ pub enum HttpEncoding {
     Proto,
     /// `application/json` (OTLP/JSON).
     Json,
+    /// `application/msgpack`: the OTLP/JSON data model as MessagePack (spanpipe's `msgpack`
+    /// codec; not a Collector value, for hops between spanpipe instances).
+    Msgpack,
+}
+
+impl HttpEncoding {
+    /// The `Content-Type` of request bodies.
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::Proto => "application/x-protobuf",
+            Self::Json => "application/json",
+            Self::Msgpack => spanpipe_msgpack::OtlpMsgpack::CONTENT_TYPES[0],
+        }
+    }
 }
 
 /// Config of the `otlphttp` exporter.
@@ -65,7 +80,9 @@ pub struct OtlpHttpExporterConfig {
     /// are plaintext whatever they say). Applies to every entry of `endpoints`. Defaults to the
     /// block's own defaults.
     pub tls: TlsClientConfig,
-    /// Body encoding: `proto` or `json`. Defaults to proto.
+    /// Body encoding: `proto`, `json` (the Collector's values) or `msgpack` (spanpipe's
+    /// MessagePack form of OTLP, `application/msgpack`, for a spanpipe receiver). Defaults to
+    /// proto.
     pub encoding: HttpEncoding,
     /// Compression of request bodies: `gzip`, `zstd` or `none`. Defaults to gzip.
     pub compression: Compression,
@@ -168,7 +185,7 @@ impl ComponentConfig for OtlpHttpExporterConfig {
 
 /// Parses an `http://` or `https://` URL; `append_traces_path` adds `/v1/traces` to a base URL
 /// as the Collector composes it.
-fn parse_http_endpoint(text: &str, append_traces_path: bool) -> Result<Endpoint, String> {
+pub(crate) fn parse_http_endpoint(text: &str, append_traces_path: bool) -> Result<Endpoint, String> {
     let uri: http::Uri = text.parse().map_err(|error| format!("`{text}` is not a valid URL: {error}"))?;
     let https = match uri.scheme_str() {
         Some("http") => false,
@@ -208,11 +225,7 @@ pub(crate) struct HttpProtocol {
 impl HttpProtocol {
     pub(crate) fn new(config: &OtlpHttpExporterConfig) -> Result<Self, EncodeError> {
         let mut headers = HeaderMap::new();
-        let content_type = match config.encoding {
-            HttpEncoding::Proto => "application/x-protobuf",
-            HttpEncoding::Json => "application/json",
-        };
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(config.encoding.content_type()));
         headers.insert(USER_AGENT, HeaderValue::from_static(crate::USER_AGENT));
         if let Some(name) = config.compression.encoding_name() {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static(name));
@@ -225,10 +238,12 @@ impl HttpProtocol {
             headers,
             probe: Payload::default(),
         };
-        // An export request without spans: no bytes in protobuf, `{}` in JSON.
+        // An export request without spans: no bytes in protobuf, `{}` in JSON, an empty map
+        // (fixmap 0) in MessagePack.
         let empty: &'static [u8] = match config.encoding {
             HttpEncoding::Proto => b"",
             HttpEncoding::Json => b"{}",
+            HttpEncoding::Msgpack => &[0x80],
         };
         protocol.probe = protocol.compressed(Bytes::from_static(empty))?;
         Ok(protocol)
@@ -248,6 +263,7 @@ impl Protocol for HttpProtocol {
         let body = match self.encoding {
             HttpEncoding::Proto => batch.bytes().clone(),
             HttpEncoding::Json => spanpipe_codecs::OtlpJson.encode(batch)?,
+            HttpEncoding::Msgpack => spanpipe_msgpack::OtlpMsgpack.encode(batch)?,
         };
         self.compressed(body)
     }
@@ -274,7 +290,7 @@ fn is_retryable(status: u16) -> bool {
 }
 
 /// `Retry-After` as seconds or as an HTTP date (relative to `now`).
-fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = text.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
@@ -283,15 +299,33 @@ fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
+/// How an answer's body is encoded, by its `Content-Type`: a server answers in the request's
+/// format as a rule, but an error from a proxy or an older server may come in another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyFormat {
+    Protobuf,
+    Json,
+    Msgpack,
+}
+
+fn body_format(headers: &HeaderMap) -> BodyFormat {
+    let media_type = headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with("application/json"))
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if media_type == "application/json" {
+        BodyFormat::Json
+    } else if spanpipe_msgpack::OtlpMsgpack::CONTENT_TYPES.contains(&media_type.as_str()) {
+        BodyFormat::Msgpack
+    } else {
+        BodyFormat::Protobuf
+    }
 }
 
 /// The response body, decompressed if the server compressed it.
-fn response_body(response: &ClientResponse) -> Result<Vec<u8>, String> {
+pub(crate) fn response_body(response: &ClientResponse) -> Result<Vec<u8>, String> {
     let encoding = response.headers.get(CONTENT_ENCODING).and_then(|value| value.to_str().ok());
     let compression = match encoding.map(str::to_ascii_lowercase).as_deref() {
         None | Some("identity") => return Ok(response.body.to_vec()),
@@ -321,22 +355,27 @@ fn json_partial_success(body: &[u8]) -> Result<(u64, String), String> {
     Ok((rejected, message))
 }
 
+/// The rejected count (a negative one, which no server should send, counts as none) and message
+/// of a `partial_success`, if the answer has one.
+fn rejected(partial: Option<(i64, String)>) -> (u64, String) {
+    let (count, message) = partial.unwrap_or_default();
+    (u64::try_from(count).unwrap_or(0), message)
+}
+
 /// The message of an error body: a `google.rpc.Status` in the body's encoding, else the text.
 fn error_message(response: &ClientResponse) -> String {
     let Ok(body) = response_body(response) else {
         return String::new();
     };
-    if is_json(&response.headers) {
-        if let Some(message) = serde_json::from_slice::<serde_json::Value>(&body)
+    let message = match body_format(&response.headers) {
+        BodyFormat::Json => serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
-            .and_then(|value| value.get("message").and_then(|message| message.as_str().map(str::to_owned)))
-        {
-            return message;
-        }
-    } else if let Ok(status) = RpcStatus::decode(body.as_slice()) {
-        if !status.message.is_empty() {
-            return status.message;
-        }
+            .and_then(|value| value.get("message").and_then(|message| message.as_str().map(str::to_owned))),
+        BodyFormat::Msgpack => spanpipe_msgpack::Status::decode(&body).ok().map(|status| status.message),
+        BodyFormat::Protobuf => RpcStatus::decode(body.as_slice()).ok().map(|status| status.message),
+    };
+    if let Some(message) = message.filter(|message| !message.is_empty()) {
+        return message;
     }
     let text = String::from_utf8_lossy(&body);
     text.chars().take(256).collect()
@@ -347,14 +386,16 @@ fn read_http_outcome(endpoint: &Endpoint, response: &ClientResponse, now: System
     if response.status.is_success() {
         let partial = response_body(response).and_then(|body| {
             if body.is_empty() {
-                Ok((0, String::new()))
-            } else if is_json(&response.headers) {
-                json_partial_success(&body)
-            } else {
-                ExportTraceServiceResponse::decode(body.as_slice()).map_err(|error| error.to_string()).map(|answer| {
-                    let partial = answer.partial_success.unwrap_or_default();
-                    (u64::try_from(partial.rejected_spans).unwrap_or(0), partial.error_message)
-                })
+                return Ok((0, String::new()));
+            }
+            match body_format(&response.headers) {
+                BodyFormat::Json => json_partial_success(&body),
+                BodyFormat::Msgpack => spanpipe_msgpack::ExportResponse::decode(&body)
+                    .map(|answer| rejected(answer.partial_success.map(|p| (p.rejected_spans, p.error_message))))
+                    .map_err(|error| error.to_string()),
+                BodyFormat::Protobuf => ExportTraceServiceResponse::decode(body.as_slice())
+                    .map(|answer| rejected(answer.partial_success.map(|p| (p.rejected_spans, p.error_message))))
+                    .map_err(|error| error.to_string()),
             }
         });
         return match partial {
@@ -492,6 +533,48 @@ mod tests {
         assert!(matches!(json, Outcome::Delivered { rejected_spans: 5, ref message } if message == "dup"));
         let empty = read_http_outcome(&endpoint(), &response(200, &[], ""), SystemTime::now());
         assert!(matches!(empty, Outcome::Delivered { rejected_spans: 0, .. }));
+    }
+
+    #[test]
+    fn reads_partial_success_and_error_messages_from_msgpack() {
+        let answer = spanpipe_msgpack::ExportResponse {
+            partial_success: Some(spanpipe_msgpack::PartialSuccess {
+                rejected_spans: 6,
+                error_message: "clock skew".into(),
+            }),
+        };
+        let partial = read_http_outcome(
+            &endpoint(),
+            &response(200, &[("content-type", "application/msgpack")], answer.encode()),
+            SystemTime::now(),
+        );
+        assert!(matches!(partial, Outcome::Delivered { rejected_spans: 6, ref message } if message == "clock skew"));
+        let status = spanpipe_msgpack::Status { code: 3, message: "span has no trace id".into(), details: Vec::new() };
+        let outcome = read_http_outcome(
+            &endpoint(),
+            &response(400, &[("content-type", "application/x-msgpack; charset=binary")], status.encode()),
+            SystemTime::now(),
+        );
+        assert!(
+            matches!(outcome, Outcome::Permanent { error: ExportError::Http { status: 400, ref message, .. } } if message == "span has no trace id"),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn msgpack_encoding_writes_the_msgpack_codec_and_probes_with_an_empty_map() {
+        let batch = SpanBatch::decode(Bytes::from(spanpipe_testkit::realistic::encoded(3, 9))).unwrap();
+        let config = OtlpHttpExporterConfig {
+            encoding: HttpEncoding::Msgpack,
+            compression: Compression::None,
+            ..OtlpHttpExporterConfig::default()
+        };
+        let protocol = HttpProtocol::new(&config).unwrap();
+        let payload = protocol.encode(&batch).unwrap();
+        assert_eq!(spanpipe_msgpack::decode(&payload.body).unwrap().bytes(), batch.bytes());
+        assert_eq!(protocol.probe_payload().body.as_ref(), [0x80]);
+        assert!(spanpipe_msgpack::decode(&protocol.probe_payload().body).unwrap().is_empty());
+        assert_eq!(protocol.request(&payload).headers()[CONTENT_TYPE], "application/msgpack");
     }
 
     #[test]

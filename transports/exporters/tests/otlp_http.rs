@@ -1,4 +1,5 @@
-//! The `otlphttp` exporter against a scripted server on loopback: protobuf and JSON bodies,
+//! The `otlphttp` exporter against a scripted server on loopback: protobuf, JSON and MessagePack
+//! bodies (the last decoded by spanpipe's `msgpack` codec, the answers in MessagePack too),
 //! compression, partial success, 503 with `Retry-After`, permanent 400, a server that comes up
 //! late, failover, and connection reuse.
 
@@ -67,6 +68,53 @@ fn posts_protobuf_and_json_bodies_with_every_compression() {
     assert_eq!(received[0].headers["content-encoding"], "gzip");
     assert!(received[1].headers.get("content-encoding").is_none());
     assert_eq!(received[2].headers["content-encoding"], "zstd");
+}
+
+#[test]
+fn posts_msgpack_bodies_that_the_msgpack_codec_decodes_to_the_same_batch() {
+    let server = FakeServer::start();
+    let mut expected = Vec::new();
+    for compression in [Compression::Gzip, Compression::None] {
+        let config = OtlpHttpExporterConfig { encoding: HttpEncoding::Msgpack, compression, ..config(&server.url()) };
+        let seed = 40 + expected.len() as u64;
+        expected.push(batch(25, seed));
+        on_glommio(move || async move {
+            let exporter = ExporterBuilder::otlp_http("otlphttp", &config).unwrap().build().unwrap();
+            exporter.try_send(batch(25, seed)).unwrap();
+            assert!(eventually(WAIT, || exporter.stats().snapshot().batches_sent == 1).await);
+        });
+    }
+    let received = server.received();
+    assert_eq!(received.len(), 2);
+    for (received, sent) in received.iter().zip(&expected) {
+        assert_eq!(received.headers["content-type"], "application/msgpack");
+        // MessagePack keys follow field-number order: the decoded batch is the sent one, byte for byte.
+        assert_eq!(received.request, sent.bytes());
+    }
+    assert_eq!(received[0].headers["content-encoding"], "gzip");
+    assert!(received[1].headers.get("content-encoding").is_none());
+}
+
+#[test]
+fn msgpack_answers_are_read_in_msgpack() {
+    let server = FakeServer::start();
+    server.script([
+        Reply::HttpStatus { status: 503, retry_after: None, message: "overloaded" },
+        Reply::PartialSuccess { rejected: 3, message: "too old" },
+        Reply::HttpStatus { status: 400, retry_after: None, message: "malformed" },
+    ]);
+    let config = OtlpHttpExporterConfig { encoding: HttpEncoding::Msgpack, ..config(&server.url()) };
+    on_glommio(move || async move {
+        let exporter = ExporterBuilder::otlp_http("otlphttp", &config).unwrap().build().unwrap();
+        exporter.try_send(batch(5, 50)).unwrap();
+        assert!(eventually(WAIT, || exporter.stats().snapshot().batches_sent == 1).await);
+        let stats = exporter.stats().snapshot();
+        assert_eq!((stats.retries, stats.spans_rejected_by_backend), (1, 3));
+        exporter.try_send(batch(4, 51)).unwrap();
+        assert!(eventually(WAIT, || exporter.stats().snapshot().dropped_batches_total() == 1).await);
+        assert_eq!(exporter.stats().snapshot().dropped_spans_for(DropReason::Rejected), 4);
+    });
+    assert!(server.received().iter().all(|request| request.headers["content-type"] == "application/msgpack"));
 }
 
 #[test]

@@ -257,7 +257,17 @@ fn decode_request(headers: &HeaderMap, body: Bytes) -> Bytes {
         }
         return spanpipe_codecs::OtlpJson.decode(raw).expect("valid OTLP/JSON").into_bytes();
     }
+    if is_msgpack(headers) {
+        // The codec under test decodes what the exporter sent; an empty map is a probe.
+        return spanpipe_msgpack::decode(&raw).expect("valid OTLP MessagePack").into_bytes();
+    }
     raw
+}
+
+/// Whether a request is MessagePack (then the fake server answers in MessagePack too, as the
+/// receiver should).
+fn is_msgpack(headers: &HeaderMap) -> bool {
+    headers.get("content-type").is_some_and(|value| value.as_bytes() == b"application/msgpack")
 }
 
 async fn handle(
@@ -268,6 +278,7 @@ async fn handle(
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map(|collected| collected.to_bytes()).unwrap_or_default();
     let grpc = parts.headers.get("content-type").is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"));
+    let msgpack = is_msgpack(&parts.headers);
     let authority = parts
         .uri
         .authority()
@@ -292,7 +303,7 @@ async fn handle(
         tokio::time::sleep(delay).await;
         reply = *inner;
     }
-    Ok(if grpc { grpc_response(&reply) } else { http_response(&reply) })
+    Ok(if grpc { grpc_response(&reply) } else { http_response(&reply, msgpack) })
 }
 
 /// A response body: data frames, then optional trailers.
@@ -366,18 +377,29 @@ fn grpc_response(reply: &Reply) -> Response<ReplyBody> {
         .expect("valid response")
 }
 
-fn http_response(reply: &Reply) -> Response<ReplyBody> {
+/// An OTLP/HTTP answer, in protobuf or (for a MessagePack request) in MessagePack.
+fn http_response(reply: &Reply, msgpack: bool) -> Response<ReplyBody> {
     let (status, retry_after, body) = match reply {
         Reply::Ok => (200, None, Vec::new()),
+        Reply::PartialSuccess { rejected, message } if msgpack => {
+            let partial =
+                spanpipe_msgpack::PartialSuccess { rejected_spans: *rejected, error_message: (*message).into() };
+            (200, None, spanpipe_msgpack::ExportResponse { partial_success: Some(partial) }.encode())
+        }
         Reply::PartialSuccess { rejected, message } => (200, None, partial_response(*rejected, message)),
+        Reply::HttpStatus { status, retry_after, message } if msgpack => {
+            let body = spanpipe_msgpack::Status { code: 0, message: (*message).to_owned(), details: Vec::new() };
+            (*status, *retry_after, body.encode())
+        }
         Reply::HttpStatus { status, retry_after, message } => {
             let body = RpcStatus { code: 0, message: (*message).to_owned(), details: Vec::new() }.encode_to_vec();
             (*status, *retry_after, body)
         }
         Reply::GrpcStatus { .. } => (500, None, Vec::new()),
-        Reply::Delayed(_, inner) => return http_response(inner),
+        Reply::Delayed(_, inner) => return http_response(inner, msgpack),
     };
-    let mut response = Response::builder().status(status).header("content-type", "application/x-protobuf");
+    let content_type = if msgpack { "application/msgpack" } else { "application/x-protobuf" };
+    let mut response = Response::builder().status(status).header("content-type", content_type);
     if let Some(retry_after) = retry_after {
         response = response.header("retry-after", retry_after);
     }
