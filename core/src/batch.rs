@@ -235,14 +235,17 @@ impl SpanBatch {
 
     /// Indexes bytes that may legitimately hold no spans, validating everything.
     pub(crate) fn scanned(bytes: Bytes) -> Result<Self, ScanError> {
-        let index = scan(&bytes, Strings::Validate)?;
+        let index = scan(&bytes, Checks::Validate)?;
         Ok(Self { bytes, index })
     }
 
     /// Indexes what the [`crate::BatchWriter`] wrote. Its strings came in as `&str`, so they are
-    /// UTF-8 by construction and are not checked again; everything else is.
-    pub(crate) fn scanned_from_writer(bytes: Bytes) -> Result<Self, ScanError> {
-        let index = scan(&bytes, Strings::KnownUtf8)?;
+    /// UTF-8 by construction and are not checked again. Unless `nested_values` says an array or
+    /// key-value list was written (which may nest too deep), its span, event and link attributes
+    /// are well-formed by construction too and are stepped over; everything else is checked.
+    pub(crate) fn scanned_from_writer(bytes: Bytes, nested_values: bool) -> Result<Self, ScanError> {
+        let checks = if nested_values { Checks::KnownUtf8 } else { Checks::KnownUtf8FlatAttributes };
+        let index = scan(&bytes, checks)?;
         Ok(Self { bytes, index })
     }
 
@@ -302,22 +305,26 @@ impl SpanBatch {
     }
 }
 
-/// Whether the scan must check that string fields are UTF-8.
+/// What the scan must check beyond the structure: everything for bytes from outside, less for the writer's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Strings {
+pub(crate) enum Checks {
     /// Bytes from outside: check every string.
     Validate,
     /// Bytes the writer produced from `&str`: UTF-8 by construction. (Were that ever wrong, the
     /// views would read such a string as empty; they never assume UTF-8 unchecked.)
     KnownUtf8,
+    /// As [`Checks::KnownUtf8`], and every attribute a scalar written by the writer: span, event
+    /// and link attributes hold nothing the index needs and nothing the scan could refuse, so
+    /// they are not walked. (Resource attributes still are: the index keeps `service.name`.)
+    KnownUtf8FlatAttributes,
 }
 
 /// Builds the index of `data` in one pass, validating everything on the way.
-pub(crate) fn scan(data: &[u8], strings: Strings) -> Result<BatchIndex, ScanError> {
+pub(crate) fn scan(data: &[u8], checks: Checks) -> Result<BatchIndex, ScanError> {
     if data.len() > u32::MAX as usize {
         return Err(ScanError::new(ScanErrorKind::TooLarge(data.len()), 0, "ExportTraceServiceRequest"));
     }
-    let mut scanner = Scanner { data, index: BatchIndex::with_capacity_for(data.len()), strings };
+    let mut scanner = Scanner { data, index: BatchIndex::with_capacity_for(data.len()), checks };
     scanner.request()?;
     Ok(scanner.index)
 }
@@ -325,7 +332,7 @@ pub(crate) fn scan(data: &[u8], strings: Strings) -> Result<BatchIndex, ScanErro
 struct Scanner<'a> {
     data: &'a [u8],
     index: BatchIndex,
-    strings: Strings,
+    checks: Checks,
 }
 
 /// Reads the next field of `reader`, naming `message` in any error.
@@ -391,7 +398,7 @@ impl Scanner<'_> {
     #[inline]
     fn string(&self, field: &Field, name: &'static str) -> Result<Range<usize>, ScanError> {
         let range = len_payload(field, name)?;
-        if self.strings == Strings::Validate && !is_utf8(&self.data[range.clone()]) {
+        if self.checks == Checks::Validate && !is_utf8(&self.data[range.clone()]) {
             return Err(ScanError::new(ScanErrorKind::InvalidUtf8, range.start, name));
         }
         Ok(range)
@@ -593,7 +600,7 @@ impl Scanner<'_> {
                 field::SPAN_END_TIME => entry.end_time_unix_nano = fixed64(&field, "Span.end_time_unix_nano")?,
                 field::SPAN_ATTRIBUTES => {
                     let payload = len_payload(&field, "Span.attributes")?;
-                    self.key_value(payload, 0)?;
+                    self.attribute(payload)?;
                 }
                 field::SPAN_DROPPED_ATTRIBUTES_COUNT => {
                     varint(&field, "Span.dropped_attributes_count")?;
@@ -661,7 +668,7 @@ impl Scanner<'_> {
             }
             [0x2a, len, name @ ..] if *len < 0x80 && name.len() >= usize::from(*len) => {
                 let len = usize::from(*len);
-                if self.strings == Strings::Validate && !is_utf8(&name[..len]) {
+                if self.checks == Checks::Validate && !is_utf8(&name[..len]) {
                     return Ok(false);
                 }
                 entry.name = ByteRange::new(at + 2..at + 2 + len);
@@ -683,7 +690,7 @@ impl Scanner<'_> {
             }
             [0x4a, len, attribute @ ..] if *len < 0x80 && attribute.len() >= usize::from(*len) => {
                 let len = usize::from(*len);
-                self.key_value(at + 2..at + 2 + len, 0)?;
+                self.attribute(at + 2..at + 2 + len)?;
                 2 + len
             }
             [0x85, 0x01, flags @ ..] if flags.len() >= 4 => {
@@ -725,7 +732,7 @@ impl Scanner<'_> {
                 }
                 field::EVENT_ATTRIBUTES => {
                     let payload = len_payload(&field, "Span.Event.attributes")?;
-                    self.key_value(payload, 0)?;
+                    self.attribute(payload)?;
                 }
                 field::EVENT_DROPPED_ATTRIBUTES_COUNT => {
                     varint(&field, "Span.Event.dropped_attributes_count")?;
@@ -756,7 +763,7 @@ impl Scanner<'_> {
                 }
                 field::LINK_ATTRIBUTES => {
                     let payload = len_payload(&field, "Span.Link.attributes")?;
-                    self.key_value(payload, 0)?;
+                    self.attribute(payload)?;
                 }
                 field::LINK_DROPPED_ATTRIBUTES_COUNT => {
                     varint(&field, "Span.Link.dropped_attributes_count")?;
@@ -769,6 +776,15 @@ impl Scanner<'_> {
         }
         missing_id(has_trace_id, 16, body.start, "Span.Link.trace_id")?;
         missing_id(has_span_id, 8, body.start, "Span.Link.span_id")
+    }
+
+    /// Validates a span's, event's or link's attribute, unless the writer vouches for it.
+    #[inline(always)]
+    fn attribute(&self, body: Range<usize>) -> Result<(), ScanError> {
+        if self.checks != Checks::KnownUtf8FlatAttributes {
+            self.key_value(body, 0)?;
+        }
+        Ok(())
     }
 
     /// Validates a `KeyValue`; reports whether it is `service.name` with a string value.
@@ -794,7 +810,7 @@ impl Scanner<'_> {
         }
         let (key, rest) = rest.split_at_checked(usize::from(key_len))?;
         let (&[0x12, value_len], value) = rest.split_first_chunk::<2>()? else { return None };
-        if usize::from(value_len) != value.len() || self.strings == Strings::Validate && !is_utf8(key) {
+        if usize::from(value_len) != value.len() || self.checks == Checks::Validate && !is_utf8(key) {
             return None;
         }
         let value_start = body.end - value.len();
@@ -817,7 +833,7 @@ impl Scanner<'_> {
                 if *tag == 0x3a {
                     return Some(OneofMember::Other);
                 }
-                if self.strings == Strings::Validate && !is_utf8(payload) {
+                if self.checks == Checks::Validate && !is_utf8(payload) {
                     return None;
                 }
                 Some(OneofMember::String(start + 2..start + value.len()))

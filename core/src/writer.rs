@@ -20,7 +20,9 @@ use bytes::Bytes;
 
 use crate::batch::{field, SpanBatch};
 use crate::error::ScanError;
-use crate::wire::{put_len_field, put_tag, put_varint, varint_len, write_varint_into, WireType};
+use crate::wire::{
+    len_field_size, put_len_field, put_len_header, put_tag, put_varint, varint_len, write_varint_into, WireType,
+};
 
 /// An open length-delimited field: where its length prefix goes and how many bytes were reserved.
 #[derive(Clone, Copy, Debug)]
@@ -102,10 +104,20 @@ fn put_fixed32(buf: &mut Vec<u8>, number: u32, value: u32) {
 #[derive(Debug, Default)]
 pub struct BatchWriter {
     buf: Vec<u8>,
+    written: Written,
+}
+
+/// What [`BatchWriter::finish`] must check, learnt while writing: everything a writer method
+/// writes is well-formed by construction except what these flags record.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Written {
     /// Whether encoded messages were copied in verbatim ([`ResourceSpansWriter::encoded_resource`],
     /// [`ScopeSpansWriter::encoded_span`]): their strings never passed through a `&str`, so
-    /// `finish` must check their UTF-8 like that of any request from outside.
+    /// `finish` must check them like any request from outside.
     verbatim: bool,
+    /// Whether any attribute value is an array or a key-value list: those can nest past
+    /// [`crate::MAX_VALUE_DEPTH`], so `finish` must walk the attributes to enforce the limit.
+    nested_values: bool,
 }
 
 impl BatchWriter {
@@ -118,13 +130,13 @@ impl BatchWriter {
     /// An empty writer with room for `bytes` bytes of encoding.
     #[must_use]
     pub fn with_capacity(bytes: usize) -> Self {
-        Self { buf: Vec::with_capacity(bytes), verbatim: false }
+        Self { buf: Vec::with_capacity(bytes), written: Written::default() }
     }
 
     /// Appends one `ResourceSpans`.
     pub fn resource_spans<R>(&mut self, body: impl FnOnce(&mut ResourceSpansWriter<'_>) -> R) -> R {
-        let verbatim = &mut self.verbatim;
-        nested(&mut self.buf, field::REQUEST_RESOURCE_SPANS, 3, |buf| body(&mut ResourceSpansWriter { buf, verbatim }))
+        let written = &mut self.written;
+        nested(&mut self.buf, field::REQUEST_RESOURCE_SPANS, 3, |buf| body(&mut ResourceSpansWriter { buf, written }))
     }
 
     /// Bytes written so far.
@@ -135,8 +147,11 @@ impl BatchWriter {
 
     /// Indexes what was written. An empty writer gives an empty batch.
     ///
-    /// Strings set through the writer's methods came in as `&str` and are not checked again;
-    /// messages copied in encoded are validated in full, UTF-8 included.
+    /// Strings set through the writer's methods came in as `&str` and are not checked again, and
+    /// attributes with scalar values are well-formed by construction, so the scan steps over
+    /// span, event and link attributes instead of walking them (most of a span's bytes); the
+    /// index is the same either way. Messages copied in encoded are validated in full, UTF-8
+    /// included, and attributes are walked whenever an array or key-value list was written.
     ///
     /// # Errors
     /// Only if the caller wrote something the index refuses: a span without a trace or span id,
@@ -144,10 +159,10 @@ impl BatchWriter {
     /// is not valid.
     pub fn finish(self) -> Result<SpanBatch, ScanError> {
         let bytes = Bytes::from(self.buf);
-        if self.verbatim {
+        if self.written.verbatim {
             SpanBatch::scanned(bytes)
         } else {
-            SpanBatch::scanned_from_writer(bytes)
+            SpanBatch::scanned_from_writer(bytes, self.written.nested_values)
         }
     }
 }
@@ -156,19 +171,20 @@ impl BatchWriter {
 #[derive(Debug)]
 pub struct ResourceSpansWriter<'a> {
     buf: &'a mut Vec<u8>,
-    verbatim: &'a mut bool,
+    written: &'a mut Written,
 }
 
 impl ResourceSpansWriter<'_> {
     /// Writes the `resource`. Call at most once.
     pub fn resource<R>(&mut self, body: impl FnOnce(&mut ResourceWriter<'_>) -> R) -> R {
-        nested(self.buf, field::RESOURCE_SPANS_RESOURCE, 2, |buf| body(&mut ResourceWriter { buf }))
+        let written = &mut *self.written;
+        nested(self.buf, field::RESOURCE_SPANS_RESOURCE, 2, |buf| body(&mut ResourceWriter { buf, written }))
     }
 
     /// Appends one `ScopeSpans`.
     pub fn scope_spans<R>(&mut self, body: impl FnOnce(&mut ScopeSpansWriter<'_>) -> R) -> R {
-        let verbatim = &mut *self.verbatim;
-        nested(self.buf, field::RESOURCE_SPANS_SCOPE_SPANS, 3, |buf| body(&mut ScopeSpansWriter { buf, verbatim }))
+        let written = &mut *self.written;
+        nested(self.buf, field::RESOURCE_SPANS_SCOPE_SPANS, 3, |buf| body(&mut ScopeSpansWriter { buf, written }))
     }
 
     /// Sets `schema_url`.
@@ -179,7 +195,7 @@ impl ResourceSpansWriter<'_> {
 
     /// Copies an already encoded `Resource` message ([`BatchWriter::finish`] validates it).
     pub fn encoded_resource(&mut self, resource: &[u8]) -> &mut Self {
-        *self.verbatim = true;
+        self.written.verbatim = true;
         put_len_field(self.buf, field::RESOURCE_SPANS_RESOURCE, resource);
         self
     }
@@ -189,6 +205,7 @@ impl ResourceSpansWriter<'_> {
 #[derive(Debug)]
 pub struct ResourceWriter<'a> {
     buf: &'a mut Vec<u8>,
+    written: &'a mut Written,
 }
 
 impl ResourceWriter<'_> {
@@ -240,24 +257,26 @@ impl EntityRefWriter<'_> {
 #[derive(Debug)]
 pub struct ScopeSpansWriter<'a> {
     buf: &'a mut Vec<u8>,
-    verbatim: &'a mut bool,
+    written: &'a mut Written,
 }
 
 impl ScopeSpansWriter<'_> {
     /// Writes the `scope`. Call at most once.
     pub fn scope<R>(&mut self, body: impl FnOnce(&mut ScopeWriter<'_>) -> R) -> R {
-        nested(self.buf, field::SCOPE_SPANS_SCOPE, 1, |buf| body(&mut ScopeWriter { buf }))
+        let written = &mut *self.written;
+        nested(self.buf, field::SCOPE_SPANS_SCOPE, 1, |buf| body(&mut ScopeWriter { buf, written }))
     }
 
     /// Appends one span.
     pub fn span<R>(&mut self, body: impl FnOnce(&mut SpanWriter<'_>) -> R) -> R {
-        nested(self.buf, field::SCOPE_SPANS_SPANS, 2, |buf| body(&mut SpanWriter { buf }))
+        let written = &mut *self.written;
+        nested(self.buf, field::SCOPE_SPANS_SPANS, 2, |buf| body(&mut SpanWriter { buf, written }))
     }
 
     /// Appends one span that is already encoded (a `Span` message without tag or length);
     /// [`BatchWriter::finish`] validates it.
     pub fn encoded_span(&mut self, span: &[u8]) -> &mut Self {
-        *self.verbatim = true;
+        self.written.verbatim = true;
         put_len_field(self.buf, field::SCOPE_SPANS_SPANS, span);
         self
     }
@@ -273,6 +292,7 @@ impl ScopeSpansWriter<'_> {
 #[derive(Debug)]
 pub struct ScopeWriter<'a> {
     buf: &'a mut Vec<u8>,
+    written: &'a mut Written,
 }
 
 impl ScopeWriter<'_> {
@@ -299,6 +319,7 @@ impl ScopeWriter<'_> {
 #[derive(Debug)]
 pub struct SpanWriter<'a> {
     buf: &'a mut Vec<u8>,
+    written: &'a mut Written,
 }
 
 impl SpanWriter<'_> {
@@ -359,7 +380,8 @@ impl SpanWriter<'_> {
 
     /// Appends one event.
     pub fn event<R>(&mut self, body: impl FnOnce(&mut EventWriter<'_>) -> R) -> R {
-        nested(self.buf, field::SPAN_EVENTS, 1, |buf| body(&mut EventWriter { buf }))
+        let written = &mut *self.written;
+        nested(self.buf, field::SPAN_EVENTS, 1, |buf| body(&mut EventWriter { buf, written }))
     }
 
     /// Sets `dropped_events_count`.
@@ -370,7 +392,8 @@ impl SpanWriter<'_> {
 
     /// Appends one link.
     pub fn link<R>(&mut self, body: impl FnOnce(&mut LinkWriter<'_>) -> R) -> R {
-        nested(self.buf, field::SPAN_LINKS, 1, |buf| body(&mut LinkWriter { buf }))
+        let written = &mut *self.written;
+        nested(self.buf, field::SPAN_LINKS, 1, |buf| body(&mut LinkWriter { buf, written }))
     }
 
     /// Sets `dropped_links_count`.
@@ -403,6 +426,7 @@ impl SpanWriter<'_> {
 #[derive(Debug)]
 pub struct EventWriter<'a> {
     buf: &'a mut Vec<u8>,
+    written: &'a mut Written,
 }
 
 impl EventWriter<'_> {
@@ -429,6 +453,7 @@ impl EventWriter<'_> {
 #[derive(Debug)]
 pub struct LinkWriter<'a> {
     buf: &'a mut Vec<u8>,
+    written: &'a mut Written,
 }
 
 impl LinkWriter<'_> {
@@ -467,6 +492,7 @@ impl LinkWriter<'_> {
 #[derive(Debug)]
 pub struct ValueWriter<'a> {
     buf: &'a mut Vec<u8>,
+    written: &'a mut Written,
 }
 
 impl ValueWriter<'_> {
@@ -497,12 +523,16 @@ impl ValueWriter<'_> {
 
     /// An `array_value`; `body` appends its elements.
     pub fn array<R>(&mut self, body: impl FnOnce(&mut ArrayWriter<'_>) -> R) -> R {
-        nested(self.buf, field::ANY_ARRAY, 1, |buf| body(&mut ArrayWriter { buf }))
+        self.written.nested_values = true;
+        let written = &mut *self.written;
+        nested(self.buf, field::ANY_ARRAY, 1, |buf| body(&mut ArrayWriter { buf, written }))
     }
 
     /// A `kvlist_value`; `body` appends its entries with the [`Attributes`] methods.
     pub fn kvlist<R>(&mut self, body: impl FnOnce(&mut KeyValueListWriter<'_>) -> R) -> R {
-        nested(self.buf, field::ANY_KVLIST, 1, |buf| body(&mut KeyValueListWriter { buf }))
+        self.written.nested_values = true;
+        let written = &mut *self.written;
+        nested(self.buf, field::ANY_KVLIST, 1, |buf| body(&mut KeyValueListWriter { buf, written }))
     }
 }
 
@@ -510,12 +540,14 @@ impl ValueWriter<'_> {
 #[derive(Debug)]
 pub struct ArrayWriter<'a> {
     buf: &'a mut Vec<u8>,
+    written: &'a mut Written,
 }
 
 impl ArrayWriter<'_> {
     /// Appends one element.
     pub fn value<R>(&mut self, body: impl FnOnce(&mut ValueWriter<'_>) -> R) -> R {
-        nested(self.buf, field::LIST_VALUES, 1, |buf| body(&mut ValueWriter { buf }))
+        let written = &mut *self.written;
+        nested(self.buf, field::LIST_VALUES, 1, |buf| body(&mut ValueWriter { buf, written }))
     }
 }
 
@@ -523,6 +555,7 @@ impl ArrayWriter<'_> {
 #[derive(Debug)]
 pub struct KeyValueListWriter<'a> {
     buf: &'a mut Vec<u8>,
+    written: &'a mut Written,
 }
 
 /// Everything that holds a list of `KeyValue`s: resources, scopes, spans, events, links and
@@ -531,42 +564,78 @@ pub struct KeyValueListWriter<'a> {
 pub trait Attributes {
     /// The buffer and the field number of this message's `KeyValue` list.
     #[doc(hidden)]
-    fn attribute_target(&mut self) -> (&mut Vec<u8>, u32);
+    fn attribute_target(&mut self) -> (&mut Vec<u8>, u32, &mut Written);
 
     /// Appends an attribute whose value `body` writes.
     fn attribute<R>(&mut self, key: &str, body: impl FnOnce(&mut ValueWriter<'_>) -> R) -> R {
-        let (buf, number) = self.attribute_target();
+        let (buf, number, written) = self.attribute_target();
         nested(buf, number, 1, |buf| {
             put_key(buf, key);
-            nested(buf, field::KEY_VALUE_VALUE, 1, |buf| body(&mut ValueWriter { buf }))
+            nested(buf, field::KEY_VALUE_VALUE, 1, |buf| body(&mut ValueWriter { buf, written }))
         })
     }
 
     /// Appends an attribute that has a key and no value message at all.
     fn attribute_without_value(&mut self, key: &str) {
-        let (buf, number) = self.attribute_target();
+        let (buf, number, _) = self.attribute_target();
         nested(buf, number, 1, |buf| put_key(buf, key));
     }
 
     /// Appends a string attribute.
     fn str_attribute(&mut self, key: &str, value: &str) {
-        self.attribute(key, |v| v.string(value));
+        let (buf, number, _) = self.attribute_target();
+        put_scalar_attribute(buf, number, key, len_field_size(value.len()), |buf| {
+            put_string(buf, field::ANY_STRING, value)
+        });
     }
 
     /// Appends an integer attribute.
     fn int_attribute(&mut self, key: &str, value: i64) {
-        self.attribute(key, |v| v.int(value));
+        let (buf, number, _) = self.attribute_target();
+        put_scalar_attribute(buf, number, key, 1 + varint_len(value as u64), |buf| {
+            put_varint_field(buf, field::ANY_INT, value as u64);
+        });
     }
 
     /// Appends a boolean attribute.
     fn bool_attribute(&mut self, key: &str, value: bool) {
-        self.attribute(key, |v| v.bool(value));
+        let (buf, number, _) = self.attribute_target();
+        put_scalar_attribute(buf, number, key, 2, |buf| put_varint_field(buf, field::ANY_BOOL, u64::from(value)));
     }
 
     /// Appends a floating-point attribute.
     fn double_attribute(&mut self, key: &str, value: f64) {
-        self.attribute(key, |v| v.double(value));
+        let (buf, number, _) = self.attribute_target();
+        put_scalar_attribute(buf, number, key, 9, |buf| put_fixed64(buf, field::ANY_DOUBLE, value.to_bits()));
     }
+
+    /// Appends a bytes attribute.
+    fn bytes_attribute(&mut self, key: &str, value: &[u8]) {
+        let (buf, number, _) = self.attribute_target();
+        put_scalar_attribute(buf, number, key, len_field_size(value.len()), |buf| {
+            put_len_field(buf, field::ANY_BYTES, value);
+        });
+    }
+}
+
+/// Appends a `KeyValue` whose `AnyValue` holds one scalar field of `value_size` bytes (its
+/// one-byte tag included), written by `put_value`. Every length is known before anything is
+/// written, so no frame is reserved and nothing is moved: the bytes are those [`nested`] frames
+/// would give, without their bookkeeping, which is most of the cost of a short attribute.
+#[inline]
+fn put_scalar_attribute(
+    buf: &mut Vec<u8>,
+    number: u32,
+    key: &str,
+    value_size: usize,
+    put_value: impl FnOnce(&mut Vec<u8>),
+) {
+    let key_size = if key.is_empty() { 0 } else { len_field_size(key.len()) };
+    let key_value_len = key_size + len_field_size(value_size);
+    put_len_header(buf, number, key_value_len);
+    put_key(buf, key);
+    put_len_header(buf, field::KEY_VALUE_VALUE, value_size);
+    put_value(buf);
 }
 
 /// An empty key is proto3's default and left out, as every protobuf encoder does.
@@ -579,8 +648,8 @@ fn put_key(buf: &mut Vec<u8>, key: &str) {
 macro_rules! attributes_at {
     ($($writer:ident => $number:expr),* $(,)?) => {$(
         impl Attributes for $writer<'_> {
-            fn attribute_target(&mut self) -> (&mut Vec<u8>, u32) {
-                (self.buf, $number)
+            fn attribute_target(&mut self) -> (&mut Vec<u8>, u32, &mut Written) {
+                (self.buf, $number, self.written)
             }
         }
     )*};
@@ -609,6 +678,97 @@ mod tests {
             let mut expected = vec![0xAA];
             put_len_field(&mut expected, 1, &vec![7u8; body_len]);
             assert_eq!(buf, expected, "reserved {reserved}, body {body_len}");
+        }
+    }
+
+    /// Attributes of a span, an event and a link, every value type, one key-value list `depth`
+    /// levels deep when `depth` is not 0.
+    fn batch_with_attributes(depth: usize) -> Result<SpanBatch, ScanError> {
+        fn deep(v: &mut ValueWriter<'_>, depth: usize) {
+            if depth == 0 {
+                v.string("leaf");
+            } else {
+                v.kvlist(|l| l.attribute("inner", |v| deep(v, depth - 1)));
+            }
+        }
+        let mut writer = BatchWriter::new();
+        writer.resource_spans(|rs| {
+            rs.resource(|r| r.str_attribute("service.name", "checkout"));
+            rs.scope_spans(|ss| {
+                ss.span(|s| {
+                    s.trace_id(&[1; 16]).span_id(&[2; 8]).name("GET /cart");
+                    s.str_attribute("s", "v");
+                    s.int_attribute("i", -1);
+                    s.bool_attribute("b", true);
+                    s.double_attribute("d", 0.5);
+                    s.bytes_attribute("y", b"\xff");
+                    s.attribute("generic", |v| v.string("framed"));
+                    s.attribute_without_value("none");
+                    if depth > 0 {
+                        s.attribute("deep", |v| deep(v, depth));
+                    }
+                    s.event(|e| {
+                        e.name("e").str_attribute("k", "v");
+                    });
+                    s.link(|l| {
+                        l.trace_id(&[3; 16]).span_id(&[4; 8]).int_attribute("n", 7);
+                    });
+                });
+            });
+        });
+        writer.finish()
+    }
+
+    /// The writer's scan steps over attributes it vouches for, and walks them when a nested
+    /// value was written: values too deep are refused as from outside, and either way the index
+    /// is the one a full scan of the same bytes gives.
+    #[test]
+    fn finish_trusts_scalar_attributes_and_checks_nested_ones() {
+        for depth in [0, 3, crate::MAX_VALUE_DEPTH - 2] {
+            let batch = batch_with_attributes(depth).expect("within the depth limit");
+            let scanned = SpanBatch::decode(batch.bytes().clone()).expect("the writer's output scans");
+            assert_eq!(batch.index(), scanned.index(), "depth {depth}");
+        }
+        let error = batch_with_attributes(crate::MAX_VALUE_DEPTH).expect_err("too deep");
+        assert_eq!(error.kind, crate::ScanErrorKind::TooDeep { limit: crate::MAX_VALUE_DEPTH });
+    }
+
+    /// The scalar attribute methods compute their lengths up front; they must give exactly the
+    /// bytes of the framed path ([`Attributes::attribute`]), at every varint length boundary.
+    #[test]
+    fn scalar_attributes_match_the_framed_encoding() {
+        fn framed(body: impl FnOnce(&mut SpanWriter<'_>)) -> Vec<u8> {
+            let mut buf = Vec::new();
+            body(&mut SpanWriter { buf: &mut buf, written: &mut Written::default() });
+            buf
+        }
+        let lengths = [0, 1, 100, 115, 116, 117, 127, 128, 200, 16_370, 16_400, 20_000];
+        for key_len in lengths {
+            let key = "k".repeat(key_len);
+            for value_len in lengths {
+                let value = "v".repeat(value_len);
+                assert_eq!(
+                    framed(|s| s.str_attribute(&key, &value)),
+                    framed(|s| s.attribute(&key, |v| v.string(&value))),
+                    "string, key {key_len}, value {value_len}"
+                );
+                assert_eq!(
+                    framed(|s| s.bytes_attribute(&key, value.as_bytes())),
+                    framed(|s| s.attribute(&key, |v| v.bytes(value.as_bytes()))),
+                    "bytes, key {key_len}, value {value_len}"
+                );
+            }
+            for int in [0, 1, 127, 128, -1, i64::MIN, i64::MAX] {
+                assert_eq!(
+                    framed(|s| s.int_attribute(&key, int)),
+                    framed(|s| s.attribute(&key, |v| v.int(int))),
+                    "int {int}, key {key_len}"
+                );
+            }
+            for bool in [false, true] {
+                assert_eq!(framed(|s| s.bool_attribute(&key, bool)), framed(|s| s.attribute(&key, |v| v.bool(bool))));
+            }
+            assert_eq!(framed(|s| s.double_attribute(&key, 2.5)), framed(|s| s.attribute(&key, |v| v.double(2.5))));
         }
     }
 }

@@ -79,6 +79,11 @@ proptest! {
         let batch = support::write_with_writer(&request);
         prop_assert_eq!(batch.bytes().as_ref(), &request.encode_to_vec()[..]);
         prop_assert_eq!(batch.len(), span_count(&request));
+        // The writer's scan trusts what the writer vouches for; the index is the full scan's.
+        if !batch.is_empty() {
+            let scanned = SpanBatch::decode(batch.bytes().clone()).expect("the writer's output scans");
+            prop_assert_eq!(batch.index(), scanned.index());
+        }
     }
 }
 
@@ -93,7 +98,9 @@ fn realistic_payloads_index_like_prost() {
 #[test]
 fn writer_matches_prost_on_realistic_payloads() {
     let request = realistic::request(300, 3);
-    assert_eq!(support::write_with_writer(&request).bytes().as_ref(), &request.encode_to_vec()[..]);
+    let batch = support::write_with_writer(&request);
+    assert_eq!(batch.bytes().as_ref(), &request.encode_to_vec()[..]);
+    assert_eq!(batch.index(), SpanBatch::decode(batch.bytes().clone()).unwrap().index());
 }
 
 /// A length-delimited protobuf field: tag, varint length, payload (field numbers below 16).
