@@ -1,0 +1,846 @@
+//! Jaeger Thrift → canonical batch, written once for both protocols.
+//!
+//! Two steps, only the first of which reads the input:
+//! 1. One walk over the message reads every value once (every string checked for UTF-8 once)
+//!    into flat records of borrowed slices ([`Records`]): a [`SpanRecord`] per span with its
+//!    scalar fields, its resolved parent and the [`SpecialTags`] (the tags that become OTLP
+//!    fields, picked out on the same walk), and the span's tags, logs and references as ranges
+//!    of shared vectors.
+//! 2. The records are written through the [`BatchWriter`]: spans grouped by instrumentation
+//!    scope (the scope comes from tags, so every span is read before any is written, and spans
+//!    of one scope share one `ScopeSpans`, as the Collector groups them); attributes are the
+//!    recorded tags less those that became fields, told apart by the kind recorded with each
+//!    tag rather than by looking its key up again.
+//!
+//! The record vectors are kept per thread and reused across requests, so a steady stream of
+//! datagrams allocates little more than its output.
+
+use std::cell::Cell;
+use std::ops::Range;
+
+use spanpipe_core::{Attributes, BatchWriter, ResourceSpansWriter, SpanBatch, SpanWriter};
+
+use crate::error::{DecodeError, DecodeErrorKind};
+use crate::keys::{self, Special};
+use crate::thrift::{expect_emit_batch, ProtocolReader, TType};
+use crate::NO_SERVICE_NAME;
+
+type Result<T> = std::result::Result<T, DecodeError>;
+
+/// Decodes an `Agent.emitBatch` message (a UDP datagram).
+pub(crate) fn agent_message<'a, R: ProtocolReader<'a>>(mut reader: R) -> Result<SpanBatch> {
+    expect_emit_batch(&mut reader)?;
+    let args_at = reader.offset();
+    let mut decoded = None;
+    let mut last_id = 0;
+    while let Some(field) = reader.field_begin(&mut last_id)? {
+        if field.id == 1 && field.ttype == TType::Struct {
+            decoded = Some(batch(&mut reader)?);
+        } else {
+            reader.skip(&field, 1)?;
+        }
+    }
+    expect_end(&reader)?;
+    decoded.ok_or_else(|| missing(args_at, "emitBatch_args.batch"))
+}
+
+/// Decodes a bare `Batch` struct (the collector's HTTP body).
+pub(crate) fn batch_body<'a, R: ProtocolReader<'a>>(mut reader: R) -> Result<SpanBatch> {
+    let decoded = batch(&mut reader)?;
+    expect_end(&reader)?;
+    Ok(decoded)
+}
+
+fn expect_end<'a, R: ProtocolReader<'a>>(reader: &R) -> Result<()> {
+    match reader.remaining() {
+        0 => Ok(()),
+        count => Err(reader.error(DecodeErrorKind::TrailingBytes { count })),
+    }
+}
+
+fn missing(at: usize, field: &'static str) -> DecodeError {
+    DecodeError::new(at, DecodeErrorKind::MissingField { field })
+}
+
+/// Checks a list's element type and returns its count.
+fn list_of<'a, R: ProtocolReader<'a>>(reader: &mut R, expected: TType, field: &'static str) -> Result<u32> {
+    let at = reader.offset();
+    let (found, count) = reader.list_begin()?;
+    if found != expected && count > 0 {
+        return Err(DecodeError::new(at, DecodeErrorKind::WrongElementType { field, expected, found }));
+    }
+    Ok(count)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records
+// ---------------------------------------------------------------------------------------------
+
+/// Everything one message holds, read once; the `Range`s of the records index these vectors.
+#[derive(Debug, Default)]
+struct Records<'a> {
+    spans: Vec<SpanRecord<'a>>,
+    /// The process's tags, every span's tags and every log's fields, in input order.
+    tags: Vec<Tag<'a>>,
+    logs: Vec<LogRecord<'a>>,
+    references: Vec<Reference>,
+    /// While writing: which spans are already in a `ScopeSpans`.
+    written: Vec<bool>,
+}
+
+/// Thread-local records above this many bytes of capacity are dropped after the request rather
+/// than kept (a big HTTP body should not pin its memory to the thread for good; a full 65,000-byte
+/// datagram needs far less).
+const KEPT_RECORDS_BYTES: usize = 1 << 20;
+
+thread_local! {
+    /// The record vectors of the last request on this thread, empty, for the next one. Taken out
+    /// of the cell for the duration of a decode, so a nested decode would simply build its own.
+    static RECORDS: Cell<Option<Records<'static>>> = const { Cell::new(None) };
+}
+
+/// An empty vector of another element type that reuses `vec`'s allocation: the standard
+/// library collects a `vec::IntoIter` in place when the two types have the same size and
+/// alignment, as they have here (the same record type with another lifetime).
+fn recycle<T, U>(mut vec: Vec<T>) -> Vec<U> {
+    vec.clear();
+    vec.into_iter().filter_map(|_| None).collect()
+}
+
+impl Records<'_> {
+    fn recycle<'b>(self) -> Records<'b> {
+        Records {
+            spans: recycle(self.spans),
+            tags: recycle(self.tags),
+            logs: recycle(self.logs),
+            references: recycle(self.references),
+            written: recycle(self.written),
+        }
+    }
+
+    fn capacity_bytes(&self) -> usize {
+        self.spans.capacity() * size_of::<SpanRecord<'_>>()
+            + self.tags.capacity() * size_of::<Tag<'_>>()
+            + self.logs.capacity() * size_of::<LogRecord<'_>>()
+            + self.references.capacity() * size_of::<Reference>()
+            + self.written.capacity()
+    }
+}
+
+/// Runs `body` with this thread's (empty) records, and keeps them for the next request.
+fn with_records<'a, T>(body: impl FnOnce(&mut Records<'a>) -> T) -> T {
+    let mut records = RECORDS.take().map(Records::recycle).unwrap_or_default();
+    let result = body(&mut records);
+    if records.capacity_bytes() <= KEPT_RECORDS_BYTES {
+        RECORDS.set(Some(records.recycle()));
+    }
+    result
+}
+
+/// `Process`: the service name and where its tags are, with what the Collector's renaming of
+/// `hostname` and `jaeger.version` needs to know.
+#[derive(Debug, Default)]
+struct ProcessRecord<'a> {
+    service: Option<&'a str>,
+    tags: Range<usize>,
+    /// The last `hostname` tag, when no `host.name` tag is there to keep it from being renamed.
+    hostname: Option<Tag<'a>>,
+    /// The last `jaeger.version` tag, when no `opencensus.exporterversion` tag is there.
+    jaeger_version: Option<Tag<'a>>,
+}
+
+/// The `Batch` struct at the reader's position; leaves the reader after it.
+fn batch<'a, R: ProtocolReader<'a>>(reader: &mut R) -> Result<SpanBatch> {
+    let start = reader.offset();
+    with_records(|records| {
+        let mut process = None;
+        let mut last_id = 0;
+        while let Some(field) = reader.field_begin(&mut last_id)? {
+            match (field.id, field.ttype) {
+                (1, TType::Struct) => process = Some(read_process(reader, &mut records.tags)?),
+                (2, TType::List) => {
+                    let count = list_of(reader, TType::Struct, "Batch.spans")?;
+                    records.spans.clear();
+                    records.spans.reserve(count as usize);
+                    for _ in 0..count {
+                        if let Some(span) = read_span(reader, records)? {
+                            records.spans.push(span);
+                        }
+                    }
+                }
+                _ => reader.skip(&field, 1)?,
+            }
+        }
+
+        let mut writer = BatchWriter::with_capacity(reader.input().len() * 2 + 64);
+        writer.resource_spans(|rs| {
+            if let Some(process) = &process {
+                rs.resource(|resource| write_process(resource, process, &records.tags));
+            }
+            write_scopes(rs, records);
+        });
+        // The writer is only given ids of their exact lengths, `&str`s and flat values, so its
+        // scan has nothing to refuse; should it ever, that is an error, not a panic.
+        writer.finish().map_err(|error| DecodeError::new(start, DecodeErrorKind::CanonicalScan(error.to_string())))
+    })
+}
+
+fn read_process<'a, R: ProtocolReader<'a>>(reader: &mut R, tags: &mut Vec<Tag<'a>>) -> Result<ProcessRecord<'a>> {
+    let mut process = ProcessRecord::default();
+    let mut last_id = 0;
+    while let Some(field) = reader.field_begin(&mut last_id)? {
+        match (field.id, field.ttype) {
+            (1, TType::Binary) => process.service = Some(reader.read_str("Process.serviceName")?),
+            (2, TType::List) => {
+                let (mut has_host_name, mut has_exporter_version) = (false, false);
+                let (mut hostname, mut jaeger_version) = (None, None);
+                process.tags = read_tags(reader, tags, "Process.tags", |tag| {
+                    match tag.key {
+                        keys::HOST_NAME => has_host_name = true,
+                        keys::EXPORTER_VERSION => has_exporter_version = true,
+                        keys::HOSTNAME => hostname = Some(*tag),
+                        keys::JAEGER_VERSION => jaeger_version = Some(*tag),
+                        _ => {}
+                    }
+                    true
+                })?;
+                process.hostname = hostname.filter(|_| !has_host_name);
+                process.jaeger_version = jaeger_version.filter(|_| !has_exporter_version);
+            }
+            _ => reader.skip(&field, 1)?,
+        }
+    }
+    Ok(process)
+}
+
+/// `Process`: `serviceName` → `service.name`, tags → attributes (with the Collector's
+/// `hostname` and `jaeger.version` translations).
+fn write_process(resource: &mut spanpipe_core::ResourceWriter<'_>, process: &ProcessRecord<'_>, tags: &[Tag<'_>]) {
+    if let Some(service) = process.service.filter(|s| !s.is_empty() && *s != NO_SERVICE_NAME) {
+        resource.str_attribute(keys::SERVICE_NAME, service);
+    }
+    // The Collector renames `hostname` and `jaeger.version` only when the target key is absent,
+    // and the renamed attribute goes last (it is added after the tags, then the old key removed).
+    for tag in &tags[process.tags.clone()] {
+        let renamed = (tag.key == keys::HOSTNAME && process.hostname.is_some())
+            || (tag.key == keys::JAEGER_VERSION && process.jaeger_version.is_some());
+        if !renamed {
+            tag.write_as(resource, tag.key);
+        }
+    }
+    if let Some(hostname) = process.hostname {
+        hostname.write_as(resource, keys::HOST_NAME);
+    }
+    if let Some(version) = process.jaeger_version {
+        let version = version.str_value();
+        let mut value = String::with_capacity(7 + version.len());
+        value.push_str("Jaeger-");
+        value.push_str(version);
+        resource.str_attribute(keys::EXPORTER_VERSION, &value);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tags
+// ---------------------------------------------------------------------------------------------
+
+/// A tag's value by its `vType`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum TagValue<'a> {
+    Str(&'a str),
+    Double(f64),
+    Bool(bool),
+    Long(i64),
+    Binary(&'a [u8]),
+    /// A `vType` the IDL does not define.
+    Unknown(i32),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tag<'a> {
+    pub key: &'a str,
+    pub value: TagValue<'a>,
+    /// For a span tag whose key may make it an OTLP field: which one.
+    special: Option<Special>,
+}
+
+impl<'a> Tag<'a> {
+    fn write_as(&self, target: &mut impl Attributes, key: &str) {
+        match self.value {
+            TagValue::Str(s) => target.str_attribute(key, s),
+            TagValue::Double(d) => target.double_attribute(key, d),
+            TagValue::Bool(b) => target.bool_attribute(key, b),
+            TagValue::Long(l) => target.int_attribute(key, l),
+            TagValue::Binary(b) => target.bytes_attribute(key, b),
+            TagValue::Unknown(t) => target.str_attribute(key, &format!("<Unknown Jaeger TagType {t}>")),
+        }
+    }
+
+    fn str_value(&self) -> &'a str {
+        match self.value {
+            TagValue::Str(s) => s,
+            _ => "",
+        }
+    }
+
+    /// A count: a `LONG` (or a decimal `STRING`) in `u32` range.
+    fn count(&self) -> Option<u32> {
+        match self.value {
+            TagValue::Long(n) => u32::try_from(n).ok(),
+            TagValue::Str(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+#[inline]
+fn read_tag<'a, R: ProtocolReader<'a>>(reader: &mut R) -> Result<Tag<'a>> {
+    let start = reader.offset();
+    let mut key = None;
+    let mut vtype = None;
+    let (mut v_str, mut v_double, mut v_bool, mut v_long, mut v_binary) = ("", 0.0, false, 0, &[][..]);
+    let mut last_id = 0;
+    while let Some(field) = reader.field_begin(&mut last_id)? {
+        match (field.id, field.ttype) {
+            (1, TType::Binary) => key = Some(reader.read_str("Tag.key")?),
+            (2, TType::I32) => vtype = Some(reader.read_i32()?),
+            (3, TType::Binary) => v_str = reader.read_str("Tag.vStr")?,
+            (4, TType::Double) => v_double = reader.read_double()?,
+            (5, TType::Bool) => v_bool = reader.read_bool_field(&field)?,
+            (6, TType::I64) => v_long = reader.read_i64()?,
+            (7, TType::Binary) => v_binary = reader.read_binary()?,
+            _ => reader.skip(&field, 1)?,
+        }
+    }
+    let key = key.ok_or_else(|| missing(start, "Tag.key"))?;
+    let value = match vtype.ok_or_else(|| missing(start, "Tag.vType"))? {
+        0 => TagValue::Str(v_str),
+        1 => TagValue::Double(v_double),
+        2 => TagValue::Bool(v_bool),
+        3 => TagValue::Long(v_long),
+        4 => TagValue::Binary(v_binary),
+        other => TagValue::Unknown(other),
+    };
+    Ok(Tag { key, value, special: None })
+}
+
+/// Reads the `list<Tag>` at the reader's position onto `tags`, each tag once; `each` sees every
+/// tag as it is read (and may mark it) and says whether to keep it. Returns where the kept tags
+/// are.
+fn read_tags<'a, R: ProtocolReader<'a>>(
+    reader: &mut R,
+    tags: &mut Vec<Tag<'a>>,
+    field: &'static str,
+    mut each: impl FnMut(&mut Tag<'a>) -> bool,
+) -> Result<Range<usize>> {
+    let first = tags.len();
+    let count = list_of(reader, TType::Struct, field)?;
+    // The count is bounded by the bytes left (a tag takes at least one), so this cannot be made
+    // to reserve more than a few times the input.
+    tags.reserve(count as usize);
+    for _ in 0..count {
+        let mut tag = read_tag(reader)?;
+        if each(&mut tag) {
+            tags.push(tag);
+        }
+    }
+    Ok(first..tags.len())
+}
+
+/// The instrumentation scope a span's tags name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Scope<'a> {
+    name: &'a str,
+    version: &'a str,
+}
+
+/// Tags that become OTLP span fields, and which of them therefore leave the attributes.
+#[derive(Clone, Copy, Debug, Default)]
+struct SpecialTags<'a> {
+    /// Bits of [`Special`] whose tags are not written as attributes.
+    consumed: u16,
+    kind: i32,
+    status: Option<(i32, &'a str)>,
+    trace_state: &'a str,
+    scope: Scope<'a>,
+    dropped_attributes: u32,
+    dropped_events: u32,
+    dropped_links: u32,
+}
+
+/// What the walk over a span's tags has seen of the tags whose meaning depends on the others.
+#[derive(Debug, Default)]
+struct SpecialTagsSeen<'a> {
+    special: SpecialTags<'a>,
+    error: Option<TagValue<'a>>,
+    status_code: Option<&'a str>,
+    description: Option<&'a str>,
+    http_code: Option<Tag<'a>>,
+    http_message: Option<&'a str>,
+    scope_name: Option<&'a str>,
+    library_name: Option<&'a str>,
+    scope_version: Option<&'a str>,
+    library_version: Option<&'a str>,
+}
+
+impl<'a> SpecialTagsSeen<'a> {
+    /// Looks at one tag of the span, in order, and marks it with its special kind.
+    fn see(&mut self, tag: &mut Tag<'a>) {
+        let Some(which) = Special::of(tag.key) else { return };
+        tag.special = Some(which);
+        let special = &mut self.special;
+        match which {
+            Special::SpanKind => {
+                special.kind = span_kind(tag.str_value());
+                special.consume(which);
+            }
+            Special::Error => self.error = Some(tag.value),
+            Special::StatusCode => {
+                self.status_code = Some(tag.str_value());
+                special.consume(which);
+            }
+            Special::StatusDescription => self.description = Some(tag.str_value()),
+            Special::HttpStatusCode => self.http_code = Some(*tag),
+            Special::HttpStatusMessage => self.http_message = Some(tag.str_value()),
+            Special::TraceState => {
+                special.trace_state = tag.str_value();
+                special.consume(which);
+            }
+            Special::ScopeName => self.scope_name = Some(tag.str_value()),
+            Special::LibraryName => self.library_name = Some(tag.str_value()),
+            Special::ScopeVersion => self.scope_version = Some(tag.str_value()),
+            Special::LibraryVersion => self.library_version = Some(tag.str_value()),
+            Special::DroppedAttributes | Special::DroppedEvents | Special::DroppedLinks => {
+                if let Some(count) = tag.count() {
+                    match which {
+                        Special::DroppedAttributes => special.dropped_attributes = count,
+                        Special::DroppedEvents => special.dropped_events = count,
+                        _ => special.dropped_links = count,
+                    }
+                    special.consume(which);
+                }
+            }
+        }
+    }
+
+    /// Decides what the tags seen mean together.
+    fn finish(self) -> SpecialTags<'a> {
+        let mut special = self.special;
+
+        // Scope: `otel.scope.*` (current) before `otel.library.*` (deprecated); a version only
+        // counts with a name, as the Collector reads them.
+        let name =
+            self.scope_name.map(|n| (n, Special::ScopeName)).or(self.library_name.map(|n| (n, Special::LibraryName)));
+        if let Some((name, which)) = name {
+            special.consume(which);
+            special.scope.name = name;
+            let (version, version_key) = if which == Special::ScopeName {
+                (self.scope_version, Special::ScopeVersion)
+            } else {
+                (self.library_version, Special::LibraryVersion)
+            };
+            if let Some(version) = version {
+                special.scope.version = version;
+                special.consume(version_key);
+            }
+            // SDKs write the deprecated `otel.library.*` beside `otel.scope.*` with the same
+            // values; a copy that says nothing new is not kept as an attribute (one that differs is).
+            if which == Special::ScopeName {
+                if self.library_name == Some(name) {
+                    special.consume(Special::LibraryName);
+                }
+                if self.library_version.is_some() && self.library_version == self.scope_version {
+                    special.consume(Special::LibraryVersion);
+                }
+            }
+        }
+
+        // Status, as the Collector's `setInternalSpanStatus`: a boolean `error: true` wins, then
+        // `otel.status_code`, then an HTTP status code.
+        let mut code = 0;
+        let mut message = "";
+        let mut exists = false;
+        if self.error == Some(TagValue::Bool(true)) {
+            code = 2;
+            exists = true;
+            special.consume(Special::Error);
+            if let Some(description) = self.description {
+                message = description;
+                special.consume(Special::StatusDescription);
+            } else if let Some(http_message) = self.http_message {
+                message = http_message;
+            }
+        }
+        if let Some(status_code) = self.status_code {
+            if !exists {
+                exists = true;
+                code = if status_code.eq_ignore_ascii_case("OK") {
+                    1
+                } else if status_code.eq_ignore_ascii_case("ERROR") {
+                    2
+                } else {
+                    0
+                };
+                if let Some(description) = self.description {
+                    message = description;
+                    special.consume(Special::StatusDescription);
+                }
+            }
+        } else if let Some(http_code) = self.http_code.filter(|_| !exists) {
+            if let Some(http_status) = http_status_code(&http_code, special.kind) {
+                if http_status != 0 {
+                    exists = true;
+                    code = http_status;
+                }
+                message = self.http_message.unwrap_or_default();
+            }
+        }
+        if exists {
+            special.status = Some((code, message));
+        }
+        special
+    }
+}
+
+impl SpecialTags<'_> {
+    fn consume(&mut self, which: Special) {
+        self.consumed |= which.bit();
+    }
+
+    /// Whether `tag` became an OTLP field (and so is not an attribute).
+    fn is_consumed(&self, tag: &Tag<'_>) -> bool {
+        tag.special.is_some_and(|which| self.consumed & which.bit() != 0)
+    }
+}
+
+/// OpenTracing `span.kind` values → OTLP `SpanKind`.
+fn span_kind(value: &str) -> i32 {
+    match value {
+        "internal" => 1,
+        "server" => 2,
+        "client" => 3,
+        "producer" => 4,
+        "consumer" => 5,
+        _ => 0,
+    }
+}
+
+/// The Collector's HTTP fallback: 4xx is an error for clients and unset for servers; 100–398 is
+/// unset; anything else an error. `None` when the tag is not an integer.
+fn http_status_code(tag: &Tag<'_>, kind: i32) -> Option<i32> {
+    let code = match tag.value {
+        TagValue::Long(code) => code,
+        TagValue::Str(s) => s.parse().ok()?,
+        _ => return None,
+    };
+    // 4xx is unset only for servers; otherwise the Collector's `StatusCodeFromHTTP`, whose
+    // bound is `< 399`: 399 itself counts as an error.
+    let unset = if (400..500).contains(&code) { kind == 2 } else { (100..399).contains(&code) };
+    Some(if unset { 0 } else { 2 })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Spans, logs, references
+// ---------------------------------------------------------------------------------------------
+
+/// One span, read.
+#[derive(Clone, Debug)]
+struct SpanRecord<'a> {
+    trace_low: i64,
+    trace_high: i64,
+    span_id: i64,
+    /// `parentSpanId`, or the parent its references name (see [`parent`]); 0 for a root.
+    parent: i64,
+    name: &'a str,
+    flags: i32,
+    start: i64,
+    duration: i64,
+    /// Indices into [`Records::tags`], [`Records::logs`] and [`Records::references`].
+    tags: Range<usize>,
+    logs: Range<usize>,
+    references: Range<usize>,
+    special: SpecialTags<'a>,
+}
+
+/// One `Log`: its fields are in [`Records::tags`], less `event` and a valid
+/// `otel.event.dropped_attributes_count`, which became the name and the dropped count.
+#[derive(Clone, Debug)]
+struct LogRecord<'a> {
+    timestamp: i64,
+    fields: Range<usize>,
+    name: Option<&'a str>,
+    dropped: Option<u32>,
+}
+
+/// A `SpanRef`.
+#[derive(Clone, Copy, Debug)]
+struct Reference {
+    child_of: bool,
+    trace_low: i64,
+    trace_high: i64,
+    span_id: i64,
+}
+
+/// Reads one `Span` struct; `None` for a span with every field at its default, which the
+/// Collector drops.
+fn read_span<'a, R: ProtocolReader<'a>>(reader: &mut R, records: &mut Records<'a>) -> Result<Option<SpanRecord<'a>>> {
+    let start_at = reader.offset();
+    let (mut trace_low, mut span_id) = (None, None);
+    let mut span = SpanRecord {
+        trace_low: 0,
+        trace_high: 0,
+        span_id: 0,
+        parent: 0,
+        name: "",
+        flags: 0,
+        start: 0,
+        duration: 0,
+        tags: 0..0,
+        logs: 0..0,
+        references: 0..0,
+        special: SpecialTags::default(),
+    };
+    // Whether a list field or `incomplete: true` was there: a span with them is not blank.
+    let mut other_fields = false;
+    let mut last_id = 0;
+    while let Some(field) = reader.field_begin(&mut last_id)? {
+        match (field.id, field.ttype) {
+            (1, TType::I64) => trace_low = Some(reader.read_i64()?),
+            (2, TType::I64) => span.trace_high = reader.read_i64()?,
+            (3, TType::I64) => span_id = Some(reader.read_i64()?),
+            (4, TType::I64) => span.parent = reader.read_i64()?,
+            (5, TType::Binary) => span.name = reader.read_str("Span.operationName")?,
+            (6, TType::List) => {
+                other_fields = true;
+                span.references = read_references(reader, &mut records.references)?;
+            }
+            (7, TType::I32) => span.flags = reader.read_i32()?,
+            (8, TType::I64) => span.start = reader.read_i64()?,
+            (9, TType::I64) => span.duration = reader.read_i64()?,
+            (10, TType::List) => {
+                other_fields = true;
+                let mut seen = SpecialTagsSeen::default();
+                span.tags = read_tags(reader, &mut records.tags, "Span.tags", |tag| {
+                    seen.see(tag);
+                    true
+                })?;
+                span.special = seen.finish();
+            }
+            (11, TType::List) => {
+                other_fields = true;
+                span.logs = read_logs(reader, records)?;
+            }
+            (12, TType::Bool) => {
+                other_fields |= reader.read_bool_field(&field)?;
+            }
+            _ => reader.skip(&field, 1)?,
+        }
+    }
+    let blank = trace_low.unwrap_or_default() == 0
+        && span_id.unwrap_or_default() == 0
+        && span.trace_high == 0
+        && span.parent == 0
+        && span.name.is_empty()
+        && span.flags == 0
+        && span.start == 0
+        && span.duration == 0
+        && !other_fields;
+    if blank {
+        return Ok(None);
+    }
+    span.trace_low = trace_low.ok_or_else(|| missing(start_at, "Span.traceIdLow"))?;
+    span.span_id = span_id.ok_or_else(|| missing(start_at, "Span.spanId"))?;
+    span.parent = parent(&span, &records.references[span.references.clone()]);
+    Ok(Some(span))
+}
+
+/// The parent: `parentSpanId`, or else (as Jaeger's model and the Collector infer it) the first
+/// `CHILD_OF` reference into the same trace, or else the first `FOLLOWS_FROM` one.
+fn parent(span: &SpanRecord<'_>, references: &[Reference]) -> i64 {
+    if span.parent != 0 {
+        return span.parent;
+    }
+    let same_trace = |r: &&Reference| r.trace_low == span.trace_low && r.trace_high == span.trace_high;
+    let first = |child_of: bool| references.iter().filter(same_trace).find(|r| r.child_of == child_of);
+    first(true).or_else(|| first(false)).map_or(0, |r| r.span_id)
+}
+
+fn read_references<'a, R: ProtocolReader<'a>>(reader: &mut R, references: &mut Vec<Reference>) -> Result<Range<usize>> {
+    let first = references.len();
+    for _ in 0..list_of(reader, TType::Struct, "Span.references")? {
+        let start = reader.offset();
+        let (mut kind, mut low, mut high, mut span) = (None, None, 0, None);
+        let mut last_id = 0;
+        while let Some(field) = reader.field_begin(&mut last_id)? {
+            match (field.id, field.ttype) {
+                (1, TType::I32) => kind = Some(reader.read_i32()?),
+                (2, TType::I64) => low = Some(reader.read_i64()?),
+                (3, TType::I64) => high = reader.read_i64()?,
+                (4, TType::I64) => span = Some(reader.read_i64()?),
+                _ => reader.skip(&field, 1)?,
+            }
+        }
+        references.push(Reference {
+            child_of: kind.ok_or_else(|| missing(start, "SpanRef.refType"))? == 0,
+            trace_low: low.ok_or_else(|| missing(start, "SpanRef.traceIdLow"))?,
+            trace_high: high,
+            span_id: span.ok_or_else(|| missing(start, "SpanRef.spanId"))?,
+        });
+    }
+    Ok(first..references.len())
+}
+
+/// Reads the `list<Log>` at the reader's position: the `event` field becomes the name and
+/// `otel.event.dropped_attributes_count` the dropped count; the other fields are kept.
+fn read_logs<'a, R: ProtocolReader<'a>>(reader: &mut R, records: &mut Records<'a>) -> Result<Range<usize>> {
+    let first = records.logs.len();
+    for _ in 0..list_of(reader, TType::Struct, "Span.logs")? {
+        let start = reader.offset();
+        let mut log = LogRecord { timestamp: 0, fields: 0..0, name: None, dropped: None };
+        let mut timestamp = None;
+        let mut last_id = 0;
+        while let Some(field) = reader.field_begin(&mut last_id)? {
+            match (field.id, field.ttype) {
+                (1, TType::I64) => timestamp = Some(reader.read_i64()?),
+                (2, TType::List) => {
+                    let (mut name, mut dropped) = (None, None);
+                    log.fields = read_tags(reader, &mut records.tags, "Log.fields", |tag| match tag.key {
+                        keys::EVENT => {
+                            name = Some(tag.str_value());
+                            false
+                        }
+                        keys::EVENT_DROPPED_ATTRIBUTES => match tag.count() {
+                            Some(count) => {
+                                dropped = Some(count);
+                                false
+                            }
+                            None => true,
+                        },
+                        _ => true,
+                    })?;
+                    (log.name, log.dropped) = (name, dropped);
+                }
+                _ => reader.skip(&field, 1)?,
+            }
+        }
+        log.timestamp = timestamp.ok_or_else(|| missing(start, "Log.timestamp"))?;
+        records.logs.push(log);
+    }
+    Ok(first..records.logs.len())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+// ---------------------------------------------------------------------------------------------
+
+/// Groups spans by scope in first-seen order and writes one `ScopeSpans` per scope.
+fn write_scopes(rs: &mut ResourceSpansWriter<'_>, records: &mut Records<'_>) {
+    let Records { spans, tags, logs, references, written } = records;
+    written.clear();
+    written.resize(spans.len(), false);
+    for first in 0..spans.len() {
+        if written[first] {
+            continue;
+        }
+        let scope = spans[first].special.scope;
+        rs.scope_spans(|ss| {
+            if scope != Scope::default() {
+                ss.scope(|s| {
+                    if !scope.name.is_empty() {
+                        s.name(scope.name);
+                    }
+                    if !scope.version.is_empty() {
+                        s.version(scope.version);
+                    }
+                });
+            }
+            for (span, written) in spans.iter().zip(written.iter_mut()).skip(first) {
+                if !*written && span.special.scope == scope {
+                    *written = true;
+                    ss.span(|s| write_span(s, span, tags, logs, references));
+                }
+            }
+        });
+    }
+}
+
+fn trace_id(high: i64, low: i64) -> [u8; 16] {
+    let mut id = [0; 16];
+    id[..8].copy_from_slice(&high.to_be_bytes());
+    id[8..].copy_from_slice(&low.to_be_bytes());
+    id
+}
+
+/// µs since the epoch → ns, wrapping as the Collector's `uint64(µs) * 1000` does.
+fn nanos(micros: i64) -> u64 {
+    (micros as u64).wrapping_mul(1000)
+}
+
+fn write_span(
+    s: &mut SpanWriter<'_>,
+    span: &SpanRecord<'_>,
+    tags: &[Tag<'_>],
+    logs: &[LogRecord<'_>],
+    references: &[Reference],
+) {
+    let special = &span.special;
+    s.trace_id(&trace_id(span.trace_high, span.trace_low)).span_id(&span.span_id.to_be_bytes());
+    if !special.trace_state.is_empty() {
+        s.trace_state(special.trace_state);
+    }
+    if span.parent != 0 {
+        s.parent_span_id(&span.parent.to_be_bytes());
+    }
+    if !span.name.is_empty() {
+        s.name(span.name);
+    }
+    if special.kind != 0 {
+        s.kind(special.kind);
+    }
+    s.start_time_unix_nano(nanos(span.start)).end_time_unix_nano(nanos(span.start.wrapping_add(span.duration)));
+    for tag in &tags[span.tags.clone()] {
+        if !special.is_consumed(tag) {
+            tag.write_as(s, tag.key);
+        }
+    }
+    if special.dropped_attributes != 0 {
+        s.dropped_attributes_count(special.dropped_attributes);
+    }
+    for log in &logs[span.logs.clone()] {
+        s.event(|e| {
+            e.time_unix_nano(nanos(log.timestamp));
+            if let Some(name) = log.name.filter(|n| !n.is_empty()) {
+                e.name(name);
+            }
+            for field in &tags[log.fields.clone()] {
+                field.write_as(e, field.key);
+            }
+            if let Some(dropped) = log.dropped.filter(|d| *d != 0) {
+                e.dropped_attributes_count(dropped);
+            }
+        });
+    }
+    if special.dropped_events != 0 {
+        s.dropped_events_count(special.dropped_events);
+    }
+    // Every reference becomes a link except `CHILD_OF` ones to the parent (the Collector's rule).
+    for r in &references[span.references.clone()] {
+        if r.child_of && r.span_id == span.parent {
+            continue;
+        }
+        s.link(|l| {
+            l.trace_id(&trace_id(r.trace_high, r.trace_low)).span_id(&r.span_id.to_be_bytes());
+            l.str_attribute(keys::REF_TYPE, if r.child_of { keys::CHILD_OF } else { keys::FOLLOWS_FROM });
+        });
+    }
+    if special.dropped_links != 0 {
+        s.dropped_links_count(special.dropped_links);
+    }
+    if let Some((code, message)) = special.status {
+        s.status(code, message);
+    }
+    let sampled = (span.flags & 1) as u32;
+    if sampled != 0 {
+        s.flags(sampled);
+    }
+}
