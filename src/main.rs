@@ -137,7 +137,9 @@ fn run(cli: &Cli, registry: &spanpipe_config::ComponentRegistry) -> anyhow::Resu
         "spanpipe is running"
     );
     for receiver in collector.receivers() {
-        tracing::info!(receiver = %receiver.id, grpc = ?receiver.grpc, http = ?receiver.http, "receiver listening");
+        for (protocol, address) in &receiver.listeners {
+            tracing::info!(receiver = %receiver.id, protocol = protocol.as_str(), %address, "receiver listening");
+        }
     }
     wait_for_signal()?;
     tracing::info!("shutting down: no new requests; draining pipelines and exporters");

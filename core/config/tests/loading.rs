@@ -11,7 +11,7 @@ use common::{
 };
 use spanpipe_config::{
     ComponentId, ComponentKind, Config, ConfigError, ConfigErrorKind, ConfigErrors, Loaded, Loader, Location, LogLevel,
-    MetricsLevel, PipelineId, Warning, WarningKind, DEFAULT_CONFIG,
+    MetricsLevel, PipelineId, Warning, WarningKind,
 };
 
 fn id(text: &str) -> ComponentId {
@@ -130,23 +130,6 @@ fn empty_bodies_take_every_default() {
     assert_eq!(config.service.telemetry.logs.level, LogLevel::Info);
     let metrics = config.service.telemetry.metrics.endpoints();
     assert_eq!((metrics[0].host.as_str(), metrics[0].port), ("localhost", 8888));
-}
-
-#[test]
-fn the_embedded_default_config_loads_with_its_listeners() {
-    let (config, warnings) = load_ok(DEFAULT_CONFIG);
-    assert!(warnings.is_empty(), "{warnings:#?}");
-    let traces = &config.service.pipelines[&PipelineId::traces()];
-    assert_eq!(
-        (traces.receivers.as_slice(), traces.processors.as_slice()),
-        ([id("otlp")].as_slice(), [id("batch")].as_slice())
-    );
-    assert_eq!(traces.exporters, [id("debug")]);
-    let otlp = config.receivers.get(&id("otlp")).unwrap();
-    let ports: Vec<(String, u16)> =
-        otlp.listen_addresses().into_iter().map(|(path, address)| (path, address.port())).collect();
-    assert_eq!(ports, [("protocols.grpc.endpoint".to_owned(), 4317), ("protocols.http.endpoint".to_owned(), 4318)]);
-    assert_eq!(config.exporters.config::<DebugConfig>(&id("debug")).unwrap().verbosity, Verbosity::Basic);
 }
 
 #[test]

@@ -5,7 +5,7 @@ mod common;
 
 use common::{fixture, registry};
 use serde_json::{json, Value};
-use spanpipe_config::{Loader, DEFAULT_CONFIG};
+use spanpipe_config::Loader;
 
 fn schema() -> Value {
     registry().json_schema().to_value()
@@ -67,9 +67,8 @@ fn sections_match_registered_types_by_pattern() {
 }
 
 #[test]
-fn accepts_the_default_config_and_collector_configs() {
+fn accepts_collector_configs() {
     for (name, text) in [
-        ("default", DEFAULT_CONFIG.to_owned()),
         ("collector_minimal.yaml", read("collector_minimal.yaml")),
         ("collector_full.yaml", read("collector_full.yaml")),
     ] {

@@ -10,16 +10,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use glommio::{LocalExecutorBuilder, Placement};
-use spanpipe_codecs::CodecRegistry;
 use spanpipe_config::Config;
 use spanpipe_core::SpanBatch;
 use spanpipe_exporters::{DropReason as ExporterDropReason, Exporter};
 use spanpipe_processors::{MemoryLimiter, Permit};
-use spanpipe_transports::otlp::{Accepted, OtlpReceiver, Protocol, Refusal, RoomWait, RunningReceiver, SpanSink};
+use spanpipe_transports::otlp::{Accepted, Protocol, Refusal, RoomWait, RunningReceiver, SpanSink};
 
 use crate::components::{CollectorPlan, PlanError};
 use crate::pipeline::{Pipeline, FULL_RETRY_AFTER};
 use crate::preflight::{check_io_uring, PreflightError};
+use crate::receivers::ReceiverCodecs;
 use crate::telemetry::{self, CoreSlot, Telemetry, TelemetryServerError, PUBLISH_INTERVAL};
 use crate::{cores, hugepages, metrics};
 
@@ -67,10 +67,16 @@ pub enum StartError {
 pub struct ReceiverAddresses {
     /// The receiver's id.
     pub id: String,
-    /// OTLP/gRPC, if served.
-    pub grpc: Option<SocketAddr>,
-    /// OTLP/HTTP, if served.
-    pub http: Option<SocketAddr>,
+    /// Each listener's protocol and bound address.
+    pub listeners: Vec<(Protocol, SocketAddr)>,
+}
+
+impl ReceiverAddresses {
+    /// Where the listener of `protocol` is bound, if the receiver has one.
+    #[must_use]
+    pub fn address(&self, protocol: Protocol) -> Option<SocketAddr> {
+        self.listeners.iter().find(|(served, _)| *served == protocol).map(|(_, address)| *address)
+    }
 }
 
 /// What a core could not deliver when it stopped.
@@ -377,7 +383,7 @@ pub(crate) struct CoreParts {
 
 fn build_core(context: &CoreContext) -> Result<(CoreParts, Vec<ReceiverAddresses>), String> {
     let plan = &context.plan;
-    let codecs = CodecRegistry::with_builtins();
+    let codecs = ReceiverCodecs::new();
     let exporters = plan
         .exporters
         .iter()
@@ -402,11 +408,8 @@ fn build_core(context: &CoreContext) -> Result<(CoreParts, Vec<ReceiverAddresses
     for (index, receiver) in plan.receivers.iter().enumerate() {
         let mut config = receiver.config.clone();
         if let Some(first) = context.bind_as.as_ref().and_then(|bound| bound.get(index)) {
-            if let (Some(grpc), Some(address)) = (config.protocols.grpc.as_mut(), first.grpc) {
-                grpc.endpoint = address.to_string();
-            }
-            if let (Some(http), Some(address)) = (config.protocols.http.as_mut(), first.http) {
-                http.endpoint = address.to_string();
+            for &(protocol, address) in &first.listeners {
+                config.set_endpoint(protocol, address);
             }
         }
         let mut limiters: Vec<Arc<MemoryLimiter>> = Vec::new();
@@ -422,13 +425,8 @@ fn build_core(context: &CoreContext) -> Result<(CoreParts, Vec<ReceiverAddresses
             limiters,
             stopping: Rc::clone(&stopping),
         });
-        let bound = OtlpReceiver::bind(&config, sink, &codecs)
-            .map_err(|error| format!("receivers.{}: {error}", receiver.id))?;
-        addresses.push(ReceiverAddresses {
-            id: receiver.id.to_string(),
-            grpc: bound.local_address(Protocol::Grpc),
-            http: bound.local_address(Protocol::Http),
-        });
+        let bound = config.bind(sink, &codecs).map_err(|error| format!("receivers.{}: {error}", receiver.id))?;
+        addresses.push(ReceiverAddresses { id: receiver.id.to_string(), listeners: bound.listening() });
         receivers.push((receiver.id.to_string(), bound.start()));
     }
     Ok((CoreParts { receivers, pipelines, exporters, stopping }, addresses))

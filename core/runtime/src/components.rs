@@ -8,15 +8,19 @@ use indexmap::IndexMap;
 use spanpipe_config::{ComponentId, ComponentKind, ComponentRegistry, Config, PipelineId, RegistryError};
 use spanpipe_exporters::{
     BlackholeExporterConfig, DebugExporterConfig, ExporterBuilder, FileExporterConfig, OtlpExporterConfig,
-    OtlpHttpExporterConfig,
+    OtlpHttpExporterConfig, ZipkinExporterConfig,
 };
 use spanpipe_processors::{
     AdaptiveSamplerConfig, AttributesConfig, BatchConfig, MemoryLimiter, MemoryLimiterConfig,
     ProbabilisticSamplerConfig, ProcessMemory, ProcessorBuilder, ProcessorConfig, RoutingConfig,
 };
+use spanpipe_transports::jaeger::JaegerReceiverConfig;
 use spanpipe_transports::otlp::OtlpReceiverConfig;
+use spanpipe_transports::websocket::WebSocketReceiverConfig;
+use spanpipe_transports::zipkin::ZipkinReceiverConfig;
 
 use crate::pipeline::RouteTable;
+use crate::receivers::ReceiverConfig;
 
 /// Every component type spanpipe has, under its config name.
 ///
@@ -25,6 +29,9 @@ use crate::pipeline::RouteTable;
 pub fn builtin_registry() -> Result<ComponentRegistry, RegistryError> {
     ComponentRegistry::new()
         .receiver::<OtlpReceiverConfig>("otlp")?
+        .receiver::<ZipkinReceiverConfig>("zipkin")?
+        .receiver::<JaegerReceiverConfig>("jaeger")?
+        .receiver::<WebSocketReceiverConfig>("websocket")?
         .processor::<BatchConfig>("batch")?
         .processor::<ProbabilisticSamplerConfig>("probabilistic_sampler")?
         .processor::<AdaptiveSamplerConfig>("adaptive_sampler")?
@@ -33,6 +40,7 @@ pub fn builtin_registry() -> Result<ComponentRegistry, RegistryError> {
         .processor::<MemoryLimiterConfig>("memory_limiter")?
         .exporter::<OtlpExporterConfig>("otlp")?
         .exporter::<OtlpHttpExporterConfig>("otlphttp")?
+        .exporter::<ZipkinExporterConfig>("zipkin")?
         .exporter::<FileExporterConfig>("file")?
         .exporter::<DebugExporterConfig>("debug")?
         .exporter::<BlackholeExporterConfig>("blackhole")
@@ -84,7 +92,7 @@ pub enum PlanError {
         /// The receiver's id.
         id: ComponentId,
         /// The key and file that cannot be used.
-        source: Box<spanpipe_transports::otlp::ReceiverError>,
+        source: Box<spanpipe_transports::ReceiverError>,
     },
     /// A config the loader accepted holds a type this build cannot downcast (a registry mismatch).
     #[error("{kind:?} `{id}` has no config of the expected type")]
@@ -118,7 +126,7 @@ pub struct ReceiverPlan {
     /// Its id.
     pub id: ComponentId,
     /// Its config.
-    pub config: OtlpReceiverConfig,
+    pub config: ReceiverConfig,
     /// The pipelines it feeds, as indices into [`CollectorPlan::pipelines`].
     pub pipelines: Vec<usize>,
 }
@@ -134,7 +142,7 @@ pub struct CollectorPlan {
     pub exporters: Vec<(ComponentId, ExporterBuilder)>,
 }
 
-fn downcast<T: spanpipe_config::ComponentConfig>(
+pub(crate) fn downcast<T: spanpipe_config::ComponentConfig>(
     config: &Config,
     kind: ComponentKind,
     id: &ComponentId,
@@ -161,6 +169,7 @@ fn exporter_builder(config: &Config, id: &ComponentId) -> Result<ExporterBuilder
     let built = match id.type_name() {
         "otlp" => ExporterBuilder::otlp(&name, &downcast::<OtlpExporterConfig>(config, kind, id)?),
         "otlphttp" => ExporterBuilder::otlp_http(&name, &downcast::<OtlpHttpExporterConfig>(config, kind, id)?),
+        "zipkin" => ExporterBuilder::zipkin(&name, &downcast::<ZipkinExporterConfig>(config, kind, id)?),
         "file" => ExporterBuilder::file(&name, &downcast::<FileExporterConfig>(config, kind, id)?),
         "debug" => ExporterBuilder::debug(&name, &downcast::<DebugExporterConfig>(config, kind, id)?),
         "blackhole" => Ok(ExporterBuilder::blackhole(&name)),
@@ -267,7 +276,7 @@ impl CollectorPlan {
                 match receivers.iter_mut().find(|receiver| &receiver.id == id) {
                     Some(receiver) => receiver.pipelines.push(index),
                     None => {
-                        let receiver: OtlpReceiverConfig = downcast(config, ComponentKind::Receiver, id)?;
+                        let receiver = ReceiverConfig::from_config(config, id)?;
                         // Read now so that `spanpipe validate` refuses certificate files that cannot be used.
                         receiver
                             .load_certificates()
@@ -341,6 +350,37 @@ service:
       processors: [batch]
       exporters: [blackhole/acme]
 ";
+
+    #[test]
+    fn the_embedded_default_config_listens_for_every_protocol_on_its_standard_port() {
+        let registry = builtin_registry().unwrap();
+        let (config, warnings) = spanpipe_config::load_str(spanpipe_config::DEFAULT_CONFIG, &registry)
+            .unwrap_or_else(|errors| panic!("{errors}"));
+        assert!(warnings.is_empty(), "{warnings:#?}");
+        let plan = CollectorPlan::new(&config).unwrap();
+        let mut ports: Vec<(String, u16)> = Vec::new();
+        for receiver in &plan.receivers {
+            let id = &receiver.id;
+            let any = config.components(ComponentKind::Receiver).get(id).unwrap();
+            let tcp = any.listen_addresses().into_iter().map(|(key, address)| (format!("{id}.{key}"), address.port()));
+            let udp = any
+                .datagram_listen_addresses()
+                .into_iter()
+                .map(|(key, address)| (format!("{id}.{key} (udp)"), address.port()));
+            ports.extend(tcp.chain(udp));
+        }
+        ports.sort_by_key(|(_, port)| *port);
+        let expected = [
+            ("otlp.protocols.grpc.endpoint", 4317),
+            ("otlp.protocols.http.endpoint", 4318),
+            ("websocket.endpoint", 4319),
+            ("jaeger.protocols.thrift_compact.endpoint (udp)", 6831),
+            ("jaeger.protocols.thrift_binary.endpoint (udp)", 6832),
+            ("zipkin.endpoint", 9411),
+            ("jaeger.protocols.thrift_http.endpoint", 14268),
+        ];
+        assert_eq!(ports, expected.map(|(key, port)| (key.to_owned(), port)));
+    }
 
     #[test]
     fn routes_map_to_positions_in_the_pipelines_exporters_and_exporters_are_shared() {

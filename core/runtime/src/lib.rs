@@ -22,7 +22,9 @@ pub mod hugepages;
 mod metrics;
 pub mod pipeline;
 pub mod preflight;
+pub mod receivers;
 pub mod telemetry;
 
 pub use collector::{ReceiverAddresses, RunningCollector, ShutdownReport, StartError, StartOptions};
 pub use components::{builtin_registry, CollectorPlan, PlanError};
+pub use receivers::{codec_registry, ReceiverConfig};

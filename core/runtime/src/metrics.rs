@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use spanpipe_exporters::{DropReason as ExporterDropReason, LATENCY_BUCKET_BOUNDS};
 use spanpipe_processors::Processor;
-use spanpipe_transports::otlp::Protocol;
 
 use crate::collector::CoreParts;
 use crate::telemetry::Sample;
@@ -75,8 +74,7 @@ pub(crate) fn core_samples(core: usize, parts: &CoreParts, clock: &ThreadCpuCloc
 
 fn receiver_samples(parts: &CoreParts, samples: &mut Vec<Sample>) {
     for (id, receiver) in &parts.receivers {
-        for protocol in [Protocol::Grpc, Protocol::Http] {
-            let Some(stats) = receiver.stats(protocol) else { continue };
+        for (protocol, _, stats) in receiver.listeners() {
             let stats = stats.snapshot();
             let transport = protocol.as_str();
             let base = labels(&[("receiver", id), ("transport", transport)]);
@@ -126,12 +124,33 @@ fn receiver_samples(parts: &CoreParts, samples: &mut Vec<Sample>) {
                     value,
                 ));
             }
-            samples.push(Sample::gauge(
-                "spanpipe_receiver_open_connections",
-                "Connections open now.",
-                base,
-                stats.connections_opened.saturating_sub(stats.connections_closed) as f64,
-            ));
+            if protocol.is_datagram() {
+                let counters = [
+                    (
+                        "spanpipe_receiver_datagrams_total",
+                        "Datagrams read from a UDP socket (accepted or not).",
+                        stats.datagrams_received,
+                    ),
+                    (
+                        "spanpipe_receiver_datagram_bytes_total",
+                        "Bytes of the datagrams read from a UDP socket.",
+                        stats.datagram_bytes_received,
+                    ),
+                    (
+                        "spanpipe_receiver_kernel_drops_total",
+                        "Datagrams the kernel dropped because the socket's receive buffer was full (SO_RXQ_OVFL).",
+                        stats.kernel_drops,
+                    ),
+                ];
+                push_counters(samples, &base, &counters);
+            } else {
+                samples.push(Sample::gauge(
+                    "spanpipe_receiver_open_connections",
+                    "Connections open now.",
+                    base,
+                    stats.connections_opened.saturating_sub(stats.connections_closed) as f64,
+                ));
+            }
         }
     }
 }
