@@ -16,11 +16,26 @@ use prost::Message;
 use spanpipe_codecs::otlp_json;
 use spanpipe_core::{AnyValueView, KeyValues, SpanBatch, SpanView};
 
+pub mod jaeger;
+pub mod msgpack;
+pub mod websocket;
+pub mod zipkin;
+
 /// A fuzz target's check: panics when a property fails.
 pub type Check = fn(&[u8]);
 
 /// The fuzz targets, by name: each maps to its check and its corpus directory `fuzz/corpus/<name>`.
-pub const TARGETS: &[(&str, Check)] = &[("otlp_proto", otlp_proto), ("otlp_json", otlp_json)];
+pub const TARGETS: &[(&str, Check)] = &[
+    ("otlp_proto", otlp_proto),
+    ("otlp_json", otlp_json),
+    ("zipkin_json", zipkin::zipkin_json),
+    ("zipkin_proto", zipkin::zipkin_proto),
+    ("zipkin_v1_json", zipkin::zipkin_v1_json),
+    ("jaeger_compact", jaeger::jaeger_compact),
+    ("jaeger_binary", jaeger::jaeger_binary),
+    ("websocket", websocket::websocket),
+    ("msgpack", msgpack::msgpack),
+];
 
 /// Reads every value of an attribute list, recursing into arrays and key-value lists.
 fn walk_key_values(values: KeyValues<'_>) -> usize {

@@ -1,0 +1,4 @@
+//! Fuzz target `websocket`: the checks live in `spanpipe-fuzz-checks`, shared with the corpus replay test.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| spanpipe_fuzz_checks::websocket::websocket(data));

@@ -1,0 +1,4 @@
+//! Fuzz target `zipkin_json`: the checks live in `spanpipe-fuzz-checks`, shared with the corpus replay test.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| spanpipe_fuzz_checks::zipkin::zipkin_json(data));
