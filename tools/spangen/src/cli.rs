@@ -5,26 +5,37 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::client::{Compression, Protocol};
+use crate::client::{Compression, Encoding, Protocol, Transport};
 use crate::profile::{Profile, ProfileName};
 
-/// Sends realistic traces to an OTLP endpoint at a controlled rate and reports what the collector
-/// made of them.
+/// Sends realistic traces to a collector at a controlled rate — over OTLP (gRPC, HTTP with
+/// protobuf, JSON or MessagePack bodies, WebSocket), Zipkin (JSON, protobuf) or Jaeger (UDP
+/// compact and binary Thrift, Thrift over HTTP) — and reports what the collector made of them.
+/// With --verify, checks the collector's file exporter output against what was acknowledged
+/// (for the UDP protocols, which have no acknowledgement: against what was sent).
 #[derive(Clone, Debug, Parser)]
 #[command(name = "spangen", version)]
 #[allow(clippy::struct_excessive_bools, reason = "independent command-line switches")]
 pub struct Args {
-    /// Where to send: `host:port`, `http://host:port[/path]` or `https://…`. Defaults to
-    /// 127.0.0.1:4317 for gRPC and 127.0.0.1:4318 for OTLP/HTTP.
+    /// Where to send: `host:port`, `http://host:port[/path]`, `https://…`, `ws://…` or `wss://…`
+    /// (UDP: `host:port`). Without a path, the protocol's: /v1/traces, /api/v2/spans,
+    /// /api/traces, /v1/traces/ws. Defaults to the protocol's standard port on 127.0.0.1: 4317
+    /// gRPC, 4318 OTLP/HTTP, 9411 Zipkin, 6831 jaeger-compact, 6832 jaeger-binary, 14268
+    /// jaeger-http, 4319 websocket.
     #[arg(long)]
     pub endpoint: Option<String>,
     /// The protocol. Defaults to grpc.
     #[arg(long, value_enum, default_value = "grpc")]
     pub protocol: Protocol,
-    /// Body compression. Defaults to none.
+    /// Payload of websocket messages: binary (8-byte sequence number + OTLP protobuf) or text
+    /// (decimal sequence number, line feed, OTLP/JSON). Defaults to protobuf.
+    #[arg(long, value_enum, default_value = "protobuf")]
+    pub encoding: Encoding,
+    /// Body compression (gRPC and HTTP protocols). Defaults to none.
     #[arg(long, value_enum, default_value = "none")]
     pub compression: Compression,
-    /// Use TLS (implied by an `https` endpoint or by --ca-file). Defaults to off.
+    /// Use TLS (implied by an `https` or `wss` endpoint or by --ca-file; not for UDP). Defaults to
+    /// off.
     #[arg(long)]
     pub tls: bool,
     /// PEM file of the CA certificates to trust instead of the system's. Defaults to none.
@@ -78,7 +89,9 @@ pub struct Args {
     #[arg(long, default_value_t = 16)]
     pub templates: u32,
 
-    /// Open loop: spans per second, on a fixed timetable whatever the answers.
+    /// Open loop: spans per second, on a fixed timetable whatever the answers. For the UDP
+    /// protocols keep it within what the collector reads: datagrams beyond the socket buffer are
+    /// dropped by the kernel, unseen by the sender, and --verify reports them missing.
     #[arg(long, conflicts_with = "max", required_unless_present = "max")]
     pub rate: Option<f64>,
     /// Closed loop: each request slot sends again as soon as it is answered.
@@ -93,14 +106,16 @@ pub struct Args {
     /// Connections. Defaults to 1.
     #[arg(long, default_value_t = 1)]
     pub connections: u32,
-    /// Requests in flight per connection (HTTP/1.1 opens a connection for each). Defaults to 4.
+    /// Requests in flight per connection (HTTP/1.1 opens a connection for each; gRPC, WebSocket
+    /// and UDP share theirs). Defaults to 4.
     #[arg(long, default_value_t = 4)]
     pub in_flight: u32,
     /// Time to rise linearly from zero to --rate. Defaults to 0s.
     #[arg(long, value_parser = parse_duration, default_value = "0s")]
     pub ramp_up: Duration,
-    /// Retries of a request answered 429/503 or RESOURCE_EXHAUSTED/UNAVAILABLE, after the
-    /// delay the server asks for (else back-off from 100 ms). Defaults to 3.
+    /// Retries of a message answered 429/503 or RESOURCE_EXHAUSTED/UNAVAILABLE, or whose
+    /// WebSocket was closed with 1013 (Try Again Later), after the delay the server asks for
+    /// (1 s after a 1013 close; else back-off from 100 ms). Defaults to 3.
     #[arg(long, default_value_t = 3)]
     pub max_retries: u32,
 
@@ -114,7 +129,8 @@ pub struct Args {
     #[arg(long)]
     pub no_progress: bool,
     /// After the run, check that this OTLP/JSON-lines file (a collector's file exporter output)
-    /// holds exactly the acknowledged spans.
+    /// holds exactly the acknowledged spans (UDP: the sent spans), each as the protocol's mapping
+    /// carries it (e.g. Zipkin: attributes as strings, no links).
     #[arg(long)]
     pub verify: Option<PathBuf>,
     /// How long --verify waits for the file to hold every acknowledged span. Defaults to 10s.
@@ -189,16 +205,27 @@ impl Args {
         if self.connections.saturating_mul(self.in_flight) > 10_000 {
             return Err("--connections × --in-flight must not exceed 10000".into());
         }
+        if self.encoding != Encoding::Protobuf && self.protocol != Protocol::Websocket {
+            return Err(
+                "--encoding chooses websocket messages; use --protocol http-json for OTLP/JSON over HTTP".into()
+            );
+        }
+        let transport = self.protocol.transport();
+        if self.compression != Compression::None && matches!(transport, Transport::Udp | Transport::WebSocket) {
+            return Err(
+                "--compression applies to gRPC and HTTP bodies, not to UDP datagrams or WebSocket messages".into()
+            );
+        }
+        if transport == Transport::Udp && (self.tls || self.ca_file.is_some()) {
+            return Err("--tls and --ca-file do not apply to the UDP protocols".into());
+        }
         self.profile().map(|_| ())
     }
 
     /// The endpoint, or the protocol's default.
     #[must_use]
     pub fn endpoint(&self) -> String {
-        self.endpoint.clone().unwrap_or_else(|| match self.protocol {
-            Protocol::Grpc => "127.0.0.1:4317".into(),
-            Protocol::HttpProtobuf | Protocol::HttpJson => "127.0.0.1:4318".into(),
-        })
+        self.endpoint.clone().unwrap_or_else(|| self.protocol.default_endpoint().to_owned())
     }
 }
 
@@ -252,12 +279,36 @@ mod tests {
             ("--rate 10 --error-ratio 2", "--error-ratio"),
             ("--rate 10 --count 0", "--count"),
             ("--rate 10 --templates 0", "--templates"),
+            ("--rate 10 --encoding json", "--encoding"),
+            ("--rate 10 --protocol jaeger-compact --compression gzip", "--compression"),
+            ("--rate 10 --protocol websocket --compression zstd", "--compression"),
+            ("--rate 10 --protocol jaeger-binary --tls", "--tls"),
         ];
         for (line, flag) in cases {
             let error = args(line).unwrap().validate().unwrap_err();
             assert!(error.contains(flag), "`{line}`: {error}");
         }
         assert_eq!(args("--rate 10").unwrap().validate(), Ok(()));
+    }
+
+    #[test]
+    fn every_protocol_has_its_standard_port() {
+        let endpoint = |protocol: &str| args(&format!("--rate 1 --protocol {protocol}")).unwrap().endpoint();
+        let expected = [
+            ("grpc", "127.0.0.1:4317"),
+            ("http-protobuf", "127.0.0.1:4318"),
+            ("http-msgpack", "127.0.0.1:4318"),
+            ("zipkin-json", "127.0.0.1:9411"),
+            ("zipkin-proto", "127.0.0.1:9411"),
+            ("jaeger-compact", "127.0.0.1:6831"),
+            ("jaeger-binary", "127.0.0.1:6832"),
+            ("jaeger-http", "127.0.0.1:14268"),
+            ("websocket", "127.0.0.1:4319"),
+        ];
+        for (protocol, address) in expected {
+            assert_eq!(endpoint(protocol), address, "{protocol}");
+        }
+        assert_eq!(args("--rate 1 --protocol websocket --encoding json").unwrap().validate(), Ok(()));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use hdrhistogram::Histogram;
 use crate::client::{Connection, Outcome, Target};
 use crate::plan::Plan;
 use crate::verify::Acknowledged;
+use crate::wire::Messages;
 
 /// When the load stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +100,9 @@ pub struct Counts {
     pub requests_sent: u64,
     /// Spans in those requests.
     pub spans_sent: u64,
+    /// Messages those requests took: HTTP bodies, WebSocket messages or UDP datagrams (more than
+    /// one per request for Jaeger, one per process and datagram).
+    pub messages_sent: u64,
     /// Requests the collector accepted.
     pub requests_accepted: u64,
     /// Spans the collector accepted: those of accepted requests, less what it reported rejected
@@ -122,7 +126,8 @@ pub struct Counts {
 pub struct LoadResult {
     /// The counters.
     pub counts: Counts,
-    /// Answers by status (`http 200`, `grpc UNAVAILABLE`, `connection error`), retries included.
+    /// Answers by status (`http 200`, `grpc UNAVAILABLE`, `udp sent`, `websocket accepted`,
+    /// `connection error`), retries included.
     pub statuses: BTreeMap<String, u64>,
     /// Request latency in microseconds, from the scheduled send time to the final answer.
     pub latency_micros: Histogram<u64>,
@@ -302,19 +307,23 @@ fn new_histogram() -> Histogram<u64> {
 async fn slot_loop(shared: &Shared<'_>, mut connection: Connection) -> Result<Histogram<u64>, LoadError> {
     let mut histogram = new_histogram();
     let mut body = Vec::new();
+    let mut messages = Messages::new();
+    let wire = shared.plan.wire();
     while let Some((request, due)) = shared.take_request() {
         tokio::time::sleep_until(due.into()).await;
         let time_nanos = shared.start_wall_nanos + (due - shared.start).as_nanos() as u64;
         let spans = shared.plan.render(request, time_nanos, &mut body)? as u64;
+        wire.encode(&body, &mut messages).map_err(|error| LoadError::Template(error.into()))?;
         shared.last_send.set(shared.last_send.get().max(shared.start.elapsed()));
         {
             let mut counts = shared.counts.borrow_mut();
             counts.requests_sent += 1;
             counts.spans_sent += spans;
+            counts.messages_sent += messages.len() as u64;
         }
-        let accepted = send_with_retries(shared, &mut connection, &body).await;
+        let ending = send_messages(shared, &mut connection, &messages).await;
         let mut counts = shared.counts.borrow_mut();
-        match accepted {
+        match ending {
             Some(Ending::Accepted { rejected_spans }) => {
                 let rejected_spans = rejected_spans.min(spans);
                 counts.requests_accepted += 1;
@@ -347,20 +356,28 @@ enum Ending {
     Rejected,
 }
 
-/// Sends one body until it is accepted, refused for good, or out of retries; `None` when the
+/// Sends a request's messages in order (one for most protocols; one per Jaeger process or
+/// datagram). The request is accepted when every message is; the first refused or failed message
+/// ends it (the messages before it may have been delivered: `--verify` counts their spans as
+/// delivered without acknowledgement, which is not an error).
+async fn send_messages(shared: &Shared<'_>, connection: &mut Connection, messages: &Messages) -> Option<Ending> {
+    let mut rejected_spans = 0;
+    for message in messages.iter() {
+        match send_with_retries(shared, connection, message).await? {
+            Ending::Accepted { rejected_spans: rejected } => rejected_spans += rejected,
+            Ending::Rejected => return Some(Ending::Rejected),
+        }
+    }
+    Some(Ending::Accepted { rejected_spans })
+}
+
+/// Sends one message until it is accepted, refused for good, or out of retries; `None` when the
 /// connection broke and could not be re-opened or broke on every retry.
-async fn send_with_retries(shared: &Shared<'_>, connection: &mut Connection, body: &[u8]) -> Option<Ending> {
+async fn send_with_retries(shared: &Shared<'_>, connection: &mut Connection, message: &[u8]) -> Option<Ending> {
     let target = &shared.settings.target;
     let mut attempt = 0;
     loop {
-        let request = match target.request(body) {
-            Ok(request) => request,
-            Err(_) => {
-                shared.count_status("compression error");
-                return Some(Ending::Rejected);
-            }
-        };
-        let outcome = match connection.send(request, target.protocol()).await {
+        let outcome = match connection.send(target, message).await {
             Ok(outcome) => outcome,
             Err(_) => {
                 // The connection broke (a server may close it after refusing a request): open a
@@ -380,8 +397,8 @@ async fn send_with_retries(shared: &Shared<'_>, connection: &mut Connection, bod
             }
         };
         match outcome {
-            Outcome::Accepted { rejected_spans } => {
-                shared.count_status(accepted_status(target.protocol()));
+            Outcome::Accepted { rejected_spans, status } => {
+                shared.count_status(status);
                 return Some(Ending::Accepted { rejected_spans });
             }
             Outcome::Rejected { status } => {
@@ -400,13 +417,6 @@ async fn send_with_retries(shared: &Shared<'_>, connection: &mut Connection, bod
                 tokio::time::sleep(after.unwrap_or(backoff)).await;
             }
         }
-    }
-}
-
-fn accepted_status(protocol: crate::client::Protocol) -> &'static str {
-    match protocol {
-        crate::client::Protocol::Grpc => "grpc OK",
-        crate::client::Protocol::HttpProtobuf | crate::client::Protocol::HttpJson => "http 200",
     }
 }
 

@@ -7,7 +7,8 @@
 
 use crate::ids::{mix, IdScheme};
 use crate::profile::Profile;
-use crate::template::{BodyFormat, RequestIds, Template, TemplateError};
+use crate::template::{RequestIds, Template, TemplateError};
+use crate::wire::Wire;
 
 /// All requests of a run.
 #[derive(Debug)]
@@ -17,12 +18,13 @@ pub struct Plan {
     batch_size: u32,
     total_requests: Option<u64>,
     ids: IdScheme,
+    wire: Wire,
 }
 
 impl Plan {
     /// Builds `template_count` templates of `batch_size` spans (and one of `total_spans mod
-    /// batch_size` spans for the last request when that is not zero). `total_spans` is `None`
-    /// for runs bounded by time.
+    /// batch_size` spans for the last request when that is not zero), for `wire`. `total_spans` is
+    /// `None` for runs bounded by time.
     ///
     /// # Errors
     /// Only on a generator bug ([`TemplateError`]).
@@ -32,17 +34,17 @@ impl Plan {
         batch_size: u32,
         template_count: u32,
         total_spans: Option<u64>,
-        format: BodyFormat,
+        wire: Wire,
     ) -> Result<Self, TemplateError> {
         let templates = (0..u64::from(template_count))
-            .map(|index| Template::build(profile, mix(seed.wrapping_add(index)), batch_size, format))
+            .map(|index| Template::build(profile, mix(seed.wrapping_add(index)), batch_size, wire))
             .collect::<Result<Vec<_>, _>>()?;
         let remainder = match total_spans.map(|total| total % u64::from(batch_size)) {
-            Some(rest) if rest > 0 => Some(Template::build(profile, mix(!seed), rest as u32, format)?),
+            Some(rest) if rest > 0 => Some(Template::build(profile, mix(!seed), rest as u32, wire)?),
             _ => None,
         };
         let total_requests = total_spans.map(|total| total.div_ceil(u64::from(batch_size)));
-        Ok(Self { templates, remainder, batch_size, total_requests, ids: IdScheme::new(seed) })
+        Ok(Self { templates, remainder, batch_size, total_requests, ids: IdScheme::new(seed), wire })
     }
 
     /// The template request `request` is made from.
@@ -64,6 +66,12 @@ impl Plan {
     #[must_use]
     pub fn total_requests(&self) -> Option<u64> {
         self.total_requests
+    }
+
+    /// How the requests go on the wire.
+    #[must_use]
+    pub fn wire(&self) -> Wire {
+        self.wire
     }
 
     /// The run's ids.

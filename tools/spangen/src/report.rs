@@ -130,8 +130,8 @@ impl Report {
         let _ = writeln!(out, "load:      {}", self.load);
         let _ = writeln!(
             out,
-            "sent:      {} spans in {} requests over {:.2} s: {:.0} spans/s offered",
-            c.spans_sent, c.requests_sent, self.send_window_seconds, self.offered_spans_per_second
+            "sent:      {} spans in {} requests ({} messages) over {:.2} s: {:.0} spans/s offered",
+            c.spans_sent, c.requests_sent, c.messages_sent, self.send_window_seconds, self.offered_spans_per_second
         );
         let _ = writeln!(
             out,

@@ -16,6 +16,10 @@
 //! inside an attribute's value. Times are fixed width in both encodings — eight bytes in
 //! protobuf, nineteen decimal digits in JSON for every instant between 2001 and 2286 — which is
 //! what makes in-place patching possible.
+//!
+//! Protocols other than OTLP are encoded from the patched protobuf per request ([`crate::wire`]).
+//! Building a template also runs its placeholder body through the protocol's encoder and decoder
+//! once, to record what `--verify` must expect of each span in that protocol's form.
 
 use spanpipe_core::wire::Fields;
 use spanpipe_core::{Attributes as _, BatchWriter, ScanError, SpanBatch, SpanWriter};
@@ -23,6 +27,7 @@ use spanpipe_core::{Attributes as _, BatchWriter, ScanError, SpanBatch, SpanWrit
 use crate::ids::{IdScheme, SplitMix};
 use crate::profile::Profile;
 use crate::verify::fingerprint;
+use crate::wire::Wire;
 
 /// The encoding of request bodies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +63,34 @@ struct Patch {
     kind: PatchKind,
 }
 
+/// The [`fingerprint`] of each template span in its *expected form*: the span as the protocol's
+/// receiver will read it, i.e. after the protocol's encoder and decoder ([`Wire::round_trip`]),
+/// found by its placeholder span id (a protocol may regroup or reorder spans).
+fn expected_fingerprints(wire: Wire, body: &[u8], span_count: usize) -> Result<Vec<u64>, TemplateError> {
+    let mut fingerprints = vec![None; span_count];
+    for batch in wire.round_trip(body)? {
+        for span in batch.spans() {
+            let slot = match placeholder_kind(span.span_id()) {
+                Some(PatchKind::SpanId(position)) => fingerprints.get_mut(position as usize),
+                _ => None,
+            };
+            let slot = slot.ok_or_else(|| {
+                TemplateError::Layout(format!("{} gave back a span with an id spangen did not write", wire.name()))
+            })?;
+            if slot.replace(fingerprint(&span)).is_some() {
+                return Err(TemplateError::Layout(format!("{} gave back a span twice", wire.name())));
+            }
+        }
+    }
+    fingerprints
+        .into_iter()
+        .enumerate()
+        .map(|(position, found)| {
+            found.ok_or_else(|| TemplateError::Layout(format!("{} lost template span {position}", wire.name())))
+        })
+        .collect()
+}
+
 /// What `--verify` expects of a template's span.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TemplateSpan {
@@ -65,7 +98,8 @@ pub struct TemplateSpan {
     pub trace: u32,
     /// The parent's position in the template, for spans that have one.
     pub parent: Option<u32>,
-    /// [`fingerprint`] of its service, name, kind and attributes.
+    /// [`fingerprint`] of its service, name, kind and attributes, in the form the protocol's
+    /// mapping gives them.
     pub fingerprint: u64,
 }
 
@@ -89,6 +123,9 @@ pub enum TemplateError {
     /// A placeholder was not where the encoding should have put it (a bug in a locator).
     #[error("template encoding: {0}")]
     Layout(String),
+    /// The protocol's codec could not carry the template (a bug in spangen or the codec).
+    #[error(transparent)]
+    Wire(#[from] crate::wire::WireError),
     /// A time does not fit the fixed-width encoding.
     #[error("time {0} ns since the epoch is outside 2001..2286, which in-place patching needs")]
     TimeOutOfRange(u64),
@@ -106,22 +143,15 @@ pub struct Template {
 
 impl Template {
     /// Generates `span_count` spans of whole traces (the last one cut short where the request is
-    /// full) in the shape of `profile`, from `seed`, and encodes them as `format`.
+    /// full) in the shape of `profile`, from `seed`, and encodes them as `wire` needs them
+    /// ([`Wire::template_format`]).
     ///
     /// # Errors
     /// Only on a bug: [`TemplateError::Scan`] or [`TemplateError::Layout`].
-    pub fn build(profile: &Profile, seed: u64, span_count: u32, format: BodyFormat) -> Result<Self, TemplateError> {
+    pub fn build(profile: &Profile, seed: u64, span_count: u32, wire: Wire) -> Result<Self, TemplateError> {
         let generated = generate(profile, seed, span_count);
         let batch = write(&generated)?;
-        let spans = batch
-            .spans()
-            .zip(&generated.spans)
-            .map(|(view, span)| TemplateSpan {
-                trace: span.trace,
-                parent: span.parent,
-                fingerprint: fingerprint(&view),
-            })
-            .collect();
+        let format = wire.template_format();
         let (body, patches) = match format {
             BodyFormat::Protobuf => {
                 let patches = locate_protobuf(&batch)?;
@@ -141,6 +171,13 @@ impl Template {
                 (json, patches)
             }
         };
+        let fingerprints = expected_fingerprints(wire, &body, generated.spans.len())?;
+        let spans = generated
+            .spans
+            .iter()
+            .zip(fingerprints)
+            .map(|(span, fingerprint)| TemplateSpan { trace: span.trace, parent: span.parent, fingerprint })
+            .collect();
         Ok(Self { body, format, patches, spans, traces: generated.traces })
     }
 
@@ -601,8 +638,15 @@ mod tests {
         }
     }
 
+    fn wire(format: BodyFormat) -> Wire {
+        match format {
+            BodyFormat::Protobuf => Wire::OtlpProtobuf,
+            BodyFormat::Json => Wire::OtlpJson,
+        }
+    }
+
     fn check_patched_request(profile: ProfileName, format: BodyFormat) {
-        let template = Template::build(&Profile::preset(profile), 9, 100, format).unwrap();
+        let template = Template::build(&Profile::preset(profile), 9, 100, wire(format)).unwrap();
         assert_eq!(template.span_count(), 100);
         let ids = IdScheme::new(5);
         let mut body = Vec::new();
@@ -646,8 +690,8 @@ mod tests {
     #[test]
     fn json_and_protobuf_templates_hold_the_same_spans() {
         let profile = Profile::preset(ProfileName::HttpService);
-        let proto = Template::build(&profile, 4, 50, BodyFormat::Protobuf).unwrap();
-        let json = Template::build(&profile, 4, 50, BodyFormat::Json).unwrap();
+        let proto = Template::build(&profile, 4, 50, Wire::OtlpProtobuf).unwrap();
+        let json = Template::build(&profile, 4, 50, Wire::OtlpJson).unwrap();
         let ids = IdScheme::new(1);
         let request = RequestIds { span_base: 0, trace_base: 0, time_nanos: TIME };
         let (mut proto_body, mut json_body) = (Vec::new(), Vec::new());
@@ -658,8 +702,7 @@ mod tests {
 
     #[test]
     fn ids_are_unique_across_requests() {
-        let template =
-            Template::build(&Profile::preset(ProfileName::HttpService), 1, 100, BodyFormat::Protobuf).unwrap();
+        let template = Template::build(&Profile::preset(ProfileName::HttpService), 1, 100, Wire::OtlpProtobuf).unwrap();
         let ids = IdScheme::new(77);
         let (mut span_ids, mut trace_ids) = (HashSet::new(), HashSet::new());
         let mut body = Vec::new();
@@ -683,19 +726,19 @@ mod tests {
     #[test]
     fn the_same_seed_builds_the_same_template_and_another_seed_another() {
         let profile = Profile::preset(ProfileName::HeavyAttributes);
-        let first = Template::build(&profile, 11, 100, BodyFormat::Protobuf).unwrap();
-        let again = Template::build(&profile, 11, 100, BodyFormat::Protobuf).unwrap();
-        let other = Template::build(&profile, 12, 100, BodyFormat::Protobuf).unwrap();
+        let first = Template::build(&profile, 11, 100, Wire::OtlpProtobuf).unwrap();
+        let again = Template::build(&profile, 11, 100, Wire::OtlpProtobuf).unwrap();
+        let other = Template::build(&profile, 12, 100, Wire::OtlpProtobuf).unwrap();
         assert_eq!(first.body, again.body);
         assert_ne!(first.body, other.body);
     }
 
     #[test]
     fn profiles_shape_the_traces() {
-        let small = Template::build(&Profile::preset(ProfileName::Small), 2, 200, BodyFormat::Protobuf).unwrap();
+        let small = Template::build(&Profile::preset(ProfileName::Small), 2, 200, Wire::OtlpProtobuf).unwrap();
         let heavy =
-            Template::build(&Profile::preset(ProfileName::HeavyAttributes), 2, 200, BodyFormat::Protobuf).unwrap();
-        let http = Template::build(&Profile::preset(ProfileName::HttpService), 2, 200, BodyFormat::Protobuf).unwrap();
+            Template::build(&Profile::preset(ProfileName::HeavyAttributes), 2, 200, Wire::OtlpProtobuf).unwrap();
+        let http = Template::build(&Profile::preset(ProfileName::HttpService), 2, 200, Wire::OtlpProtobuf).unwrap();
         let request = RequestIds { span_base: 0, trace_base: 0, time_nanos: TIME };
         let ids = IdScheme::new(0);
         let decode_spans = |template: &Template| {
@@ -718,9 +761,46 @@ mod tests {
         assert!((1..40).contains(&errors), "{errors} errors of 200 at a 5% ratio");
     }
 
+    /// The expected form is the protocol's: the same as OTLP's where the mapping carries
+    /// everything (MessagePack, WebSocket's OTLP), different where it cannot (Zipkin makes typed
+    /// attributes strings; Jaeger has no INTERNAL kind), and never the same across those two.
+    #[test]
+    fn expected_forms_follow_each_protocols_mapping() {
+        let profile = Profile::preset(ProfileName::HttpService);
+        let fingerprints = |wire: Wire| -> Vec<u64> {
+            let template = Template::build(&profile, 6, 100, wire).unwrap();
+            template.spans().iter().map(|span| span.fingerprint).collect()
+        };
+        let otlp = fingerprints(Wire::OtlpProtobuf);
+        assert_eq!(fingerprints(Wire::OtlpJson), otlp);
+        assert_eq!(fingerprints(Wire::Msgpack), otlp);
+        let differing = |wire: Wire| otlp.iter().zip(fingerprints(wire)).filter(|(a, b)| **a != *b).count();
+        // Every span has typed attributes (the profile's `http.response.status_code` or its
+        // extra ones) or a resource with more than its service name, which Zipkin makes tags.
+        assert_eq!(differing(Wire::ZipkinJson), 100);
+        assert_eq!(fingerprints(Wire::ZipkinProto), fingerprints(Wire::ZipkinJson));
+        let internal = Template::build(&profile, 6, 100, Wire::OtlpProtobuf).unwrap();
+        let mut body = Vec::new();
+        internal
+            .render(&IdScheme::new(0), RequestIds { span_base: 0, trace_base: 0, time_nanos: TIME }, &mut body)
+            .unwrap();
+        let internal_spans = decode(BodyFormat::Protobuf, &body)
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .filter(|span| span.kind == SPAN_KIND_INTERNAL)
+            .count();
+        assert!(internal_spans > 0, "the profile makes INTERNAL spans");
+        let jaeger = fingerprints(Wire::JaegerHttp);
+        assert!(differing(Wire::JaegerHttp) >= internal_spans, "INTERNAL spans lose their kind in Jaeger");
+        assert_eq!(fingerprints(Wire::JaegerCompact), jaeger);
+        assert_eq!(fingerprints(Wire::JaegerBinary), jaeger);
+    }
+
     #[test]
     fn refuses_times_that_do_not_fit_nineteen_digits() {
-        let template = Template::build(&Profile::preset(ProfileName::Small), 1, 10, BodyFormat::Json).unwrap();
+        let template = Template::build(&Profile::preset(ProfileName::Small), 1, 10, Wire::OtlpJson).unwrap();
         let mut body = Vec::new();
         let request = RequestIds { span_base: 0, trace_base: 0, time_nanos: 5 };
         assert!(matches!(

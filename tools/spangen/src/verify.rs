@@ -7,6 +7,17 @@
 //! request, the template span, the ids it should carry and the [`fingerprint`] of its service,
 //! name, kind and attributes. A sent span costs one byte of counters during the check.
 //!
+//! The expected content is the template span in the *protocol's* form: what its mapping carries
+//! after the protocol's own encoder and decoder ([`crate::wire`]), recorded in each
+//! [`crate::template::TemplateSpan`]. Zipkin has no links and makes every attribute and resource
+//! attribute a string tag, Jaeger has no INTERNAL kind; a span that arrives in that form is
+//! intact, and anything else that differs is altered. One check serves every protocol.
+//!
+//! What "acknowledged" means depends on the protocol: an OTLP success answer (less a
+//! `partial_success`), Zipkin's and Jaeger's 2xx, a WebSocket acknowledgement that accepted the
+//! message. UDP has no answer, so there a request counts as acknowledged once every datagram of it
+//! was handed to the kernel: a datagram lost on the way (a full receive buffer) is *missing*.
+//!
 //! Findings: *missing* (acknowledged, not in the file), *duplicated* (in the file more than
 //! once), *altered* (ids, name, kind, service or attributes differ from what was sent), *unknown*
 //! (an id spangen never sent), and — not an error — spans of requests that were not acknowledged
@@ -283,12 +294,12 @@ mod tests {
 
     use super::*;
     use crate::profile::{Profile, ProfileName};
-    use crate::template::BodyFormat;
+    use crate::wire::Wire;
 
     const TIME: u64 = 1_750_000_000_000_000_000;
 
     fn plan(seed: u64) -> Plan {
-        Plan::new(&Profile::preset(ProfileName::HttpService), seed, 10, 3, Some(45), BodyFormat::Json).unwrap()
+        Plan::new(&Profile::preset(ProfileName::HttpService), seed, 10, 3, Some(45), Wire::OtlpJson).unwrap()
     }
 
     fn request_line(plan: &Plan, request: u64) -> Vec<u8> {
