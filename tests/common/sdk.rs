@@ -66,7 +66,7 @@ pub fn run_client<T: DeserializeOwned>(python: &Path, script: &str, arguments: &
 
 /// An attribute value, tagged with its type as the script prints it, so that an int that
 /// arrived as a double (or a string) is a difference.
-#[derive(Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum Value {
     String(String),

@@ -1,0 +1,321 @@
+//! Real Zipkin and Jaeger clients through spanpipe: every span arrives with the fields the
+//! OpenTelemetry specification's mapping of its protocol says.
+//!
+//! The OpenTelemetry Python SDK (tests/otel_sdk/send_legacy.py, run from the venvs `tools/test`
+//! creates) sends the span set of tests/otel_sdk/spanset.py — two services, every span kind,
+//! attributes of every type, events with attributes, links, each status — through its own
+//! exporters: Zipkin v2 JSON, Zipkin protobuf and Zipkin v1 JSON (opentelemetry-exporter-zipkin
+//! 1.45), and Jaeger Thrift in agent mode (compact Thrift over UDP) and collector mode (binary
+//! Thrift over HTTP) (opentelemetry-exporter-jaeger-thrift 1.21). spanpipe's `zipkin` and
+//! `jaeger` receivers write everything to a `file` exporter, and the test compares each span the
+//! SDK exported with what arrived, field by field, under these rules:
+//!
+//! - ids, parent and name exactly; times as the exporters round them to microseconds;
+//! - resource: `service.name` only (Zipkin carries the service as `localEndpoint.serviceName`,
+//!   Jaeger as the process's service name; both exporters send the other resource attributes as
+//!   span tags, so they arrive as span attributes);
+//! - scope name and version from the `otel.scope.*` tags, which are consumed like
+//!   `otel.library.*`, `otel.status_*`, `error` and `span.kind`;
+//! - status code and message from `otel.status_code` / `otel.status_description` or `error`;
+//! - Zipkin: tags are strings, so every non-string attribute arrives as the exporter's text of it
+//!   (compared by meaning: the text read back as a number, boolean or JSON array); events from
+//!   annotations with their typed attributes; no links (Zipkin has none); INTERNAL has no Zipkin
+//!   kind and arrives unspecified, and the v1 exporter writes no kind at all;
+//! - Jaeger: tags typed (arrays as the exporter's text); logs become events, and since this
+//!   exporter writes the event name under `message` rather than the specification's `event`
+//!   field, the name arrives as a `message` attribute of an unnamed event (as the Collector reads
+//!   it); links from FOLLOWS_FROM references, marked `opentracing.ref_type`; the sampled flag.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+
+use common::sdk::{hex, pairs, run_client, venv_python, Value};
+use common::{free_address, read_export_requests, wait_until, Spanpipe, DELIVERY_TIMEOUT};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SdkEvent {
+    name: String,
+    time_unix_nano: u64,
+    attributes: Vec<(String, Value)>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SdkLink {
+    trace_id: String,
+    span_id: String,
+    /// A Jaeger reference has no attributes: they are not expected to arrive.
+    #[serde(rename = "attributes")]
+    _attributes: Vec<(String, Value)>,
+}
+
+/// A span as the SDK recorded it, printed by send_legacy.py.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SdkSpan {
+    trace_id: String,
+    span_id: String,
+    parent_span_id: String,
+    trace_state: String,
+    name: String,
+    kind: i32,
+    start_time_unix_nano: u64,
+    end_time_unix_nano: u64,
+    attributes: Vec<(String, Value)>,
+    events: Vec<SdkEvent>,
+    links: Vec<SdkLink>,
+    status_code: i32,
+    status_message: String,
+    resource_attributes: Vec<(String, Value)>,
+    scope_name: String,
+    scope_version: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetReport {
+    target: String,
+    spans: Vec<SdkSpan>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Report {
+    targets: Vec<TargetReport>,
+}
+
+/// The protocols the exporters speak, each with its mapping's rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    ZipkinV2,
+    ZipkinV1,
+    Jaeger,
+}
+
+/// A span as it arrived, with its resource and scope.
+#[derive(Debug)]
+struct Arrived {
+    resource_attributes: Vec<(String, Value)>,
+    scope_name: String,
+    scope_version: String,
+    span: Span,
+}
+
+fn arrived_spans(path: &Path) -> BTreeMap<String, Vec<Arrived>> {
+    let mut spans: BTreeMap<String, Vec<Arrived>> = BTreeMap::new();
+    for request in read_export_requests(path) {
+        for ResourceSpans { resource, scope_spans, .. } in request.resource_spans {
+            let resource_attributes = pairs(&resource.unwrap_or_default().attributes);
+            for ScopeSpans { scope, spans: scope_spans, .. } in scope_spans {
+                let scope = scope.unwrap_or_default();
+                for span in scope_spans {
+                    spans.entry(hex(&span.span_id)).or_default().push(Arrived {
+                        resource_attributes: resource_attributes.clone(),
+                        scope_name: scope.name.clone(),
+                        scope_version: scope.version.clone(),
+                        span,
+                    });
+                }
+            }
+        }
+    }
+    spans
+}
+
+/// Nanoseconds as the exporters send them: rounded to the nearest microsecond.
+fn microseconds(nanos: u64) -> u64 {
+    (nanos + 500) / 1_000
+}
+
+/// Whether `text`, the exporter's text form of `sent`, means `sent`.
+fn text_means(text: &str, sent: &Value) -> bool {
+    fn json_means(json: &serde_json::Value, sent: &Value) -> bool {
+        match (json, sent) {
+            (serde_json::Value::String(text), value) => text_means(text, value),
+            (serde_json::Value::Bool(flag), Value::Bool(value)) => flag == value,
+            (serde_json::Value::Number(number), Value::Int(value)) => number.as_i64() == Some(*value),
+            (serde_json::Value::Number(number), Value::Double(value)) => number.as_f64() == Some(*value),
+            (serde_json::Value::Array(items), Value::Array(values)) => {
+                items.len() == values.len() && items.iter().zip(values).all(|(item, value)| json_means(item, value))
+            }
+            _ => false,
+        }
+    }
+    match sent {
+        Value::String(value) => text == value,
+        _ => serde_json::from_str(text).is_ok_and(|json| json_means(&json, sent)),
+    }
+}
+
+/// Checks one arrived span against what the SDK recorded, under `protocol`'s mapping.
+fn check_span(protocol: Protocol, service: &str, sent: &SdkSpan, arrived: &Arrived) {
+    let what = format!("{protocol:?} span {} ({})", sent.span_id, sent.name);
+    let span = &arrived.span;
+    assert_eq!(hex(&span.trace_id), sent.trace_id, "{what}: trace id");
+    assert_eq!(hex(&span.parent_span_id), sent.parent_span_id, "{what}: parent");
+    assert_eq!(span.name, sent.name, "{what}: name");
+    let start = microseconds(sent.start_time_unix_nano);
+    let duration = microseconds(sent.end_time_unix_nano - sent.start_time_unix_nano);
+    assert_eq!(span.start_time_unix_nano, start * 1_000, "{what}: start");
+    assert_eq!(span.end_time_unix_nano, (start + duration) * 1_000, "{what}: end");
+    assert_eq!(arrived.resource_attributes, [("service.name".to_owned(), Value::String(service.to_owned()))]);
+    assert_eq!(
+        (arrived.scope_name.as_str(), arrived.scope_version.as_str()),
+        (&*sent.scope_name, &*sent.scope_version)
+    );
+    let status = span.status.clone().unwrap_or_default();
+    assert_eq!((status.code, status.message.as_str()), (sent.status_code, &*sent.status_message), "{what}: status");
+    let internal = 1;
+    let kind = match protocol {
+        Protocol::ZipkinV1 => 0,
+        Protocol::ZipkinV2 if sent.kind == internal => 0,
+        Protocol::ZipkinV2 | Protocol::Jaeger => sent.kind,
+    };
+    assert_eq!(span.kind, kind, "{what}: kind");
+
+    // Span tags hold the span's attributes and then the resource's (all but the service name,
+    // which both protocols carry on their own, and which the exporters repeat as a tag too).
+    let expected: Vec<&(String, Value)> = sent.attributes.iter().chain(&sent.resource_attributes).collect();
+    let received: BTreeMap<String, Value> = pairs(&span.attributes).into_iter().collect();
+    assert_eq!(received.len(), expected.len(), "{what}: attributes {received:?}");
+    for (key, value) in expected {
+        let got = received.get(key).unwrap_or_else(|| panic!("{what}: attribute `{key}` is missing: {received:?}"));
+        match (protocol, value, got) {
+            (Protocol::ZipkinV2 | Protocol::ZipkinV1, _, Value::String(text)) => {
+                assert!(text_means(text, value), "{what}: `{key}` arrived as {text:?}, sent {value:?}");
+            }
+            (Protocol::Jaeger, Value::Array(_), got) => {
+                assert!(matches!(got, Value::String(_)), "{what}: the exporter sends `{key}` as text, got {got:?}")
+            }
+            (Protocol::Jaeger, value, got) => assert_eq!(got, value, "{what}: `{key}`"),
+            (_, _, got) => panic!("{what}: `{key}` arrived as {got:?}, Zipkin tags are strings"),
+        }
+    }
+
+    assert_eq!(span.events.len(), sent.events.len(), "{what}: events");
+    for (event, sent_event) in span.events.iter().zip(&sent.events) {
+        assert_eq!(event.time_unix_nano, microseconds(sent_event.time_unix_nano) * 1_000, "{what}: event time");
+        let mut attributes: BTreeMap<String, Value> = pairs(&event.attributes).into_iter().collect();
+        if protocol == Protocol::Jaeger {
+            assert_eq!(event.name, "", "{what}: the exporter writes no `event` field");
+            let name = attributes.remove("message");
+            assert_eq!(name, Some(Value::String(sent_event.name.clone())), "{what}: event name under `message`");
+        } else {
+            assert_eq!(event.name, sent_event.name, "{what}: event name");
+        }
+        let sent_attributes: BTreeMap<String, Value> =
+            sent_event.attributes.iter().map(|(key, value)| (key.clone(), value.clone())).collect();
+        assert_eq!(attributes, sent_attributes, "{what}: event `{}` attributes", sent_event.name);
+    }
+
+    match protocol {
+        Protocol::ZipkinV2 | Protocol::ZipkinV1 => {
+            assert!(span.links.is_empty(), "{what}: Zipkin has no links");
+            assert_eq!(span.flags, 0, "{what}: flags");
+        }
+        Protocol::Jaeger => {
+            let links: Vec<(String, String, Vec<(String, Value)>)> = span
+                .links
+                .iter()
+                .map(|link| (hex(&link.trace_id), hex(&link.span_id), pairs(&link.attributes)))
+                .collect();
+            let follows_from = vec![("opentracing.ref_type".to_owned(), Value::String("follows_from".to_owned()))];
+            let expected: Vec<_> = sent
+                .links
+                .iter()
+                .map(|link| (link.trace_id.clone(), link.span_id.clone(), follows_from.clone()))
+                .collect();
+            assert_eq!(links, expected, "{what}: links");
+            assert_eq!(span.flags, 1, "{what}: the sampled flag");
+        }
+    }
+    // Neither exporter sends the W3C trace state.
+    assert!(span.trace_state.is_empty(), "{what}: trace state {:?} (sent {:?})", span.trace_state, sent.trace_state);
+}
+
+/// Sends with send_legacy.py from `venv` to `targets` and checks that every exported span
+/// arrived once in `output`, under the mapping of the protocol of its target.
+fn send_and_check(venv: (&str, &str), targets: &[(Protocol, String)], collector: &mut Spanpipe, output: &Path) {
+    let python = venv_python(venv.0, venv.1);
+    let mut arguments: Vec<OsString> = Vec::new();
+    for (_, target) in targets {
+        arguments.extend(["--target".into(), target.into()]);
+    }
+    let report: Report = run_client(&python, "send_legacy.py", &arguments);
+    assert_eq!(report.targets.len(), targets.len(), "the client reports every target");
+    let expected: usize = report.targets.iter().map(|target| target.spans.len()).sum();
+    wait_until("every exported span to arrive in the file", DELIVERY_TIMEOUT, || {
+        arrived_spans(output).values().map(Vec::len).sum::<usize>() >= expected
+    });
+    let arrived = arrived_spans(output);
+    for ((protocol, target), report) in targets.iter().zip(&report.targets) {
+        assert_eq!(&report.target, target);
+        assert_eq!(report.spans.len(), 8, "{target}: the span set has eight spans");
+        for sent in &report.spans {
+            let copies = arrived.get(&sent.span_id).map_or(0, Vec::len);
+            assert_eq!(copies, 1, "{target}: span {} ({}) arrived {copies} times", sent.span_id, sent.name);
+            let service = sent
+                .resource_attributes
+                .iter()
+                .find_map(|(key, value)| match value {
+                    Value::String(name) if key == "service.name" => Some(name.as_str()),
+                    _ => None,
+                })
+                .expect("the SDK's resource names the service");
+            check_span(*protocol, service, sent, &arrived[&sent.span_id][0]);
+        }
+    }
+    assert_eq!(arrived.values().map(Vec::len).sum::<usize>(), expected, "nothing but what was sent arrived");
+    collector.stop_cleanly();
+}
+
+fn file_exporter(output: &Path) -> String {
+    format!("exporters:\n  file:\n    path: \"{}\"\n    flush_interval: 50ms\n", output.display())
+}
+
+#[test]
+fn python_sdk_zipkin_exporters_v2_json_v2_proto_and_v1_json() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let output = dir.path().join("received.jsonl");
+    let address = free_address();
+    let components = format!("receivers:\n  zipkin:\n    endpoint: \"{address}\"\n{}", file_exporter(&output));
+    let mut collector =
+        Spanpipe::start(dir.path(), "zipkin", &components, "traces: {receivers: [zipkin], exporters: [file]}");
+    let targets = [
+        (Protocol::ZipkinV2, format!("zipkin-json=http://{address}/api/v2/spans")),
+        (Protocol::ZipkinV2, format!("zipkin-proto=http://{address}/api/v2/spans")),
+        (Protocol::ZipkinV1, format!("zipkin-v1-json=http://{address}/api/v1/spans")),
+    ];
+    send_and_check((".venv-zipkin", "requirements-zipkin.txt"), &targets, &mut collector, &output);
+}
+
+/// A loopback UDP port that is free now.
+fn free_udp_address() -> SocketAddr {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("binding a UDP socket on loopback");
+    socket.local_addr().expect("its address")
+}
+
+#[test]
+fn python_sdk_jaeger_thrift_exporter_in_agent_and_collector_modes() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let output = dir.path().join("received.jsonl");
+    let (http, compact) = (free_address(), free_udp_address());
+    let components = format!(
+        "receivers:\n  jaeger:\n    protocols:\n      thrift_http: {{endpoint: \"{http}\"}}\n      thrift_compact: {{endpoint: \"{compact}\"}}\n{}",
+        file_exporter(&output)
+    );
+    let mut collector =
+        Spanpipe::start(dir.path(), "jaeger", &components, "traces: {receivers: [jaeger], exporters: [file]}");
+    let targets = [
+        (Protocol::Jaeger, format!("jaeger-agent={compact}")),
+        (Protocol::Jaeger, format!("jaeger-collector=http://{http}/api/traces")),
+    ];
+    send_and_check((".venv-jaeger", "requirements-jaeger.txt"), &targets, &mut collector, &output);
+}
