@@ -320,19 +320,33 @@ pub(crate) enum Checks {
 }
 
 /// Builds the index of `data` in one pass, validating everything on the way.
+///
+/// The scanner is compiled once per kind of check (a const parameter), so that the checks bytes
+/// from outside need cost no branch for the ones they skip, and the other way round.
 pub(crate) fn scan(data: &[u8], checks: Checks) -> Result<BatchIndex, ScanError> {
+    match checks {
+        Checks::Validate => scan_with::<VALIDATE>(data),
+        Checks::KnownUtf8 => scan_with::<KNOWN_UTF8>(data),
+        Checks::KnownUtf8FlatAttributes => scan_with::<KNOWN_UTF8_FLAT_ATTRIBUTES>(data),
+    }
+}
+
+const VALIDATE: u8 = 0;
+const KNOWN_UTF8: u8 = 1;
+const KNOWN_UTF8_FLAT_ATTRIBUTES: u8 = 2;
+
+fn scan_with<const CHECKS: u8>(data: &[u8]) -> Result<BatchIndex, ScanError> {
     if data.len() > u32::MAX as usize {
         return Err(ScanError::new(ScanErrorKind::TooLarge(data.len()), 0, "ExportTraceServiceRequest"));
     }
-    let mut scanner = Scanner { data, index: BatchIndex::with_capacity_for(data.len()), checks };
+    let mut scanner = Scanner::<CHECKS> { data, index: BatchIndex::with_capacity_for(data.len()) };
     scanner.request()?;
     Ok(scanner.index)
 }
 
-struct Scanner<'a> {
+struct Scanner<'a, const CHECKS: u8> {
     data: &'a [u8],
     index: BatchIndex,
-    checks: Checks,
 }
 
 /// Reads the next field of `reader`, naming `message` in any error.
@@ -394,11 +408,11 @@ fn fixed32(field: &Field, name: &'static str) -> Result<u32, ScanError> {
     }
 }
 
-impl Scanner<'_> {
+impl<const CHECKS: u8> Scanner<'_, CHECKS> {
     #[inline]
     fn string(&self, field: &Field, name: &'static str) -> Result<Range<usize>, ScanError> {
         let range = len_payload(field, name)?;
-        if self.checks == Checks::Validate && !is_utf8(&self.data[range.clone()]) {
+        if CHECKS == VALIDATE && !is_utf8(&self.data[range.clone()]) {
             return Err(ScanError::new(ScanErrorKind::InvalidUtf8, range.start, name));
         }
         Ok(range)
@@ -668,7 +682,7 @@ impl Scanner<'_> {
             }
             [0x2a, len, name @ ..] if *len < 0x80 && name.len() >= usize::from(*len) => {
                 let len = usize::from(*len);
-                if self.checks == Checks::Validate && !is_utf8(&name[..len]) {
+                if CHECKS == VALIDATE && !is_utf8(&name[..len]) {
                     return Ok(false);
                 }
                 entry.name = ByteRange::new(at + 2..at + 2 + len);
@@ -781,7 +795,7 @@ impl Scanner<'_> {
     /// Validates a span's, event's or link's attribute, unless the writer vouches for it.
     #[inline(always)]
     fn attribute(&self, body: Range<usize>) -> Result<(), ScanError> {
-        if self.checks != Checks::KnownUtf8FlatAttributes {
+        if CHECKS != KNOWN_UTF8_FLAT_ATTRIBUTES {
             self.key_value(body, 0)?;
         }
         Ok(())
@@ -810,7 +824,7 @@ impl Scanner<'_> {
         }
         let (key, rest) = rest.split_at_checked(usize::from(key_len))?;
         let (&[0x12, value_len], value) = rest.split_first_chunk::<2>()? else { return None };
-        if usize::from(value_len) != value.len() || self.checks == Checks::Validate && !is_utf8(key) {
+        if usize::from(value_len) != value.len() || CHECKS == VALIDATE && !is_utf8(key) {
             return None;
         }
         let value_start = body.end - value.len();
@@ -833,7 +847,7 @@ impl Scanner<'_> {
                 if *tag == 0x3a {
                     return Some(OneofMember::Other);
                 }
-                if self.checks == Checks::Validate && !is_utf8(payload) {
+                if CHECKS == VALIDATE && !is_utf8(payload) {
                     return None;
                 }
                 Some(OneofMember::String(start + 2..start + value.len()))
