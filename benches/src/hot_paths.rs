@@ -39,6 +39,14 @@ pub enum HotPath {
     /// `otlp_json::decode` of an OTLP/JSON request, copied into a reused scratch buffer first (it
     /// parses in place).
     OtlpJsonDecode,
+    /// `spanpipe_zipkin::decode_json` of the same spans as a Zipkin v2 JSON document (copied into
+    /// a reused scratch buffer first: it parses in place).
+    ZipkinJsonDecode,
+    /// `spanpipe_jaeger::decode_agent` of the same spans as compact-Thrift `emitBatch` datagrams,
+    /// one per service, as a Jaeger client sends them.
+    JaegerCompactDecode,
+    /// `spanpipe_msgpack::decode` of the same request in spanpipe's MessagePack form.
+    MsgpackDecode,
     /// The `batch` processor taking [`BATCHES_PER_SEND`] batches and sending them as one.
     BatchProcessor,
     /// A pipeline whose `routing` processor splits a batch by `service.name` and fans the parts
@@ -52,10 +60,13 @@ pub enum HotPath {
 
 impl HotPath {
     /// Every hot path, in the order reports list them.
-    pub const ALL: [HotPath; 6] = [
+    pub const ALL: [HotPath; 9] = [
         Self::IndexBuild,
         Self::Reframe,
         Self::OtlpJsonDecode,
+        Self::ZipkinJsonDecode,
+        Self::JaegerCompactDecode,
+        Self::MsgpackDecode,
         Self::BatchProcessor,
         Self::RouterDispatch,
         Self::EndToEnd,
@@ -68,6 +79,9 @@ impl HotPath {
             Self::IndexBuild => "index_build",
             Self::Reframe => "reframe",
             Self::OtlpJsonDecode => "otlp_json_decode",
+            Self::ZipkinJsonDecode => "zipkin_json_decode",
+            Self::JaegerCompactDecode => "jaeger_compact_decode",
+            Self::MsgpackDecode => "msgpack_decode",
             Self::BatchProcessor => "batch_processor",
             Self::RouterDispatch => "router_dispatch",
             Self::EndToEnd => "end_to_end",
@@ -98,6 +112,21 @@ impl HotPath {
                 let mut json = Vec::new();
                 otlp_json::encode(&batch(), &mut json);
                 State::OtlpJsonDecode { scratch: Vec::with_capacity(json.len()), json }
+            }
+            Self::ZipkinJsonDecode => {
+                let mut json = String::new();
+                spanpipe_zipkin::encode_json(&batch(), spanpipe_zipkin::DEFAULT_SERVICE_NAME, &mut json);
+                State::ZipkinJsonDecode { scratch: Vec::with_capacity(json.len()), json: json.into_bytes() }
+            }
+            Self::JaegerCompactDecode => {
+                let datagrams = spanpipe_jaeger::encode_per_resource(spanpipe_jaeger::Protocol::Compact, &batch())
+                    .expect("the realistic request encodes as Jaeger Thrift");
+                State::JaegerCompactDecode { datagrams }
+            }
+            Self::MsgpackDecode => {
+                let mut body = Vec::new();
+                spanpipe_msgpack::encode(&batch(), &mut body);
+                State::MsgpackDecode { body }
             }
             Self::BatchProcessor => {
                 let BuiltinProcessor::Batch(processor) =
@@ -175,6 +204,9 @@ enum State {
     IndexBuild { proto: Bytes },
     Reframe { batch: SpanBatch, part_spans: usize },
     OtlpJsonDecode { json: Vec<u8>, scratch: Vec<u8> },
+    ZipkinJsonDecode { json: Vec<u8>, scratch: Vec<u8> },
+    JaegerCompactDecode { datagrams: Vec<Bytes> },
+    MsgpackDecode { body: Vec<u8> },
     BatchProcessor { batch: SpanBatch, processor: BatchProcessor, output: Output, now: Instant },
     Pipeline { batch: SpanBatch, pipeline: Pipeline, now: Instant },
     EndToEnd { body: Bytes, pipeline: Pipeline, now: Instant },
@@ -211,6 +243,18 @@ impl Prepared {
                 scratch.extend_from_slice(black_box(json));
                 otlp_json::decode(scratch).expect("decodes").len()
             }
+            State::ZipkinJsonDecode { json, scratch } => {
+                scratch.clear();
+                scratch.extend_from_slice(black_box(json));
+                spanpipe_zipkin::decode_json(scratch, spanpipe_zipkin::DecodeOptions::default()).expect("decodes").len()
+            }
+            State::JaegerCompactDecode { datagrams } => black_box(&*datagrams)
+                .iter()
+                .map(|datagram| {
+                    spanpipe_jaeger::decode_agent(spanpipe_jaeger::Protocol::Compact, datagram).expect("decodes").len()
+                })
+                .sum(),
+            State::MsgpackDecode { body } => spanpipe_msgpack::decode(black_box(body)).expect("decodes").len(),
             State::BatchProcessor { batch, processor, output, now } => {
                 for _ in 0..BATCHES_PER_SEND {
                     processor.process(black_box(&*batch).clone(), *now, output);
