@@ -26,7 +26,7 @@ type Result<T> = std::result::Result<T, JsonFault>;
 /// A [`ZipkinError`] naming the JSON path of the offending value and what is wrong with it.
 pub fn decode_json(json: &mut [u8], options: DecodeOptions) -> std::result::Result<SpanBatch, ZipkinError> {
     with_tape(json, |root, capacity| {
-        let mut spans = Vec::new();
+        let mut spans = Vec::with_capacity(root.as_array().map_or(0, |array| array.len()));
         for_each_span(root, |item| {
             spans.push(span(item)?);
             Ok(())
@@ -180,19 +180,38 @@ pub(crate) fn hex_id<const N: usize>(text: &str) -> std::result::Result<[u8; N],
     if digits.is_empty() || digits.len() > N * 2 {
         return Err(invalid());
     }
+    // Digit `index` is nibble `offset + index` of the big-endian id, high nibble first.
+    let offset = N * 2 - digits.len();
     let mut id = [0u8; N];
-    // Fill from the last digit backwards: digit i from the end is nibble i of the big-endian id.
-    for (position, &digit) in digits.iter().rev().enumerate() {
-        let nibble = match digit {
-            b'0'..=b'9' => digit - b'0',
-            b'a'..=b'f' => digit - b'a' + 10,
-            b'A'..=b'F' => digit - b'A' + 10,
-            _ => return Err(invalid()),
-        };
-        id[N - 1 - position / 2] |= nibble << (4 * (position % 2));
+    let mut seen = 0u8;
+    for (index, &digit) in digits.iter().enumerate() {
+        let nibble = HEX_VALUE[usize::from(digit)];
+        seen |= nibble;
+        let position = offset + index;
+        id[position / 2] |= (nibble & 0x0f) << (4 * (1 - position % 2));
+    }
+    // One test for all digits: only a non-hex byte maps to a value with high bits set.
+    if seen > 0x0f {
+        return Err(invalid());
     }
     Ok(id)
 }
+
+/// Each byte's value as a hex digit of either case, or `0xff` for a byte that is not one.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = match byte as u8 {
+            digit @ b'0'..=b'9' => digit - b'0',
+            digit @ b'a'..=b'f' => digit - b'a' + 10,
+            digit @ b'A'..=b'F' => digit - b'A' + 10,
+            _ => 0xff,
+        };
+        byte += 1;
+    }
+    table
+};
 
 pub(crate) fn non_zero<const N: usize>(id: [u8; N]) -> Result<[u8; N]> {
     if id == [0; N] {

@@ -246,9 +246,9 @@ struct Groups<'a> {
 impl<'a> Groups<'a> {
     fn of<L: SpanLists<'a>>(spans: &[ZipkinSpan<'a, L>], special: &[SpecialTags<'a>]) -> Self {
         let mut groups = Groups { resources: Vec::new(), scopes: Vec::new() };
-        let mut resource_of: HashMap<&'a str, usize> = HashMap::new();
-        let mut scope_of: HashMap<(usize, &'a str, &'a str), usize> = HashMap::new();
-        // Spans of one request usually share service and scope: skip the maps while they do.
+        let mut resource_of = FirstSeen::default();
+        let mut scope_of = FirstSeen::default();
+        // Spans of one request usually share service and scope: skip the lookups while they do.
         let mut previous: Option<(&'a str, &'a str, &'a str, usize)> = None;
         for (index, (span, special)) in spans.iter().zip(special).enumerate() {
             let service = span.local.map_or("", |endpoint| endpoint.service_name);
@@ -256,21 +256,63 @@ impl<'a> Groups<'a> {
             let scope = match previous {
                 Some((s, n, v, scope)) if (s, n, v) == (service, name, version) => scope,
                 _ => {
-                    let resource = *resource_of.entry(service).or_insert_with(|| {
+                    let (resource, new_resource) = resource_of.index(service);
+                    if new_resource {
                         groups.resources.push(ResourceGroup { service, scopes: Vec::new() });
-                        groups.resources.len() - 1
-                    });
-                    *scope_of.entry((resource, name, version)).or_insert_with(|| {
+                    }
+                    let (scope, new_scope) = scope_of.index((resource, name, version));
+                    if new_scope {
                         groups.scopes.push(ScopeGroup { name, version, spans: Vec::new() });
-                        groups.resources[resource].scopes.push(groups.scopes.len() - 1);
-                        groups.scopes.len() - 1
-                    })
+                        groups.resources[resource].scopes.push(scope);
+                    }
+                    scope
                 }
             };
             previous = Some((service, name, version, scope));
             groups.scopes[scope].spans.push(index);
         }
         groups
+    }
+}
+
+/// Numbers keys in order of first appearance. A request has one or a few services and scopes, so
+/// a linear search finds them faster than hashing would; past [`FirstSeen::LINEAR_LIMIT`] keys a
+/// hash map takes over, so a request naming thousands of services stays linear in its spans.
+struct FirstSeen<K> {
+    keys: Vec<K>,
+    map: Option<HashMap<K, usize>>,
+}
+
+impl<K> Default for FirstSeen<K> {
+    fn default() -> Self {
+        Self { keys: Vec::new(), map: None }
+    }
+}
+
+impl<K: Copy + Eq + std::hash::Hash> FirstSeen<K> {
+    const LINEAR_LIMIT: usize = 16;
+
+    /// The number of `key`, and whether it is new.
+    fn index(&mut self, key: K) -> (usize, bool) {
+        let found = match &self.map {
+            Some(map) => map.get(&key).copied(),
+            None => self.keys.iter().position(|known| *known == key),
+        };
+        if let Some(index) = found {
+            return (index, false);
+        }
+        let index = self.keys.len();
+        self.keys.push(key);
+        match &mut self.map {
+            Some(map) => {
+                map.insert(key, index);
+            }
+            None if self.keys.len() > Self::LINEAR_LIMIT => {
+                self.map = Some(self.keys.iter().enumerate().map(|(index, &key)| (key, index)).collect());
+            }
+            None => {}
+        }
+        (index, true)
     }
 }
 
@@ -378,12 +420,54 @@ fn write_span<'a, L: SpanLists<'a>>(
     }
 }
 
-/// An address attribute, formatted into a reused buffer.
+/// An address attribute. IPv4 is formatted on the stack digit by digit (the `Display` machinery
+/// costs more than the rest of a span's attributes together); IPv6, rarer and with zero-run
+/// compression to get right, goes through `Display` into a reused buffer.
 fn write_address(w: &mut SpanWriter<'_>, key: &str, address: IpAddr, text: &mut String) {
-    text.clear();
-    // Writing into a `String` cannot fail.
-    let _ = write!(text, "{address}");
-    w.str_attribute(key, text);
+    match address {
+        IpAddr::V4(v4) => w.str_attribute(key, DottedQuad::of(v4).as_str()),
+        IpAddr::V6(v6) => {
+            text.clear();
+            // Writing into a `String` cannot fail.
+            let _ = write!(text, "{v6}");
+            w.str_attribute(key, text);
+        }
+    }
+}
+
+/// An IPv4 address in dotted-decimal form, as `Display` writes it.
+struct DottedQuad {
+    text: [u8; 15],
+    len: usize,
+}
+
+impl DottedQuad {
+    fn of(address: Ipv4Addr) -> Self {
+        let mut quad = Self { text: [0; 15], len: 0 };
+        for (index, octet) in address.octets().into_iter().enumerate() {
+            if index != 0 {
+                quad.push(b'.');
+            }
+            if octet >= 100 {
+                quad.push(b'0' + octet / 100);
+            }
+            if octet >= 10 {
+                quad.push(b'0' + octet / 10 % 10);
+            }
+            quad.push(b'0' + octet % 10);
+        }
+        quad
+    }
+
+    fn push(&mut self, byte: u8) {
+        self.text[self.len] = byte;
+        self.len += 1;
+    }
+
+    fn as_str(&self) -> &str {
+        // Digits and dots only: always UTF-8, so the fallback is never taken.
+        std::str::from_utf8(&self.text[..self.len]).unwrap_or_default()
+    }
 }
 
 /// `parse_string_tags`: a tag whose value parses as an integer, then a double, then a boolean
@@ -516,5 +600,30 @@ fn write_json_value(value: JsonValue<'_, '_>, v: &mut ValueWriter<'_>) {
             Some(int) if !value.is_f64() => v.int(int),
             _ => v.double(value.cast_f64().unwrap_or_default()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_addresses_are_formatted_as_display_formats_them() {
+        for address in ["0.0.0.0", "255.255.255.255", "10.1.0.200", "9.99.100.7", "127.0.0.1"] {
+            let address: Ipv4Addr = address.parse().unwrap();
+            assert_eq!(DottedQuad::of(address).as_str(), address.to_string());
+        }
+    }
+
+    #[test]
+    fn first_seen_numbers_keys_in_order_of_appearance_past_the_linear_limit() {
+        let mut seen = FirstSeen::default();
+        let count = FirstSeen::<usize>::LINEAR_LIMIT * 3;
+        for round in 0..2 {
+            for key in 0..count {
+                assert_eq!(seen.index(key * 7), (key, round == 0), "key {key}, round {round}");
+            }
+        }
+        assert!(seen.map.is_some());
     }
 }
