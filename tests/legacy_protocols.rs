@@ -38,6 +38,9 @@ use common::{free_address, read_export_requests, wait_until, Spanpipe, DELIVERY_
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use serde::Deserialize;
 
+/// A link as the tests compare it: trace id and span id in hex, and its attributes.
+type LinkSummary = (String, String, Vec<(String, Value)>);
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SdkEvent {
@@ -221,7 +224,7 @@ fn check_span(protocol: Protocol, service: &str, sent: &SdkSpan, arrived: &Arriv
             assert_eq!(span.flags, 0, "{what}: flags");
         }
         Protocol::Jaeger => {
-            let links: Vec<(String, String, Vec<(String, Value)>)> = span
+            let links: Vec<LinkSummary> = span
                 .links
                 .iter()
                 .map(|link| (hex(&link.trace_id), hex(&link.span_id), pairs(&link.attributes)))
