@@ -81,7 +81,7 @@ fn validate_and_run_name_the_path_of_every_bad_field() {
   otlp/second:
     protocols:
       http: {{endpoint: "{port}"}}
-  zipkin:
+  kafka:
 processors:
   batch:
     timeout: 5 parsecs
@@ -104,7 +104,7 @@ service:
     std::fs::write(dir.path().join("bad.yaml"), config).expect("writing the config");
     let expected_paths = [
         "receivers.otlp/second.protocols.http.endpoint",
-        "receivers.zipkin",
+        "receivers.kafka",
         "processors.batch.timeout",
         "processors.memory_limiter.spike_limit_mib",
         "exporters.otlp.endpoitn",
