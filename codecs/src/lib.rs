@@ -25,7 +25,7 @@ use spanpipe_core::{ScanError, SpanBatch};
 
 pub use otlp_json::{JsonError, OtlpJson};
 pub use otlp_proto::OtlpProto;
-pub use registry::{CodecRegistry, RegistryError};
+pub use registry::{CodecRegistry, DynamicCodecs, RegistryError};
 
 /// Why a body could not be decoded or a batch could not be encoded.
 #[derive(Debug, thiserror::Error)]

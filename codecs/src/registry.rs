@@ -38,11 +38,23 @@ pub enum RegistryError {
     },
 }
 
+/// Codecs that come and go while the process runs (codec plugins). A registry asks them only for
+/// what its registered codecs do not serve, so a plugin can add media types but never take over
+/// a built-in one.
+pub trait DynamicCodecs: Send + Sync + std::fmt::Debug {
+    /// The codec serving `media_type` (lower case, no parameters) at this moment.
+    fn by_content_type(&self, media_type: &str) -> Option<Arc<dyn Codec>>;
+
+    /// The media types served at this moment, for error messages.
+    fn content_types(&self) -> Vec<String>;
+}
+
 /// Codecs by name and by media type. Cloning is cheap: codecs are shared.
 #[derive(Clone, Debug, Default)]
 pub struct CodecRegistry {
     by_name: HashMap<String, Arc<dyn Codec>>,
     by_content_type: HashMap<String, Arc<dyn Codec>>,
+    dynamic: Option<Arc<dyn DynamicCodecs>>,
 }
 
 /// The media type of a `Content-Type` header value: parameters dropped, trimmed, lower case.
@@ -116,19 +128,33 @@ impl CodecRegistry {
             .ok_or_else(|| RegistryError::UnknownName { name: name.to_owned(), known: self.names().join(", ") })
     }
 
+    /// Also serves the media types `dynamic` serves at the time of each lookup, after the
+    /// registered codecs.
+    pub fn set_dynamic(&mut self, dynamic: Arc<dyn DynamicCodecs>) {
+        self.dynamic = Some(dynamic);
+    }
+
     /// The codec for a `Content-Type` header value (parameters such as `charset` are ignored,
-    /// case does not matter).
+    /// case does not matter): a registered one, else one the dynamic codecs serve now.
     ///
     /// # Errors
     /// [`RegistryError::UnsupportedContentType`], listing what is served.
-    pub fn by_content_type(&self, content_type: &str) -> Result<&Arc<dyn Codec>, RegistryError> {
-        self.by_content_type.get(media_type(content_type).as_ref()).ok_or_else(|| {
-            let mut supported: Vec<&str> = self.by_content_type.keys().map(String::as_str).collect();
-            supported.sort_unstable();
-            RegistryError::UnsupportedContentType {
-                content_type: content_type.to_owned(),
-                supported: supported.join(", "),
-            }
+    pub fn by_content_type(&self, content_type: &str) -> Result<Arc<dyn Codec>, RegistryError> {
+        let media_type = media_type(content_type);
+        if let Some(codec) = self.by_content_type.get(media_type.as_ref()) {
+            return Ok(Arc::clone(codec));
+        }
+        if let Some(codec) = self.dynamic.as_ref().and_then(|dynamic| dynamic.by_content_type(&media_type)) {
+            return Ok(codec);
+        }
+        let mut supported: Vec<String> = self.by_content_type.keys().cloned().collect();
+        if let Some(dynamic) = &self.dynamic {
+            supported.extend(dynamic.content_types());
+        }
+        supported.sort_unstable();
+        Err(RegistryError::UnsupportedContentType {
+            content_type: content_type.to_owned(),
+            supported: supported.join(", "),
         })
     }
 

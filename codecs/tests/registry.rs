@@ -103,3 +103,38 @@ fn empty_requests_are_recognisable_for_both_builtins() {
     assert!(OtlpJson.decode(Bytes::from_static(b"{\"resourceSpans\":[]}")).unwrap_err().is_empty_request());
     assert!(OtlpJson.decode(Bytes::from_static(b"{}")).unwrap_err().is_empty_request());
 }
+
+/// Codecs that appear and disappear, as plugin codecs do.
+#[derive(Debug, Default)]
+struct Swappable(std::sync::Mutex<Option<Arc<dyn Codec>>>);
+
+impl spanpipe_codecs::DynamicCodecs for Swappable {
+    fn by_content_type(&self, media_type: &str) -> Option<Arc<dyn Codec>> {
+        let current = self.0.lock().unwrap();
+        current.as_ref().filter(|codec| codec.content_types().contains(&media_type)).cloned()
+    }
+
+    fn content_types(&self) -> Vec<String> {
+        let current = self.0.lock().unwrap();
+        current.iter().flat_map(|codec| codec.content_types().iter().map(|t| (*t).to_owned())).collect()
+    }
+}
+
+#[test]
+fn dynamic_codecs_serve_only_what_registered_codecs_do_not_and_follow_changes() {
+    let dynamic = Arc::new(Swappable::default());
+    let mut registry = CodecRegistry::with_builtins();
+    registry.set_dynamic(Arc::clone(&dynamic) as Arc<dyn spanpipe_codecs::DynamicCodecs>);
+    let clone = registry.clone();
+    assert!(clone.by_content_type("application/x-acme").is_err(), "nothing serves it yet");
+
+    *dynamic.0.lock().unwrap() =
+        Some(Arc::new(Relabelled { name: "acme", types: &["application/x-acme", "application/json"] }));
+    assert_eq!(clone.by_content_type("Application/X-Acme; v=1").unwrap().name(), "acme", "a clone sees the new codec");
+    assert_eq!(clone.by_content_type("application/json").unwrap().name(), "otlp_json", "built-ins keep their types");
+    let error = clone.by_content_type("text/plain").unwrap_err().to_string();
+    assert!(error.contains("application/x-acme") && error.contains("application/x-protobuf"), "{error}");
+
+    *dynamic.0.lock().unwrap() = None;
+    assert!(clone.by_content_type("application/x-acme").is_err(), "a removed codec is gone");
+}

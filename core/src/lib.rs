@@ -32,11 +32,12 @@ pub use batch::{BatchIndex, ByteRange, SpanBatch, MAX_VALUE_DEPTH};
 pub use error::{ScanError, ScanErrorKind};
 pub use reframe::Reframer;
 pub use view::{
-    AnyValueView, ArrayValues, EntityRefView, EntityRefs, EventView, Events, KeyValueView, KeyValues, LinkView, Links,
-    ResourceView, ScopeView, SpanDetails, SpanKind, SpanStatus, SpanView, StatusCode, Strings,
+    AnyValueView, ArrayValues, EncodedResourceView, EncodedScopeView, EncodedSpanView, EntityRefView, EntityRefs,
+    EventView, Events, KeyValueView, KeyValues, LinkView, Links, ResourceView, ScopeView, SpanDetails, SpanKind,
+    SpanStatus, SpanView, StatusCode, Strings,
 };
 pub use wire::WireType;
 pub use writer::{
     ArrayWriter, Attributes, BatchWriter, EntityRefWriter, EventWriter, KeyValueListWriter, LinkWriter,
-    ResourceSpansWriter, ResourceWriter, ScopeSpansWriter, ScopeWriter, SpanWriter, ValueWriter,
+    ResourceSpansWriter, ResourceWriter, ScopeSpansWriter, ScopeWriter, SpanAttributesWriter, SpanWriter, ValueWriter,
 };

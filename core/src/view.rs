@@ -245,6 +245,13 @@ impl<'a> SpanView<'a> {
         str_at(self.data(), self.entry.name.range())
     }
 
+    /// Byte range of the name's text inside the batch (`0..0` when the span has none), for code
+    /// that hands the batch's bytes on by offset, such as the plugin ABI's span table.
+    #[must_use]
+    pub fn name_range(&self) -> ByteRange {
+        self.entry.name
+    }
+
     /// The span kind.
     #[must_use]
     pub fn kind(&self) -> SpanKind {
@@ -571,6 +578,13 @@ impl<'a> ResourceView<'a> {
     pub fn encoded(&self) -> &'a [u8] {
         &self.data[self.entry.resource.range()]
     }
+
+    /// Byte range of the encoded `Resource` message inside the batch (`0..0` when the request
+    /// has none), for code that hands the batch's bytes on by offset.
+    #[must_use]
+    pub fn byte_range(&self) -> ByteRange {
+        self.entry.resource
+    }
 }
 
 /// The instrumentation scope of one `ScopeSpans`.
@@ -601,6 +615,13 @@ impl<'a> ScopeView<'a> {
     #[must_use]
     pub fn is_present(&self) -> bool {
         !self.entry.scope_field.is_empty()
+    }
+
+    /// Byte range of the encoded `InstrumentationScope` message inside the batch (`0..0` when
+    /// the request has none), for code that hands the batch's bytes on by offset.
+    #[must_use]
+    pub fn byte_range(&self) -> ByteRange {
+        self.entry.scope
     }
 
     /// Scope name.
@@ -1019,5 +1040,178 @@ impl<'a> Iterator for Strings<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         let FieldValue::Len(range) = self.fields.next()? else { return None };
         Some(str_at(self.data, range))
+    }
+}
+
+impl<'a> ScopeView<'a> {
+    /// The encoded `InstrumentationScope` message (empty when the request has none), as
+    /// [`ResourceView::encoded`] gives the resource's.
+    #[must_use]
+    pub fn encoded(&self) -> &'a [u8] {
+        &self.data()[self.entry.scope.range()]
+    }
+}
+
+// Views over one encoded message lent without its batch.
+//
+// A plugin loaded at run time receives a batch as its bytes plus a per-span table of byte ranges
+// (the plugin ABI), not as a `SpanBatch`: it has a span's, resource's or scope's message but no
+// index to build a `SpanView` from. These read the same fields the batch views read, with the
+// same code, straight from the message's bytes. They share the views' contract: the bytes must
+// come from a batch that passed the scan; anything else reads as less (iteration stops early,
+// strings read as empty), never out of bounds.
+
+/// An encoded `Span` message (without its tag and length), read without its batch.
+#[derive(Clone, Copy, Debug)]
+pub struct EncodedSpanView<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> EncodedSpanView<'a> {
+    /// A view over the `Span` message `bytes`.
+    #[must_use]
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes }
+    }
+
+    /// The span's attributes, in wire order (as [`SpanView::attributes`]).
+    #[must_use]
+    pub fn attributes(&self) -> KeyValues<'a> {
+        KeyValues::new(self.bytes, 0..self.bytes.len(), field::SPAN_ATTRIBUTES)
+    }
+
+    /// The W3C `tracestate` header value (as [`SpanView::trace_state`]).
+    #[must_use]
+    pub fn trace_state(&self) -> &'a str {
+        last_string(self.bytes, 0..self.bytes.len(), field::SPAN_TRACE_STATE)
+    }
+}
+
+/// An encoded `Resource` message, read without its batch.
+#[derive(Clone, Copy, Debug)]
+pub struct EncodedResourceView<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> EncodedResourceView<'a> {
+    /// A view over the `Resource` message `bytes` (empty for a request without one).
+    #[must_use]
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes }
+    }
+
+    /// Resource attributes (as [`ResourceView::attributes`]).
+    #[must_use]
+    pub fn attributes(&self) -> KeyValues<'a> {
+        KeyValues::new(self.bytes, 0..self.bytes.len(), field::RESOURCE_ATTRIBUTES)
+    }
+
+    /// The first `service.name` attribute with a string value (as
+    /// [`ResourceView::service_name`], which the index answers without this walk).
+    #[must_use]
+    pub fn service_name(&self) -> Option<&'a str> {
+        self.attributes().filter(|kv| kv.key == "service.name").find_map(|kv| kv.value.as_str())
+    }
+}
+
+/// An encoded `InstrumentationScope` message, read without its batch.
+#[derive(Clone, Copy, Debug)]
+pub struct EncodedScopeView<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> EncodedScopeView<'a> {
+    /// A view over the `InstrumentationScope` message `bytes` (empty for a request without one).
+    #[must_use]
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes }
+    }
+
+    /// Scope name (as [`ScopeView::name`]).
+    #[must_use]
+    pub fn name(&self) -> &'a str {
+        last_string(self.bytes, 0..self.bytes.len(), field::SCOPE_NAME)
+    }
+
+    /// Scope version (as [`ScopeView::version`]).
+    #[must_use]
+    pub fn version(&self) -> &'a str {
+        last_string(self.bytes, 0..self.bytes.len(), field::SCOPE_VERSION)
+    }
+
+    /// Scope attributes (as [`ScopeView::attributes`]).
+    #[must_use]
+    pub fn attributes(&self) -> KeyValues<'a> {
+        KeyValues::new(self.bytes, 0..self.bytes.len(), field::SCOPE_ATTRIBUTES)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{
+        AnyValueView, Attributes, BatchWriter, EncodedResourceView, EncodedScopeView, EncodedSpanView, KeyValueView,
+    };
+
+    /// Attributes as text, arrays by their elements (an array view's `Debug` shows its buffer).
+    fn attributes_text<'a>(attributes: impl Iterator<Item = KeyValueView<'a>>) -> Vec<String> {
+        attributes
+            .map(|kv| match kv.value {
+                AnyValueView::Array(values) => format!("{}={:?}", kv.key, values.collect::<Vec<_>>()),
+                value => format!("{}={value:?}", kv.key),
+            })
+            .collect()
+    }
+
+    /// The views over messages lent without their batch read what the batch views read, from the
+    /// byte ranges the batch views report.
+    #[test]
+    fn encoded_views_read_what_the_batch_views_read() {
+        let mut writer = BatchWriter::new();
+        writer.resource_spans(|rs| {
+            rs.resource(|r| {
+                r.int_attribute("host.cpus", 8);
+                r.str_attribute("service.name", "checkout");
+            });
+            rs.scope_spans(|ss| {
+                ss.scope(|s| {
+                    s.name("io.acme.http").version("1.2.3").bool_attribute("scope.flag", true);
+                });
+                ss.span(|s| {
+                    s.trace_id(&[1; 16]).span_id(&[2; 8]).trace_state("k=v").name("GET /cart");
+                    s.str_attribute("user.email", "a@b.c");
+                    s.attribute("list", |v| v.array(|a| a.value(|v| v.int(1))));
+                });
+            });
+        });
+        let batch = writer.finish().expect("valid");
+        let bytes = batch.bytes();
+        let span = batch.span(0).expect("one span");
+
+        let encoded_span = EncodedSpanView::new(&bytes[span.byte_range().range()]);
+        assert_eq!(attributes_text(encoded_span.attributes()), attributes_text(span.attributes()));
+        assert_eq!(attributes_text(encoded_span.attributes()), ["user.email=String(\"a@b.c\")", "list=[Int(1)]"]);
+        assert_eq!(encoded_span.trace_state(), "k=v");
+        assert_eq!(&bytes[span.name_range().range()], b"GET /cart");
+
+        let resource = span.resource();
+        assert_eq!(resource.encoded(), &bytes[resource.byte_range().range()]);
+        let encoded_resource = EncodedResourceView::new(resource.encoded());
+        assert_eq!(attributes_text(encoded_resource.attributes()), attributes_text(resource.attributes()));
+        assert_eq!(encoded_resource.service_name(), Some("checkout"));
+
+        let scope = span.scope();
+        assert_eq!(scope.encoded(), &bytes[scope.byte_range().range()]);
+        let encoded_scope = EncodedScopeView::new(scope.encoded());
+        assert_eq!((encoded_scope.name(), encoded_scope.version()), ("io.acme.http", "1.2.3"));
+        assert_eq!(attributes_text(encoded_scope.attributes()), ["scope.flag=Bool(true)"]);
+    }
+
+    /// An absent resource or scope is lent as no bytes: everything reads as empty.
+    #[test]
+    fn encoded_views_of_absent_messages_read_empty() {
+        assert_eq!(EncodedResourceView::new(&[]).attributes().count(), 0);
+        assert_eq!(EncodedResourceView::new(&[]).service_name(), None);
+        assert_eq!(EncodedScopeView::new(&[]).name(), "");
+        assert_eq!(EncodedSpanView::new(&[]).attributes().count(), 0);
     }
 }

@@ -655,6 +655,28 @@ macro_rules! attributes_at {
     )*};
 }
 
+/// Writes `Span.attributes` fields (field 9: tag, length, `KeyValue`) into a caller's buffer,
+/// outside any span.
+///
+/// Why: a plugin that rewrites a span's attributes hands the host the new run of attribute fields
+/// alone (`ProcessorOutput::replace_attributes` in the plugin ABI), which the host splices into
+/// the span in place of the old ones. This writes that run with the same [`Attributes`] methods,
+/// and so the same bytes, as a [`SpanWriter`] writes inside a span. Nothing here is checked: the
+/// receiving side validates the run before using it.
+#[derive(Debug)]
+pub struct SpanAttributesWriter<'a> {
+    buf: &'a mut Vec<u8>,
+    written: Written,
+}
+
+impl<'a> SpanAttributesWriter<'a> {
+    /// A writer that appends to `buf`.
+    #[must_use]
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        Self { buf, written: Written::default() }
+    }
+}
+
 attributes_at! {
     ResourceWriter => field::RESOURCE_ATTRIBUTES,
     ScopeWriter => field::SCOPE_ATTRIBUTES,
@@ -662,6 +684,12 @@ attributes_at! {
     EventWriter => field::EVENT_ATTRIBUTES,
     LinkWriter => field::LINK_ATTRIBUTES,
     KeyValueListWriter => field::LIST_VALUES,
+}
+
+impl Attributes for SpanAttributesWriter<'_> {
+    fn attribute_target(&mut self) -> (&mut Vec<u8>, u32, &mut Written) {
+        (self.buf, field::SPAN_ATTRIBUTES, &mut self.written)
+    }
 }
 
 #[cfg(test)]
@@ -770,5 +798,22 @@ mod tests {
             }
             assert_eq!(framed(|s| s.double_attribute(&key, 2.5)), framed(|s| s.attribute(&key, |v| v.double(2.5))));
         }
+    }
+    /// A run of attributes written alone is byte for byte what a span writer writes for them.
+    #[test]
+    fn span_attributes_writer_writes_what_a_span_writer_writes() {
+        let mut alone = vec![0xEE];
+        let mut run = SpanAttributesWriter::new(&mut alone);
+        run.str_attribute("user.email", "***");
+        run.int_attribute("n", -3);
+        run.attribute("list", |v| v.array(|a| a.value(|v| v.bool(true))));
+        let mut in_span = Vec::new();
+        let mut span = SpanWriter { buf: &mut in_span, written: &mut Written::default() };
+        span.str_attribute("user.email", "***");
+        span.int_attribute("n", -3);
+        span.attribute("list", |v| v.array(|a| a.value(|v| v.bool(true))));
+        assert_eq!(alone[0], 0xEE, "appends, never overwrites");
+        assert_eq!(alone[1..], in_span[..]);
+        assert_eq!(alone[1], (field::SPAN_ATTRIBUTES << 3 | 2) as u8);
     }
 }

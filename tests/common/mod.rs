@@ -107,14 +107,32 @@ impl Spanpipe {
     /// answers 200. `components` holds the `receivers`, `processors` and `exporters` sections;
     /// `pipelines` the entries under `service.pipelines`, one per line.
     pub fn start(dir: &Path, name: &str, components: &str, pipelines: &str) -> Self {
+        Self::start_with_service(dir, name, components, "", pipelines)
+    }
+
+    /// [`Spanpipe::start`] with more `service` settings (`service_settings`: lines such as
+    /// `health_log: {path: …}`, indented as keys of `service`).
+    pub fn start_with_service(
+        dir: &Path,
+        name: &str,
+        components: &str,
+        service_settings: &str,
+        pipelines: &str,
+    ) -> Self {
         let telemetry = free_address();
         let mut config = String::from(components.trim_end());
         write!(
             config,
-            "\nservice:\n  cores: 1\n  shutdown_timeout: {}s\n  telemetry:\n    metrics:\n      address: {telemetry}\n  pipelines:\n",
+            "\nservice:\n  cores: 1\n  shutdown_timeout: {}s\n  telemetry:\n    metrics:\n      address: {telemetry}\n",
             SHUTDOWN_TIMEOUT.as_secs()
         )
         .expect("writing to a String");
+        for line in service_settings.trim().lines() {
+            config.push_str("  ");
+            config.push_str(line.trim());
+            config.push('\n');
+        }
+        config.push_str("  pipelines:\n");
         for line in pipelines.trim().lines() {
             config.push_str("    ");
             config.push_str(line.trim());

@@ -18,7 +18,8 @@ use crate::validate::validate;
 use crate::yaml::{self, Entry, Node, Value};
 
 /// The top-level keys of a config file.
-const TOP_LEVEL_KEYS: &[&str] = &["receivers", "processors", "exporters", "extensions", "connectors", "service"];
+const TOP_LEVEL_KEYS: &[&str] =
+    &["receivers", "processors", "exporters", "extensions", "connectors", "service", "plugins"];
 
 /// Loads config files against a registry.
 ///
@@ -199,6 +200,11 @@ impl Loading<'_> {
                     }
                 }
                 "service" => self.service(&entry.value),
+                "plugins" => {
+                    if let Some(plugins) = self.deserialize(&entry.value, &path) {
+                        self.config.plugins = plugins;
+                    }
+                }
                 key => self.error(
                     &path,
                     entry,
@@ -294,6 +300,11 @@ impl Loading<'_> {
                 "shutdown_timeout" => {
                     if let Some(timeout) = self.deserialize(value, &path) {
                         self.config.service.shutdown_timeout = timeout;
+                    }
+                }
+                "health_log" => {
+                    if let Some(health_log) = self.deserialize(value, &path) {
+                        self.config.service.health_log = health_log;
                     }
                 }
                 key => self.error(

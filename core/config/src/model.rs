@@ -1,5 +1,5 @@
 //! The loaded config: the file's shape as the OpenTelemetry Collector's, with spanpipe's few
-//! additions under `service` (`cores`, `shutdown_timeout`).
+//! additions under `service` (`cores`, `shutdown_timeout`) and the `plugins` section.
 
 use std::fmt;
 use std::sync::Arc;
@@ -26,6 +26,8 @@ pub struct Config {
     pub extensions: Components,
     /// `service`: which components run, in which pipelines, and the process's own settings.
     pub service: ServiceConfig,
+    /// `plugins`: where run-time plugin libraries are found (a spanpipe addition).
+    pub plugins: PluginsConfig,
 }
 
 impl Config {
@@ -102,6 +104,32 @@ impl fmt::Debug for Components {
     }
 }
 
+/// The `plugins` section: the directory spanpipe watches for plugin libraries. Plugin components
+/// themselves are configured like built-in ones (`processors: {plugin/redact: ...}`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// The directory watched for plugin libraries (`*.so`), e.g. `/var/lib/spanpipe/plugins`. A
+    /// library dropped in is checked, loaded and put into service; a replaced one is swapped in;
+    /// a removed one is retired. Without it no plugin is loaded and plugin components pass
+    /// batches through.
+    pub dir: Option<std::path::PathBuf>,
+    /// Where loaded libraries are copied before they are opened, so that a file replaced in
+    /// `dir` never reaches the dynamic loader under a name it already has open. Defaults to a
+    /// directory of this process under the system's temporary directory.
+    pub load_dir: Option<std::path::PathBuf>,
+    /// How long a new or changed file must keep its size before it is loaded, so that a copy in
+    /// progress is never opened. Defaults to 200ms.
+    pub settle: GoDuration,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self { dir: None, load_dir: None, settle: GoDuration(std::time::Duration::from_millis(200)) }
+    }
+}
+
 /// The `service` section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
@@ -123,6 +151,29 @@ pub struct ServiceConfig {
     /// How long shutdown may take to drain queues and flush exporters before what is left is
     /// counted as lost (a spanpipe addition). Defaults to 30s.
     pub shutdown_timeout: GoDuration,
+    /// Where self-healing actions are recorded (a spanpipe addition).
+    pub health_log: HealthLogConfig,
+}
+
+/// `service.health_log`: the record of every self-healing action (a plugin restarted or cut off,
+/// a plugin refused) — a fixed-size ring file that survives restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthLogConfig {
+    /// The ring file, e.g. `/var/lib/spanpipe/health.log`. Defaults to none: actions are logged
+    /// and kept in memory only.
+    pub path: Option<std::path::PathBuf>,
+    /// The ring's size in bytes; the file never grows past it (plus a 64-byte header). Defaults to
+    /// 16 MiB.
+    #[schemars(range(min = 1024))]
+    pub size: u64,
+}
+
+impl Default for HealthLogConfig {
+    fn default() -> Self {
+        Self { path: None, size: 16 * 1024 * 1024 }
+    }
 }
 
 impl Default for ServiceConfig {
@@ -133,12 +184,14 @@ impl Default for ServiceConfig {
             telemetry: TelemetryConfig::default(),
             cores: None,
             shutdown_timeout: GoDuration::from_secs(30),
+            health_log: HealthLogConfig::default(),
         }
     }
 }
 
 /// The keys of the `service` section, for messages.
-pub(crate) const SERVICE_KEYS: &[&str] = &["pipelines", "extensions", "telemetry", "cores", "shutdown_timeout"];
+pub(crate) const SERVICE_KEYS: &[&str] =
+    &["pipelines", "extensions", "telemetry", "cores", "shutdown_timeout", "health_log"];
 
 fn pipelines_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let pipeline = generator.subschema_for::<PipelineConfig>();

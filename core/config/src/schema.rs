@@ -14,7 +14,7 @@ use schemars::Schema;
 use serde_json::{json, Map, Value};
 
 use crate::component_id::ComponentKind;
-use crate::model::ServiceConfig;
+use crate::model::{PluginsConfig, ServiceConfig};
 use crate::registry::ComponentRegistry;
 
 impl ComponentRegistry {
@@ -53,6 +53,7 @@ impl ComponentRegistry {
             }),
         );
         properties.insert("service".to_owned(), generator.subschema_for::<ServiceConfig>().to_value());
+        properties.insert("plugins".to_owned(), generator.subschema_for::<PluginsConfig>().to_value());
         let definitions = generator.take_definitions(false);
         let mut schema = schemars::json_schema!({
             "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -195,6 +195,11 @@ impl Checks<'_> {
             let message = "must be more than 0s: shutdown needs time to drain queues and flush exporters".to_owned();
             self.error(&service_path.key("shutdown_timeout"), ConfigErrorKind::Service { message });
         }
+        // The health log crate's bounds, repeated here because the config crate knows no component.
+        if !(1024..=1 << 30).contains(&service.health_log.size) {
+            let message = format!("{} is out of range: from 1024 bytes to 1 GiB", service.health_log.size);
+            self.error(&service_path.key("health_log").key("size"), ConfigErrorKind::Service { message });
+        }
         let metrics = &service.telemetry.metrics;
         let telemetry = service_path.key("telemetry");
         let metrics_path = telemetry.key("metrics");

@@ -254,7 +254,7 @@ fn unknown_keys_are_errors_naming_the_key_and_its_line() {
     assert_eq!(path, "service.worker_threads");
     assert_eq!(
         message,
-        "unknown key `worker_threads`; valid keys here: `pipelines`, `extensions`, `telemetry`, `cores`, `shutdown_timeout`"
+        "unknown key `worker_threads`; valid keys here: `pipelines`, `extensions`, `telemetry`, `cores`, `shutdown_timeout`, `health_log`"
     );
 }
 
@@ -447,6 +447,20 @@ fn component_checks_are_reported_under_the_component_path() {
 }
 
 #[test]
+fn the_plugins_section_names_the_directory_and_refuses_unknown_keys() {
+    let base = with_pipeline(COMPONENTS, PIPELINE);
+    let (config, _) = load_ok(&format!("{base}plugins:\n  dir: /var/lib/spanpipe/plugins\n  settle: 1s\n"));
+    assert_eq!(config.plugins.dir.as_deref(), Some(std::path::Path::new("/var/lib/spanpipe/plugins")));
+    assert_eq!(config.plugins.settle.0, Duration::from_secs(1));
+    assert_eq!(config.plugins.load_dir, None);
+    let (config, _) = load_ok(&base);
+    assert_eq!(config.plugins.dir, None, "no plugins section: no plugin directory");
+    let (path, _, message) = single_error(&format!("{base}plugins:\n  directory: /tmp\n"));
+    assert_eq!(path, "plugins.directory");
+    assert!(message.contains("unknown key `directory`"), "{message}");
+}
+
+#[test]
 fn service_settings_are_checked() {
     let base = with_pipeline(COMPONENTS, PIPELINE);
     let cases = [
@@ -472,6 +486,7 @@ fn service_settings_are_checked() {
             "service.telemetry.metrics.readers[0].periodic",
             "unknown key `periodic`; valid keys here: `pull`",
         ),
+        ("  health_log:\n    size: 100\n", "service.health_log.size", "100 is out of range: from 1024 bytes to 1 GiB"),
         ("  telemetry:\n    logs:\n      level: verbose\n", "service.telemetry.logs.level", "unknown value `verbose`; expected one of `debug`, `info`, `warn`, `error`"),
     ];
     for (extra, expected_path, expected_message) in cases {

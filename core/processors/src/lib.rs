@@ -63,6 +63,7 @@ pub use memory_limiter::{
     MemoryError, MemoryLimiter, MemoryLimiterConfig, MemoryReader, MemoryUsage, Permit, ProcessMemory, Refused,
 };
 pub use probabilistic::{ProbabilisticSampler, ProbabilisticSamplerConfig, SamplerMode};
+pub use rewrite::{Rebuild, SpanEdit};
 pub use routing::{AttributeSource, RoutingConfig, RoutingProcessor, RoutingTableEntry};
 pub use stats::{DropReason, ProcessorStats};
 

@@ -25,8 +25,11 @@ pub(crate) const SPAN_TRACE_STATE: u32 = 3;
 pub(crate) const SPAN_ATTRIBUTES: u32 = 9;
 
 /// What to replace in a span. `None` leaves the field as it is.
+///
+/// Public so that processors outside this crate (plugins, through `spanpipe-plugins`) rewrite
+/// spans the same way the built-in ones do: one changed field, every other byte copied.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct SpanEdit<'e> {
+pub struct SpanEdit<'e> {
     /// The new `trace_state`; empty removes it (as protobuf encoders leave empty strings out).
     pub trace_state: Option<&'e str>,
     /// The new attributes: a run of whole encoded `Span.attributes` fields (tag, length, `KeyValue`).
@@ -81,8 +84,12 @@ enum Fate {
 }
 
 /// Collects the fate of every span of a batch, in order, then builds the new batch.
+///
+/// Every span of the batch gets exactly one call ([`Rebuild::keep`], [`Rebuild::drop_span`] or
+/// [`Rebuild::replace`]), in wire order; [`Rebuild::finish`] then re-frames (drops only) or
+/// re-writes (any replacement) the batch.
 #[derive(Debug, Default)]
-pub(crate) struct Rebuild {
+pub struct Rebuild {
     fates: Vec<Fate>,
     bodies: Vec<u8>,
     dropped: usize,
@@ -90,23 +97,25 @@ pub(crate) struct Rebuild {
 }
 
 impl Rebuild {
-    pub(crate) fn with_capacity(spans: usize) -> Self {
+    /// A rebuild for a batch of `spans` spans.
+    #[must_use]
+    pub fn with_capacity(spans: usize) -> Self {
         Self { fates: Vec::with_capacity(spans), ..Self::default() }
     }
 
     /// The next span goes on unchanged.
-    pub(crate) fn keep(&mut self) {
+    pub fn keep(&mut self) {
         self.fates.push(Fate::Keep);
     }
 
     /// The next span is left out.
-    pub(crate) fn drop_span(&mut self) {
+    pub fn drop_span(&mut self) {
         self.fates.push(Fate::Drop);
         self.dropped += 1;
     }
 
     /// The next span goes on as `body` with `edit` applied.
-    pub(crate) fn replace(&mut self, body: &[u8], edit: SpanEdit<'_>) {
+    pub fn replace(&mut self, body: &[u8], edit: SpanEdit<'_>) {
         let start = self.bodies.len();
         write_span(body, edit, &mut self.bodies);
         self.fates.push(Fate::Replace(start..self.bodies.len()));
@@ -114,12 +123,14 @@ impl Rebuild {
     }
 
     /// Spans left out so far.
-    pub(crate) fn dropped(&self) -> usize {
+    #[must_use]
+    pub fn dropped(&self) -> usize {
         self.dropped
     }
 
     /// Spans given new bytes so far.
-    pub(crate) fn replaced(&self) -> usize {
+    #[must_use]
+    pub fn replaced(&self) -> usize {
         self.replaced
     }
 
@@ -128,7 +139,7 @@ impl Rebuild {
     /// # Errors
     /// Only if the rewritten bytes do not scan, which would be a bug in a processor; the caller
     /// counts it and drops the batch rather than pass on something it could not vouch for.
-    pub(crate) fn finish(self, batch: &SpanBatch) -> Result<SpanBatch, ScanError> {
+    pub fn finish(self, batch: &SpanBatch) -> Result<SpanBatch, ScanError> {
         debug_assert_eq!(self.fates.len(), batch.len(), "one fate per span");
         if self.replaced == 0 {
             if self.dropped == 0 {

@@ -17,12 +17,15 @@ pub enum DropReason {
     NoRoute,
     /// A rewritten batch failed the core's scan: a bug in spanpipe, counted rather than passed on.
     Internal,
+    /// A plugin processor left the span out, or the plugin failed and its stage's `on_failure`
+    /// is `drop`.
+    Plugin,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order (the order of [`ProcessorStats::dropped_by_reason`]).
-    pub const ALL: [DropReason; 5] =
-        [Self::NotSampled, Self::SamplingPriority, Self::SamplingError, Self::NoRoute, Self::Internal];
+    pub const ALL: [DropReason; 6] =
+        [Self::NotSampled, Self::SamplingPriority, Self::SamplingError, Self::NoRoute, Self::Internal, Self::Plugin];
 
     /// A short stable name, for metric labels.
     #[must_use]
@@ -33,6 +36,7 @@ impl DropReason {
             Self::SamplingError => "sampling_error",
             Self::NoRoute => "no_route",
             Self::Internal => "internal_error",
+            Self::Plugin => "plugin",
         }
     }
 
@@ -43,6 +47,7 @@ impl DropReason {
             Self::SamplingError => 2,
             Self::NoRoute => 3,
             Self::Internal => 4,
+            Self::Plugin => 5,
         }
     }
 }
@@ -60,6 +65,9 @@ pub struct ProcessorStats {
     pub spans_out: u64,
     /// Spans whose bytes the processor rewrote (attributes changed, `tracestate` updated).
     pub spans_modified: u64,
+    /// Spans passed on without being processed, because the stage could not process them: a
+    /// plugin stage whose plugin is absent, failed, or is bypassed by its breaker.
+    pub spans_bypassed: u64,
     dropped: [u64; DropReason::ALL.len()],
 }
 
@@ -94,22 +102,27 @@ impl ProcessorStats {
         self.batches_out += other.batches_out;
         self.spans_out += other.spans_out;
         self.spans_modified += other.spans_modified;
+        self.spans_bypassed += other.spans_bypassed;
         for (mine, theirs) in self.dropped.iter_mut().zip(other.dropped) {
             *mine += theirs;
         }
     }
 
-    pub(crate) fn record_in(&mut self, spans: usize) {
+    /// Counts a batch of `spans` spans handed to the processor. Public so that processors
+    /// outside this crate (plugins) keep the same books.
+    pub fn record_in(&mut self, spans: usize) {
         self.batches_in += 1;
         self.spans_in += spans as u64;
     }
 
-    pub(crate) fn record_out(&mut self, spans: usize) {
+    /// Counts a batch of `spans` spans the processor emitted.
+    pub fn record_out(&mut self, spans: usize) {
         self.batches_out += 1;
         self.spans_out += spans as u64;
     }
 
-    pub(crate) fn record_dropped(&mut self, reason: DropReason, spans: usize) {
+    /// Counts `spans` spans left out for `reason`.
+    pub fn record_dropped(&mut self, reason: DropReason, spans: usize) {
         self.dropped[reason.index()] += spans as u64;
     }
 }
@@ -136,6 +149,9 @@ mod tests {
         assert_eq!(total.dropped_total(), 8);
         assert_eq!(total.spans_held(), 1);
         let names: Vec<&str> = total.dropped_by_reason().map(|(reason, _)| reason.as_str()).collect();
-        assert_eq!(names, ["not_sampled", "sampling_priority", "sampling_error", "no_route", "internal_error"]);
+        assert_eq!(
+            names,
+            ["not_sampled", "sampling_priority", "sampling_error", "no_route", "internal_error", "plugin"]
+        );
     }
 }

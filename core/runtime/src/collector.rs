@@ -13,11 +13,14 @@ use glommio::{LocalExecutorBuilder, Placement};
 use spanpipe_config::Config;
 use spanpipe_core::SpanBatch;
 use spanpipe_exporters::{DropReason as ExporterDropReason, Exporter};
+use spanpipe_health::{HealthLog, HealthLogOptions, HealthSink, MemoryHealthSink};
+use spanpipe_plugins::{PluginRegistry, PluginSource};
 use spanpipe_processors::{MemoryLimiter, Permit};
 use spanpipe_transports::otlp::{Accepted, Protocol, Refusal, RoomWait, RunningReceiver, SpanSink};
 
 use crate::components::{CollectorPlan, PlanError};
 use crate::pipeline::{Pipeline, FULL_RETRY_AFTER};
+use crate::plugins::Plugins;
 use crate::preflight::{check_io_uring, PreflightError};
 use crate::receivers::ReceiverCodecs;
 use crate::telemetry::{self, CoreSlot, Telemetry, TelemetryServerError, PUBLISH_INTERVAL};
@@ -60,6 +63,12 @@ pub enum StartError {
     /// The telemetry endpoint could not be served.
     #[error(transparent)]
     Telemetry(#[from] TelemetryServerError),
+    /// The plugin directory could not be read or watched.
+    #[error("plugins.dir: {0}")]
+    Plugins(#[from] spanpipe_plugins::HostError),
+    /// The health log could not be opened.
+    #[error("service.health_log: {0}")]
+    HealthLog(#[from] spanpipe_health::HealthLogError),
 }
 
 /// The addresses one receiver listens on (the same on every core).
@@ -101,6 +110,9 @@ pub struct RunningCollector {
     receivers: Vec<ReceiverAddresses>,
     cpus: Vec<usize>,
     memory_checker: Option<std::thread::JoinHandle<()>>,
+    /// The plugin registry and the directory watch; dropped (the watch stopped) after the cores.
+    plugins: Option<Plugins>,
+    health: Arc<dyn HealthSink>,
 }
 
 /// How to start: the parts of the run the config does not hold.
@@ -123,6 +135,8 @@ impl RunningCollector {
         let cpus = cores::data_plane_cpus(config.service.cores).map_err(StartError::Cpus)?;
         let shutdown_timeout: Duration = config.service.shutdown_timeout.into();
         let telemetry = Telemetry::new(cpus.len());
+        let health = open_health_log(config)?;
+        let plugins = Plugins::start(&config.plugins, Arc::clone(&health), telemetry.control_slot())?;
         let stop = Arc::new(AtomicBool::new(false));
         let telemetry_stop = Arc::new(AtomicBool::new(false));
 
@@ -135,7 +149,14 @@ impl RunningCollector {
             receivers: Vec::new(),
             cpus: cpus.clone(),
             memory_checker: None,
+            plugins: None,
+            health,
         };
+        let registry = Arc::clone(plugins.registry());
+        if !plugins.watching() && (!plan.sources.is_empty() || plan.has_plugin_stages()) {
+            tracing::warn!("the config uses plugin components but sets no `plugins.dir`: they pass spans through");
+        }
+        running.plugins = Some(plugins);
         // Cores start one after the other: the first binds the configured addresses (port 0
         // picks a free port) and the others bind exactly what it got, with SO_REUSEPORT.
         let mut bound: Option<Vec<ReceiverAddresses>> = None;
@@ -145,6 +166,7 @@ impl RunningCollector {
                 core,
                 plan: Arc::clone(&plan),
                 bind_as: bound.clone(),
+                plugins: Arc::clone(&registry),
                 slot: telemetry.core_slot(core),
                 stop: Arc::clone(&stop),
                 shutdown_timeout,
@@ -245,7 +267,15 @@ impl RunningCollector {
         if let Some(checker) = self.memory_checker.take() {
             let _ = checker.join();
         }
+        // Every stage is gone with its core: stop watching the plugin directory.
+        self.plugins = None;
         report
+    }
+
+    /// The most recent health-log records (self-healing actions), newest last.
+    #[must_use]
+    pub fn health_records(&self, count: usize) -> Vec<spanpipe_health::HealthRecord> {
+        self.health.latest(count)
     }
 
     fn stop_telemetry(&mut self) {
@@ -263,6 +293,15 @@ impl RunningCollector {
         }
         self.stop_telemetry();
     }
+}
+
+/// The health log of `service.health_log.path`, or one kept in memory when none is set.
+fn open_health_log(config: &Config) -> Result<Arc<dyn HealthSink>, StartError> {
+    let settings = &config.service.health_log;
+    Ok(match &settings.path {
+        Some(path) => Arc::new(HealthLog::open_with(path, &HealthLogOptions::new(settings.size))?),
+        None => Arc::new(MemoryHealthSink::new()),
+    })
 }
 
 /// Measures memory for every memory limiter at its `check_interval`, on a thread of its own so
@@ -307,6 +346,7 @@ struct CoreContext {
     core: usize,
     plan: Arc<CollectorPlan>,
     bind_as: Option<Vec<ReceiverAddresses>>,
+    plugins: Arc<PluginRegistry>,
     slot: Arc<CoreSlot>,
     stop: Arc<AtomicBool>,
     shutdown_timeout: Duration,
@@ -317,6 +357,26 @@ struct PipelineSink {
     pipelines: Vec<Rc<Pipeline>>,
     limiters: Vec<Arc<MemoryLimiter>>,
     stopping: Rc<Cell<bool>>,
+}
+
+impl PipelineSink {
+    /// The sink feeding `feeds` (indices into the plan's and the core's pipelines), with the
+    /// memory limiters of those pipelines, each once.
+    fn new(plan: &CollectorPlan, feeds: &[usize], pipelines: &[Rc<Pipeline>], stopping: &Rc<Cell<bool>>) -> Self {
+        let mut limiters: Vec<Arc<MemoryLimiter>> = Vec::new();
+        for &pipeline in feeds {
+            if let Some(limiter) = &plan.pipelines[pipeline].memory_limiter {
+                if !limiters.iter().any(|known| Arc::ptr_eq(known, limiter)) {
+                    limiters.push(Arc::clone(limiter));
+                }
+            }
+        }
+        Self {
+            pipelines: feeds.iter().map(|&index| Rc::clone(&pipelines[index])).collect(),
+            limiters,
+            stopping: Rc::clone(stopping),
+        }
+    }
 }
 
 impl SpanSink for PipelineSink {
@@ -376,6 +436,7 @@ impl SpanSink for PipelineSink {
 /// Everything one core runs.
 pub(crate) struct CoreParts {
     pub(crate) receivers: Vec<(String, RunningReceiver)>,
+    pub(crate) sources: Vec<RunningSource>,
     pub(crate) pipelines: Vec<Rc<Pipeline>>,
     pub(crate) exporters: Vec<(String, Rc<Exporter>)>,
     stopping: Rc<Cell<bool>>,
@@ -383,7 +444,7 @@ pub(crate) struct CoreParts {
 
 fn build_core(context: &CoreContext) -> Result<(CoreParts, Vec<ReceiverAddresses>), String> {
     let plan = &context.plan;
-    let codecs = ReceiverCodecs::new();
+    let codecs = ReceiverCodecs::new(&context.plugins);
     let exporters = plan
         .exporters
         .iter()
@@ -396,7 +457,11 @@ fn build_core(context: &CoreContext) -> Result<(CoreParts, Vec<ReceiverAddresses
         .map(|pipeline| {
             Rc::new(Pipeline::new(
                 pipeline.id.to_string(),
-                pipeline.processors.iter().map(|(id, builder)| (id.to_string(), builder.build())).collect(),
+                pipeline
+                    .processors
+                    .iter()
+                    .map(|(id, builder)| (id.to_string(), builder.build(&context.plugins)))
+                    .collect(),
                 pipeline.exporters.iter().map(|&index| Rc::clone(&exporters[index].1)).collect(),
                 pipeline.routes.clone(),
             ))
@@ -412,24 +477,56 @@ fn build_core(context: &CoreContext) -> Result<(CoreParts, Vec<ReceiverAddresses
                 config.set_endpoint(protocol, address);
             }
         }
-        let mut limiters: Vec<Arc<MemoryLimiter>> = Vec::new();
-        for &pipeline in &receiver.pipelines {
-            if let Some(limiter) = &plan.pipelines[pipeline].memory_limiter {
-                if !limiters.iter().any(|known| Arc::ptr_eq(known, limiter)) {
-                    limiters.push(Arc::clone(limiter));
-                }
-            }
-        }
-        let sink = Rc::new(PipelineSink {
-            pipelines: receiver.pipelines.iter().map(|&index| Rc::clone(&pipelines[index])).collect(),
-            limiters,
-            stopping: Rc::clone(&stopping),
-        });
+        let sink = Rc::new(PipelineSink::new(plan, &receiver.pipelines, &pipelines, &stopping));
         let bound = config.bind(sink, &codecs).map_err(|error| format!("receivers.{}: {error}", receiver.id))?;
         addresses.push(ReceiverAddresses { id: receiver.id.to_string(), listeners: bound.listening() });
         receivers.push((receiver.id.to_string(), bound.start()));
     }
-    Ok((CoreParts { receivers, pipelines, exporters, stopping }, addresses))
+    // Sources run once per process: on the first core.
+    let sources = if context.core == 0 {
+        plan.sources
+            .iter()
+            .map(|source| RunningSource {
+                id: source.id.to_string(),
+                source: PluginSource::new(&source.config, Arc::clone(&context.plugins), Instant::now()),
+                sink: PipelineSink::new(plan, &source.pipelines, &pipelines, &stopping),
+                refused_spans: 0,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok((CoreParts { receivers, sources, pipelines, exporters, stopping }, addresses))
+}
+
+/// A source plugin on its core, with the pipelines it feeds.
+pub(crate) struct RunningSource {
+    pub(crate) id: String,
+    pub(crate) source: PluginSource,
+    sink: PipelineSink,
+    /// Spans a cycle emitted that the pipelines refused (full, over the memory limit, stopping).
+    pub(crate) refused_spans: u64,
+}
+
+impl RunningSource {
+    /// Runs the source's cycle if it is due and hands what it emits to the pipelines, as a
+    /// receiver would: admitted first, refused (and counted) when they have no room.
+    fn run_if_due(&mut self, now: Instant) {
+        if now < self.source.next_deadline() {
+            return;
+        }
+        for batch in self.source.poll(now) {
+            match self.sink.admit(batch.encoded_len()) {
+                Ok(admission) => {
+                    let _ = self.sink.submit(batch, admission);
+                }
+                Err(refusal) => {
+                    self.refused_spans += batch.len() as u64;
+                    tracing::warn!(source = %self.id, spans = batch.len(), %refusal, "source spans refused by the pipeline");
+                }
+            }
+        }
+    }
 }
 
 async fn run_core(context: CoreContext, ready: mpsc::Sender<Result<Vec<ReceiverAddresses>, String>>) -> ShutdownReport {
@@ -447,6 +544,9 @@ async fn run_core(context: CoreContext, ready: mpsc::Sender<Result<Vec<ReceiverA
     let mut next_publish = Instant::now();
     while !context.stop.load(Ordering::Acquire) {
         let now = Instant::now();
+        for source in &mut parts.sources {
+            source.run_if_due(now);
+        }
         for pipeline in &parts.pipelines {
             pipeline.tick(now);
         }
@@ -458,6 +558,7 @@ async fn run_core(context: CoreContext, ready: mpsc::Sender<Result<Vec<ReceiverA
             .pipelines
             .iter()
             .filter_map(|pipeline| pipeline.next_deadline())
+            .chain(parts.sources.iter().map(|source| source.source.next_deadline()))
             .min()
             .map_or(IDLE_TICK, |deadline| deadline.saturating_duration_since(Instant::now()).min(IDLE_TICK));
         glommio::timer::sleep(wake).await;

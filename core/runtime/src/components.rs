@@ -10,9 +10,10 @@ use spanpipe_exporters::{
     BlackholeExporterConfig, DebugExporterConfig, ExporterBuilder, FileExporterConfig, OtlpExporterConfig,
     OtlpHttpExporterConfig, ZipkinExporterConfig,
 };
+use spanpipe_plugins::{PluginProcessor, PluginRegistry, PluginSourceConfig, PluginStageConfig};
 use spanpipe_processors::{
-    AdaptiveSamplerConfig, AttributesConfig, BatchConfig, MemoryLimiter, MemoryLimiterConfig,
-    ProbabilisticSamplerConfig, ProcessMemory, ProcessorBuilder, ProcessorConfig, RoutingConfig,
+    AdaptiveSamplerConfig, AdaptiveSamplerHandle, AttributesConfig, BatchConfig, BuiltinProcessor, MemoryLimiter,
+    MemoryLimiterConfig, ProbabilisticSamplerConfig, ProcessMemory, ProcessorBuilder, ProcessorConfig, RoutingConfig,
 };
 use spanpipe_transports::jaeger::JaegerReceiverConfig;
 use spanpipe_transports::otlp::OtlpReceiverConfig;
@@ -20,7 +21,12 @@ use spanpipe_transports::websocket::WebSocketReceiverConfig;
 use spanpipe_transports::zipkin::ZipkinReceiverConfig;
 
 use crate::pipeline::RouteTable;
+use crate::plugin_config::{PluginProcessorConfig, PluginReceiverConfig};
+use crate::plugins;
 use crate::receivers::ReceiverConfig;
+
+/// The component type of plugin processors and sources: `plugin/<name>`.
+pub(crate) const PLUGIN: &str = "plugin";
 
 /// Every component type spanpipe has, under its config name.
 ///
@@ -32,12 +38,14 @@ pub fn builtin_registry() -> Result<ComponentRegistry, RegistryError> {
         .receiver::<ZipkinReceiverConfig>("zipkin")?
         .receiver::<JaegerReceiverConfig>("jaeger")?
         .receiver::<WebSocketReceiverConfig>("websocket")?
+        .receiver::<PluginReceiverConfig>(PLUGIN)?
         .processor::<BatchConfig>("batch")?
         .processor::<ProbabilisticSamplerConfig>("probabilistic_sampler")?
         .processor::<AdaptiveSamplerConfig>("adaptive_sampler")?
         .processor::<AttributesConfig>("attributes")?
         .processor::<RoutingConfig>("routing")?
         .processor::<MemoryLimiterConfig>("memory_limiter")?
+        .processor::<PluginProcessorConfig>(PLUGIN)?
         .exporter::<OtlpExporterConfig>("otlp")?
         .exporter::<OtlpHttpExporterConfig>("otlphttp")?
         .exporter::<ZipkinExporterConfig>("zipkin")?
@@ -111,13 +119,44 @@ pub struct PipelinePlan {
     pub id: PipelineId,
     /// Its processors in order, with their ids (the memory limiter is not among them: it guards
     /// the receivers).
-    pub processors: Vec<(ComponentId, ProcessorBuilder)>,
+    pub processors: Vec<(ComponentId, StageBuilder)>,
     /// Its exporters, as indices into [`CollectorPlan::exporters`].
     pub exporters: Vec<usize>,
     /// Where a routing processor's routes go, as indices into `exporters`.
     pub routes: RouteTable,
     /// The memory limiter guarding the receivers that feed this pipeline.
     pub memory_limiter: Option<Arc<MemoryLimiter>>,
+}
+
+/// Builds one pipeline stage per core: a built-in processor, or a plugin processor stage.
+#[derive(Debug, Clone)]
+pub enum StageBuilder {
+    /// A built-in processor.
+    Builtin(ProcessorBuilder),
+    /// `plugin/<name>`: runs whatever version of the plugin the registry holds, batch by batch.
+    Plugin(PluginStageConfig),
+}
+
+impl StageBuilder {
+    /// A fresh stage for one core.
+    #[must_use]
+    pub fn build(&self, plugins: &Arc<PluginRegistry>) -> BuiltinProcessor {
+        match self {
+            Self::Builtin(builder) => builder.build(),
+            Self::Plugin(config) => {
+                BuiltinProcessor::Custom(Box::new(PluginProcessor::new(config, Arc::clone(plugins))))
+            }
+        }
+    }
+
+    /// The adaptive sampler's rate handle, for the control plane.
+    #[must_use]
+    pub fn adaptive_handle(&self) -> Option<&AdaptiveSamplerHandle> {
+        match self {
+            Self::Builtin(builder) => builder.adaptive_handle(),
+            Self::Plugin(_) => None,
+        }
+    }
 }
 
 /// A receiver, prepared.
@@ -131,11 +170,25 @@ pub struct ReceiverPlan {
     pub pipelines: Vec<usize>,
 }
 
+/// A source plugin (`receivers: plugin/<name>`), prepared. It runs on the first core only: one
+/// instance per process, as the plugin ABI promises sources.
+#[derive(Debug, Clone)]
+pub struct SourcePlan {
+    /// Its id.
+    pub id: ComponentId,
+    /// What it runs.
+    pub config: PluginSourceConfig,
+    /// The pipelines it feeds, as indices into [`CollectorPlan::pipelines`].
+    pub pipelines: Vec<usize>,
+}
+
 /// Everything the cores need, validated and prepared, shared by all of them.
 #[derive(Debug)]
 pub struct CollectorPlan {
-    /// Receivers.
+    /// Receivers that listen.
     pub receivers: Vec<ReceiverPlan>,
+    /// Source plugins.
+    pub sources: Vec<SourcePlan>,
     /// Pipelines.
     pub pipelines: Vec<PipelinePlan>,
     /// Exporters, each built once per core.
@@ -179,6 +232,15 @@ fn exporter_builder(config: &Config, id: &ComponentId) -> Result<ExporterBuilder
 }
 
 impl CollectorPlan {
+    /// Whether any pipeline runs a plugin processor.
+    #[must_use]
+    pub fn has_plugin_stages(&self) -> bool {
+        self.pipelines
+            .iter()
+            .flat_map(|pipeline| &pipeline.processors)
+            .any(|(_, stage)| matches!(stage, StageBuilder::Plugin(_)))
+    }
+
     /// The checks of [`CollectorPlan::new`] that need nothing outside the config — every
     /// processor prepared (attribute patterns compiled, rates checked), every route mapped — so
     /// `spanpipe validate` catches them without opening a file or reading the machine's memory.
@@ -189,6 +251,11 @@ impl CollectorPlan {
         let mut errors = Vec::new();
         for (pipeline_id, pipeline) in &config.service.pipelines {
             for id in &pipeline.processors {
+                if id.type_name() == PLUGIN {
+                    // Checked by the loader (`ComponentConfig::validate`); the plugin itself may
+                    // arrive later.
+                    continue;
+                }
                 let processor = match processor_config(config, id) {
                     Ok(processor) => processor,
                     Err(error) => {
@@ -239,6 +306,11 @@ impl CollectorPlan {
             let mut routes = RouteTable::default();
             let mut memory_limiter = None;
             for id in &pipeline.processors {
+                if id.type_name() == PLUGIN {
+                    let plugin: PluginProcessorConfig = downcast(config, ComponentKind::Processor, id)?;
+                    processors.push((id.clone(), StageBuilder::Plugin(plugins::stage_config(id, &plugin))));
+                    continue;
+                }
                 let processor = processor_config(config, id)?;
                 match &processor {
                     ProcessorConfig::MemoryLimiter(limiter_config) => {
@@ -260,7 +332,7 @@ impl CollectorPlan {
                 }
                 let builder = ProcessorBuilder::new(&processor)
                     .map_err(|source| PlanError::Processor { id: id.clone(), source: Box::new(source) })?;
-                processors.push((id.clone(), builder));
+                processors.push((id.clone(), StageBuilder::Builtin(builder)));
             }
             pipelines.push(PipelinePlan {
                 id: pipeline_id.clone(),
@@ -271,8 +343,20 @@ impl CollectorPlan {
             });
         }
         let mut receivers: Vec<ReceiverPlan> = Vec::new();
+        let mut sources: Vec<SourcePlan> = Vec::new();
         for (index, (_, pipeline)) in config.service.pipelines.iter().enumerate() {
             for id in &pipeline.receivers {
+                if id.type_name() == PLUGIN {
+                    match sources.iter_mut().find(|source| &source.id == id) {
+                        Some(source) => source.pipelines.push(index),
+                        None => {
+                            let source: PluginReceiverConfig = downcast(config, ComponentKind::Receiver, id)?;
+                            let config = plugins::source_config(id, &source);
+                            sources.push(SourcePlan { id: id.clone(), config, pipelines: vec![index] });
+                        }
+                    }
+                    continue;
+                }
                 match receivers.iter_mut().find(|receiver| &receiver.id == id) {
                     Some(receiver) => receiver.pipelines.push(index),
                     None => {
@@ -286,7 +370,7 @@ impl CollectorPlan {
                 }
             }
         }
-        Ok(Self { receivers, pipelines, exporters: exporters.into_iter().collect() })
+        Ok(Self { receivers, sources, pipelines, exporters: exporters.into_iter().collect() })
     }
 }
 
@@ -316,6 +400,49 @@ fn route_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plugin_components_load_with_defaults_and_refuse_unknown_keys() {
+        let registry = builtin_registry().unwrap();
+        let yaml = "
+receivers:
+  plugin/heartbeat: {interval: 2s, config: {service: beat}}
+processors:
+  plugin/scrub:
+    plugin: redact
+    config: {keys: [user.email]}
+    cpu_budget: 5ms
+    breaker:
+      failures: 2
+exporters:
+  blackhole:
+service:
+  pipelines:
+    traces: {receivers: [plugin/heartbeat], processors: [plugin/scrub], exporters: [blackhole]}
+";
+        let (config, _) = spanpipe_config::load_str(yaml, &registry).unwrap_or_else(|errors| panic!("{errors}"));
+        let scrub_id = ComponentId::parse("plugin/scrub").unwrap();
+        let scrub = config.processors.config::<PluginProcessorConfig>(&scrub_id).unwrap();
+        assert_eq!(scrub.common.plugin_name(&scrub_id), "redact");
+        assert_eq!(scrub.common.config_json(), r#"{"keys":["user.email"]}"#);
+        assert_eq!(scrub.cpu_budget, Some(spanpipe_config::GoDuration::from_millis(5)));
+        assert_eq!(scrub.budget_strikes, 3);
+        assert_eq!(scrub.common.breaker.failures, 2);
+        assert_eq!(scrub.common.breaker.cool_down, spanpipe_config::GoDuration::from_secs(30));
+        let beat_id = ComponentId::parse("plugin/heartbeat").unwrap();
+        let beat = config.receivers.config::<PluginReceiverConfig>(&beat_id).unwrap();
+        assert_eq!(beat.common.plugin_name(&beat_id), "heartbeat");
+        assert_eq!(beat.interval, spanpipe_config::GoDuration::from_secs(2));
+
+        let errors = spanpipe_config::load_str(&yaml.replace("cpu_budget: 5ms", "cpu_budgett: 5ms"), &registry)
+            .expect_err("an unknown key is refused")
+            .to_string();
+        assert!(errors.contains("cpu_budgett"), "{errors}");
+        let errors = spanpipe_config::load_str(&yaml.replace("failures: 2", "failures: 0"), &registry)
+            .expect_err("no failures would never open")
+            .to_string();
+        assert!(errors.contains("breaker.failures") && errors.contains("at least 1"), "{errors}");
+    }
 
     fn plan(yaml: &str) -> Result<CollectorPlan, PlanError> {
         let registry = builtin_registry().unwrap();

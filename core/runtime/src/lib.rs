@@ -21,6 +21,8 @@ pub mod cores;
 pub mod hugepages;
 mod metrics;
 pub mod pipeline;
+pub mod plugin_config;
+mod plugins;
 pub mod preflight;
 pub mod receivers;
 pub mod telemetry;

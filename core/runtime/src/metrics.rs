@@ -67,6 +67,7 @@ pub(crate) fn core_samples(core: usize, parts: &CoreParts, clock: &ThreadCpuCloc
     cpu.value = clock.used().as_secs_f64();
     samples.push(cpu);
     receiver_samples(parts, &mut samples);
+    source_samples(parts, &mut samples);
     pipeline_samples(parts, &mut samples);
     exporter_samples(parts, &mut samples);
     samples
@@ -155,6 +156,40 @@ fn receiver_samples(parts: &CoreParts, samples: &mut Vec<Sample>) {
     }
 }
 
+/// Source plugins count as receivers (transport `plugin`), plus their cycles.
+fn source_samples(parts: &CoreParts, samples: &mut Vec<Sample>) {
+    for running in &parts.sources {
+        let stats = running.source.stats();
+        let base = labels(&[("receiver", &running.id), ("transport", "plugin")]);
+        let counters = [
+            (
+                "spanpipe_receiver_accepted_spans_total",
+                "Spans the receiver accepted into the pipeline.",
+                stats.spans_out.saturating_sub(running.refused_spans),
+            ),
+            (
+                "spanpipe_receiver_refused_spans_total",
+                "Spans a source emitted that the pipeline refused.",
+                running.refused_spans,
+            ),
+            (
+                "spanpipe_receiver_rejected_requests_total",
+                "Requests a source plugin pushed that were not valid OTLP or held no spans.",
+                stats.requests_rejected,
+            ),
+        ];
+        push_counters(samples, &base, &counters);
+        for (outcome, value) in [("run", stats.cycles), ("skipped", stats.cycles_skipped)] {
+            samples.push(Sample::counter(
+                "spanpipe_plugin_source_cycles_total",
+                "Cycles of a source plugin: run, or skipped (plugin absent, restarting or its breaker open).",
+                with_label(&base, "outcome", outcome.to_owned()),
+                value,
+            ));
+        }
+    }
+}
+
 fn pipeline_samples(parts: &CoreParts, samples: &mut Vec<Sample>) {
     for pipeline in &parts.pipelines {
         let name = pipeline.name();
@@ -177,6 +212,11 @@ fn pipeline_samples(parts: &CoreParts, samples: &mut Vec<Sample>) {
                 let counters = [
                     ("spanpipe_processor_incoming_spans_total", "Spans handed to the processor.", stats.spans_in),
                     ("spanpipe_processor_outgoing_spans_total", "Spans the processor passed on.", stats.spans_out),
+                    (
+                        "spanpipe_processor_bypassed_spans_total",
+                        "Spans passed on unprocessed: a plugin stage's plugin absent, failed or bypassed by its breaker.",
+                        stats.spans_bypassed,
+                    ),
                     (
                         "spanpipe_processor_outgoing_batches_total",
                         "Batches the processor emitted (for `batch`: the batches sent on).",

@@ -24,6 +24,8 @@ use spanpipe_transports::{BoundReceiver, Protocol, ReceiverError, SpanSink};
 use spanpipe_zipkin::{DecodeOptions, ZipkinV1Json, ZipkinV2Json, ZipkinV2Proto};
 
 use crate::components::{downcast, PlanError};
+use crate::plugins::PluginCodecs;
+use spanpipe_plugins::PluginRegistry;
 
 /// A receiver's config, by type (boxed: the configs differ much in size, and each is cloned once
 /// per core).
@@ -106,9 +108,13 @@ pub(crate) struct ReceiverCodecs {
 }
 
 impl ReceiverCodecs {
-    pub(crate) fn new() -> Self {
+    /// The codecs of one core; codec plugins published in `plugins` serve the media types the
+    /// built-in codecs do not, from the moment they are published.
+    pub(crate) fn new(plugins: &Arc<PluginRegistry>) -> Self {
+        let mut registry = codec_registry();
+        registry.set_dynamic(Arc::new(PluginCodecs(Arc::clone(plugins))));
         Self {
-            registry: codec_registry(),
+            registry,
             jaeger: JaegerCodecs {
                 thrift_http: Arc::new(JaegerThriftHttp),
                 thrift_compact: Arc::new(JaegerAgentCompact),

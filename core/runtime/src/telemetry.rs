@@ -96,6 +96,8 @@ impl CoreSlot {
 #[derive(Debug)]
 pub struct Telemetry {
     cores: Vec<Arc<CoreSlot>>,
+    /// What the control side publishes (plugin events), summed with the cores' samples.
+    control: Arc<CoreSlot>,
     cores_ready: AtomicUsize,
     stopping: AtomicBool,
     /// The adaptive samplers' rate handles by processor id, for `/v1/adaptive_sampler`.
@@ -108,6 +110,7 @@ impl Telemetry {
     pub fn new(cores: usize) -> Arc<Self> {
         Arc::new(Self {
             cores: (0..cores).map(|_| Arc::new(CoreSlot::default())).collect(),
+            control: Arc::new(CoreSlot::default()),
             cores_ready: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             adaptive: Mutex::new(Vec::new()),
@@ -118,6 +121,12 @@ impl Telemetry {
     #[must_use]
     pub fn core_slot(&self, index: usize) -> Arc<CoreSlot> {
         Arc::clone(&self.cores[index])
+    }
+
+    /// The slot the control side (the plugin host's events) publishes into.
+    #[must_use]
+    pub fn control_slot(&self) -> Arc<CoreSlot> {
+        Arc::clone(&self.control)
     }
 
     /// Makes the adaptive samplers' base rates readable and settable at run time
@@ -147,7 +156,7 @@ impl Telemetry {
     pub fn render(&self) -> String {
         type Series = BTreeMap<(&'static str, Vec<(&'static str, String)>), f64>;
         let mut families: BTreeMap<&'static str, (&'static str, MetricKind, Series)> = BTreeMap::new();
-        for slot in &self.cores {
+        for slot in self.cores.iter().chain(std::iter::once(&self.control)) {
             let samples = slot.samples.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             for sample in samples.iter() {
                 let family = families.entry(sample.name).or_insert_with(|| (sample.help, sample.kind, BTreeMap::new()));

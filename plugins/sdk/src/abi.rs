@@ -81,6 +81,9 @@ pub struct Compatibility {
     pub magic: u64,
     /// [`ABI_VERSION`] of the SDK the plugin was built with.
     pub abi_version: u32,
+    /// Zero. Makes the padding before `interface_hash` explicit, so the frozen layout has no
+    /// bytes a compiler could fill differently.
+    pub reserved: u32,
     /// [`crate::INTERFACE_HASH`] of the SDK the plugin was built with.
     pub interface_hash: u64,
     /// The SDK crate's version.
@@ -109,7 +112,7 @@ pub struct PluginDescriptor {
     pub codec: *const CodecVTable,
 }
 
-// The descriptor lives in the plugin's static memory and is only read.
+// SAFETY: the descriptor lives in the plugin's static memory and is only read.
 unsafe impl Sync for PluginDescriptor {}
 
 /// Where a plugin writes the message of an error or panic. The host copies the text during the
@@ -125,7 +128,8 @@ pub struct MessageSink {
 
 /// Creates an instance from its config (JSON text; `{}` when the config gives none). On
 /// [`STATUS_OK`] `*instance` holds the new instance.
-pub type CreateFn = unsafe extern "C" fn(config: StrRef, instance: *mut *mut c_void, error: *const MessageSink) -> Status;
+pub type CreateFn =
+    unsafe extern "C" fn(config: StrRef, instance: *mut *mut c_void, error: *const MessageSink) -> Status;
 
 /// Ends an instance, releasing what it holds.
 pub type DestroyFn = unsafe extern "C" fn(instance: *mut c_void, error: *const MessageSink) -> Status;
@@ -235,7 +239,8 @@ pub struct SourceVTable {
     /// Creates an instance. The host creates one, on one core.
     pub create: CreateFn,
     /// One cycle: called every interval (the host's config), emits what it has into `sink`.
-    pub emit: unsafe extern "C" fn(instance: *mut c_void, sink: *const RequestSink, error: *const MessageSink) -> Status,
+    pub emit:
+        unsafe extern "C" fn(instance: *mut c_void, sink: *const RequestSink, error: *const MessageSink) -> Status,
     /// Ends an instance.
     pub destroy: DestroyFn,
 }

@@ -166,7 +166,7 @@ async fn export<S: SpanSink>(
             } else {
                 Format::Protobuf
             };
-            (Arc::clone(codec), format)
+            (codec, format)
         }
         RouteCodecs::Table(table) => {
             let header = headers.get(CONTENT_TYPE).map(|value| value.to_str().unwrap_or("(not text)"));
