@@ -1,5 +1,6 @@
 //! The `spanpipe` binary: `run` (the default) starts the collector, `validate` checks a config
-//! without starting anything, `schema` prints the config's JSON Schema.
+//! without starting anything, `schema` prints the config's JSON Schema, `health` prints the
+//! health log.
 //!
 //! A config is an OpenTelemetry Collector config; without `--config`, spanpipe runs its embedded
 //! default (OTLP gRPC on 4317 and HTTP on 4318 → batch → debug).
@@ -34,6 +35,21 @@ enum Command {
     Validate,
     /// Print the JSON Schema of the config file.
     Schema,
+    /// Print the health log: every self-healing action spanpipe took, oldest first.
+    Health(HealthArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct HealthArgs {
+    /// The health log file; defaults to the config's `service.health_log.path`.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Only records from this long ago (`10m`, `1h30m`) or since this time (RFC 3339, UTC).
+    #[arg(long)]
+    since: Option<String>,
+    /// Keep printing records as they are appended, until interrupted.
+    #[arg(long)]
+    follow: bool,
 }
 
 fn main() -> ExitCode {
@@ -86,7 +102,63 @@ fn execute(cli: &Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Run => run(cli, &registry),
+        Command::Health(args) => health(cli, &registry, args),
     }
+}
+
+/// How often `health --follow` looks for new records.
+const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn health(cli: &Cli, registry: &spanpipe_config::ComponentRegistry, args: &HealthArgs) -> anyhow::Result<ExitCode> {
+    let path = match &args.file {
+        Some(path) => path.clone(),
+        None => {
+            let ((config, _), source) = match load(cli, registry) {
+                Ok(loaded) => loaded,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            config
+                .service
+                .health_log
+                .path
+                .with_context(|| format!("{source} sets no `service.health_log.path`: give the file with --file"))?
+        }
+    };
+    let since = args.since.as_deref().map(since_unix_nano).transpose()?.unwrap_or(0);
+    let reader = spanpipe_health::HealthLogReader::open(&path)?;
+    let mut last = 0;
+    for record in reader.records_since(since)? {
+        last = record.sequence;
+        write_stdout(&format!("{}\n", spanpipe_health::format_line(&record)))?;
+    }
+    if !args.follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Until interrupted (SIGINT ends the process).
+    loop {
+        std::thread::sleep(FOLLOW_INTERVAL);
+        // Reopened each time: the writer may have recreated the file (a new size).
+        let reader = spanpipe_health::HealthLogReader::open(&path)?;
+        for record in reader.records_after(last)? {
+            last = record.sequence;
+            write_stdout(&format!("{}\n", spanpipe_health::format_line(&record)))?;
+        }
+    }
+}
+
+/// `--since` as nanoseconds since the Unix epoch: a duration back from now, or a UTC time.
+fn since_unix_nano(text: &str) -> anyhow::Result<u64> {
+    let time = match spanpipe_config::GoDuration::parse(text) {
+        Ok(ago) => std::time::SystemTime::now().checked_sub(ago.0).unwrap_or(std::time::UNIX_EPOCH),
+        Err(_) => humantime::parse_rfc3339_weak(text).with_context(|| {
+            format!("--since {text}: neither a duration (`10m`) nor a UTC time (`2026-12-02T10:00:00Z`)")
+        })?,
+    };
+    let nanos = time.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    Ok(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 /// Writes to standard output; a reader that went away (`spanpipe schema | head`) is not an error.

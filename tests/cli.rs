@@ -1,5 +1,5 @@
-//! The `spanpipe` command line as an operator meets it: `validate` and `schema`, a host where
-//! io_uring cannot get its locked memory, and a SIGTERM that must not lose what was accepted.
+//! The `spanpipe` command line as an operator meets it: `validate`, `schema` and `health`, a host
+//! where io_uring cannot get its locked memory, and a SIGTERM that must not lose what was accepted.
 
 mod common;
 
@@ -261,4 +261,62 @@ fn sigterm_drains_the_pipeline_and_flushes_the_file_before_a_clean_exit() {
     assert!(span_id_counts(&output).is_empty(), "spans were written before SIGTERM: the test would prove nothing");
     collector.stop_cleanly();
     assert_delivered_exactly_once(&output, &sent);
+}
+
+#[test]
+fn health_prints_the_log_filtered_by_since_and_follows_appends() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("health.log");
+    let log = spanpipe_health::HealthLog::open(&path, 64 * 1024).expect("creating a health log");
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let nanos = |time: std::time::SystemTime| {
+        u64::try_from(time.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()).unwrap()
+    };
+    log.append(spanpipe_health::HealthRecord::new("plugins/redact", "file_added", "loaded").at(nanos(hour_ago)))
+        .unwrap();
+    log.append(
+        spanpipe_health::HealthRecord::new("plugins/panicky", "panic", "restart_scheduled").detail("asked to panic"),
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+
+    let all = spanpipe(&["health", "--file", file], dir.path());
+    assert!(all.status.success(), "{}", text(&all.stderr));
+    let lines: Vec<String> = text(&all.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("#1 plugins/redact: file_added") && lines[0].contains("loaded"), "{lines:?}");
+    assert!(lines[1].contains("#2 plugins/panicky: panic") && lines[1].contains("asked to panic"), "{lines:?}");
+
+    let recent = spanpipe(&["health", "--file", file, "--since", "10m"], dir.path());
+    assert_eq!(text(&recent.stdout).lines().count(), 1, "{}", text(&recent.stdout));
+    let bad = spanpipe(&["health", "--file", file, "--since", "yesterday"], dir.path());
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("--since yesterday: neither a duration"), "{}", text(&bad.stderr));
+    let no_path = spanpipe(&["health"], dir.path());
+    assert!(text(&no_path.stderr).contains("sets no `service.health_log.path`"), "{}", text(&no_path.stderr));
+
+    // --follow prints what is there, then each record appended, until it is stopped.
+    let mut follow = Command::new(SPANPIPE)
+        .args(["health", "--file", file, "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting spanpipe health --follow");
+    let mut stdout = std::io::BufReader::new(follow.stdout.take().expect("piped stdout"));
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while std::io::BufRead::read_line(&mut stdout, &mut line).is_ok_and(|read| read > 0) {
+            if sender.send(std::mem::take(&mut line)).is_err() {
+                break;
+            }
+        }
+    });
+    for _ in 0..2 {
+        receiver.recv_timeout(Duration::from_secs(10)).expect("the existing records");
+    }
+    log.append(spanpipe_health::HealthRecord::new("plugins/slow", "cpu_budget", "breaker_open")).unwrap();
+    let appended = receiver.recv_timeout(Duration::from_secs(10)).expect("the appended record");
+    assert!(appended.contains("#3 plugins/slow: cpu_budget") && appended.contains("breaker_open"), "{appended}");
+    follow.kill().expect("stopping --follow");
+    follow.wait().expect("reaping it");
 }
