@@ -200,7 +200,7 @@ fn run(cli: &Cli, registry: &spanpipe_config::ComponentRegistry) -> anyhow::Resu
     };
     init_logging(&config);
     print_warnings(&warnings);
-    let options = StartOptions { telemetry_address: telemetry_address(&config)? };
+    let options = StartOptions { telemetry_address: telemetry_address(&config)?, ..StartOptions::default() };
     let collector = RunningCollector::start(&config, &options)?;
     tracing::info!(
         config = %source,

@@ -403,3 +403,61 @@ fn a_source_plugin_feeds_its_pipeline_and_a_codec_plugin_serves_its_content_type
         setup.collector.metric("spanpipe_receiver_accepted_spans_total", &[("receiver", "plugin/heartbeat")]) >= 3.0
     );
 }
+
+#[test]
+fn a_cpu_burning_plugin_makes_the_watchdog_lower_the_sampling_rate_and_calm_restores_it() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).expect("creating the plugin directory");
+    let health_log = dir.path().join("health.log");
+    let http = free_address();
+    let components = format!(
+        "receivers:\n  otlp:\n    protocols:\n      http: {{endpoint: \"{http}\"}}\n\
+         processors:\n  plugin/slow: {{config: {{spin_ms: 30}}}}\n  \
+         adaptive_sampler: {{base_sampling_percentage: 100, latency_threshold: 1h}}\n\
+         exporters:\n  blackhole:\n\
+         plugins:\n  dir: \"{}\"\n  settle: 100ms\n",
+        plugins.display()
+    );
+    let collector = Spanpipe::start_with_service(
+        dir.path(),
+        "collector",
+        &components,
+        &format!(
+            "health_log: {{path: \"{}\"}}\n\
+             watchdog: {{cpu: {{interval: 200ms, high: 0.5, high_for: 1s, low: 0.2, low_for: 1s, steps: [1, 0.5]}}}}",
+            health_log.display()
+        ),
+        "traces: {receivers: [otlp], processors: [plugin/slow, adaptive_sampler], exporters: [blackhole]}",
+    );
+    install(&shared_examples().slow, &plugins, "libslow.so");
+    wait_until("the slow plugin loaded", EVENT_TIMEOUT, || {
+        collector.metric("spanpipe_plugin_events_total", &[("plugin", "slow"), ("event", "loaded")]) == 1.0
+    });
+    let actions = || -> Vec<String> {
+        HealthLogReader::open(&health_log)
+            .and_then(|reader| reader.records())
+            .map(|records| records.into_iter().filter(|r| r.trigger == "cpu").map(|r| r.action).collect())
+            .unwrap_or_default()
+    };
+    // 50 batches a second, 30 ms of spinning each: more than the one core the data plane has. The
+    // thresholds are low so that a busy test machine, which lends the collector less than a whole
+    // core, still counts as pressure.
+    let load = std::thread::spawn(move || {
+        spangen(&format!(
+            "--endpoint {http} --protocol http-protobuf --rate 2500 --duration 6s --batch-size 50 \
+             --in-flight 4 --max-retries 20 --allow-errors --no-progress"
+        ))
+    });
+    wait_until("the rate lowered under real CPU pressure", EVENT_TIMEOUT, || {
+        actions().first().map(String::as_str) == Some("sampling_downgraded")
+    });
+    let utilization = collector.metric("spanpipe_watchdog_cpu_utilization", &[]);
+    load.join().expect("the load thread");
+    wait_until("the rate restored once the load stopped", EVENT_TIMEOUT, || {
+        actions() == ["sampling_downgraded", "sampling_restored"]
+    });
+    let reply = http_get(collector.telemetry_address(), "/v1/adaptive_sampler").expect("GET the rates");
+    assert_eq!(String::from_utf8_lossy(&reply.body).trim(), "adaptive_sampler 100", "restored: no factor shown");
+    assert!(utilization >= 0.2, "the measured CPU use while loaded: {utilization}");
+}

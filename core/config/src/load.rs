@@ -307,6 +307,11 @@ impl Loading<'_> {
                         self.config.service.health_log = health_log;
                     }
                 }
+                "watchdog" => {
+                    if let Some(watchdog) = self.deserialize(value, &path) {
+                        self.config.service.watchdog = watchdog;
+                    }
+                }
                 key => self.error(
                     &path,
                     entry,

@@ -131,7 +131,7 @@ impl Default for PluginsConfig {
 }
 
 /// The `service` section.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 #[serde(default)]
 pub struct ServiceConfig {
@@ -153,6 +153,57 @@ pub struct ServiceConfig {
     pub shutdown_timeout: GoDuration,
     /// Where self-healing actions are recorded (a spanpipe addition).
     pub health_log: HealthLogConfig,
+    /// The health watchdog's thresholds (a spanpipe addition).
+    pub watchdog: WatchdogConfig,
+}
+
+/// `service.watchdog`: what spanpipe does by itself when the process is under pressure.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
+pub struct WatchdogConfig {
+    /// CPU pressure: lower the adaptive samplers' rates step by step while the process's CPU use
+    /// stays high, restore them step by step once it stays low.
+    pub cpu: CpuWatchdogConfig,
+}
+
+/// `service.watchdog.cpu`. CPU use is the process's CPU time over the wall time, relative to the
+/// CPUs it may use (its affinity mask capped by its cgroup's CPU quota).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
+pub struct CpuWatchdogConfig {
+    /// Whether the watchdog acts on CPU use. Defaults to true (it does nothing without an
+    /// `adaptive_sampler` in a pipeline).
+    pub enabled: bool,
+    /// How often CPU use is measured. Defaults to 1s.
+    pub interval: GoDuration,
+    /// CPU use (0 to 1) at or above which the rate is lowered. Defaults to 0.9.
+    pub high: f64,
+    /// How long CPU use must stay at or above `high` before each step down. Defaults to 30s.
+    pub high_for: GoDuration,
+    /// CPU use at or below which the rate is restored. Defaults to 0.6.
+    pub low: f64,
+    /// How long CPU use must stay at or below `low` before each step up. Defaults to 60s.
+    pub low_for: GoDuration,
+    /// The factors the adaptive samplers' rates are multiplied by, one step at a time: the first
+    /// is 1 (no downgrade), each smaller than the one before, the last the floor. Defaults to
+    /// `[1.0, 0.5, 0.25, 0.1]`.
+    pub steps: Vec<f64>,
+}
+
+impl Default for CpuWatchdogConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: GoDuration::from_secs(1),
+            high: 0.9,
+            high_for: GoDuration::from_secs(30),
+            low: 0.6,
+            low_for: GoDuration::from_secs(60),
+            steps: vec![1.0, 0.5, 0.25, 0.1],
+        }
+    }
 }
 
 /// `service.health_log`: the record of every self-healing action (a plugin restarted or cut off,
@@ -185,13 +236,14 @@ impl Default for ServiceConfig {
             cores: None,
             shutdown_timeout: GoDuration::from_secs(30),
             health_log: HealthLogConfig::default(),
+            watchdog: WatchdogConfig::default(),
         }
     }
 }
 
 /// The keys of the `service` section, for messages.
 pub(crate) const SERVICE_KEYS: &[&str] =
-    &["pipelines", "extensions", "telemetry", "cores", "shutdown_timeout", "health_log"];
+    &["pipelines", "extensions", "telemetry", "cores", "shutdown_timeout", "health_log", "watchdog"];
 
 fn pipelines_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let pipeline = generator.subschema_for::<PipelineConfig>();

@@ -200,6 +200,26 @@ impl Checks<'_> {
             let message = format!("{} is out of range: from 1024 bytes to 1 GiB", service.health_log.size);
             self.error(&service_path.key("health_log").key("size"), ConfigErrorKind::Service { message });
         }
+        let cpu = &service.watchdog.cpu;
+        let watchdog_path = service_path.key("watchdog");
+        let cpu_path = watchdog_path.key("cpu");
+        let mut cpu_errors = Vec::new();
+        if !(cpu.low > 0.0 && cpu.low < cpu.high && cpu.high <= 1.0) {
+            cpu_errors.push(("high", format!("need 0 < low ({}) < high ({}) <= 1", cpu.low, cpu.high)));
+        }
+        for (key, value) in [("interval", cpu.interval), ("high_for", cpu.high_for), ("low_for", cpu.low_for)] {
+            if value.0.is_zero() {
+                cpu_errors.push((key, "must be more than 0s".to_owned()));
+            }
+        }
+        let descending = cpu.steps.windows(2).all(|pair| pair[1] < pair[0]);
+        if cpu.steps.first() != Some(&1.0) || !descending || cpu.steps.last().is_some_and(|floor| *floor <= 0.0) {
+            cpu_errors
+                .push(("steps", format!("{:?}: must start at 1 and go down strictly to a floor above 0", cpu.steps)));
+        }
+        for (key, message) in cpu_errors {
+            self.error(&cpu_path.key(key), ConfigErrorKind::Service { message });
+        }
         let metrics = &service.telemetry.metrics;
         let telemetry = service_path.key("telemetry");
         let metrics_path = telemetry.key("metrics");

@@ -254,7 +254,7 @@ fn unknown_keys_are_errors_naming_the_key_and_its_line() {
     assert_eq!(path, "service.worker_threads");
     assert_eq!(
         message,
-        "unknown key `worker_threads`; valid keys here: `pipelines`, `extensions`, `telemetry`, `cores`, `shutdown_timeout`, `health_log`"
+        "unknown key `worker_threads`; valid keys here: `pipelines`, `extensions`, `telemetry`, `cores`, `shutdown_timeout`, `health_log`, `watchdog`"
     );
 }
 
@@ -487,6 +487,8 @@ fn service_settings_are_checked() {
             "unknown key `periodic`; valid keys here: `pull`",
         ),
         ("  health_log:\n    size: 100\n", "service.health_log.size", "100 is out of range: from 1024 bytes to 1 GiB"),
+        ("  watchdog:\n    cpu: {high: 0.5, low: 0.7}\n", "service.watchdog.cpu.high", "need 0 < low (0.7) < high (0.5) <= 1"),
+        ("  watchdog:\n    cpu: {steps: [1, 0.5, 0.5]}\n", "service.watchdog.cpu.steps", "[1.0, 0.5, 0.5]: must start at 1 and go down strictly to a floor above 0"),
         ("  telemetry:\n    logs:\n      level: verbose\n", "service.telemetry.logs.level", "unknown value `verbose`; expected one of `debug`, `info`, `warn`, `error`"),
     ];
     for (extra, expected_path, expected_message) in cases {

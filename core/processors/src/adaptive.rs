@@ -69,7 +69,10 @@ impl AdaptiveSamplerConfig {
     /// then pass it to [`AdaptiveSamplerConfig::build`] on every core.
     #[must_use]
     pub fn handle(&self) -> AdaptiveSamplerHandle {
-        AdaptiveSamplerHandle { percentage: Arc::new(AtomicU32::new(self.base_sampling_percentage.to_bits())) }
+        AdaptiveSamplerHandle {
+            percentage: Arc::new(AtomicU32::new(self.base_sampling_percentage.to_bits())),
+            factor: Arc::new(AtomicU32::new(1.0f32.to_bits())),
+        }
     }
 
     /// A per-core instance reading `handle`. Call after [`ComponentConfig::validate`] found nothing.
@@ -96,12 +99,16 @@ fn check_percentage(percentage: f32) -> Result<(), InvalidPercentage> {
     }
 }
 
-/// Changes the base rate of every instance of one adaptive sampler, on every core. Cheap to
-/// clone; all clones share one atomic.
+/// Changes the rate of every instance of one adaptive sampler, on every core. Cheap to clone; all
+/// clones share the atomics. The rate applied is the base rate (the config's, or an operator's)
+/// times a factor the health watchdog lowers under CPU pressure: the two are kept apart so that
+/// restoring the factor restores whatever base rate holds by then.
 #[derive(Clone, Debug)]
 pub struct AdaptiveSamplerHandle {
-    /// The percentage as `f32` bits.
+    /// The base percentage as `f32` bits.
     percentage: Arc<AtomicU32>,
+    /// The watchdog's factor (0..=1) as `f32` bits.
+    factor: Arc<AtomicU32>,
 }
 
 impl AdaptiveSamplerHandle {
@@ -109,6 +116,24 @@ impl AdaptiveSamplerHandle {
     #[must_use]
     pub fn percentage(&self) -> f32 {
         f32::from_bits(self.percentage.load(Ordering::Relaxed))
+    }
+
+    /// The watchdog's factor (1 unless lowered).
+    #[must_use]
+    pub fn factor(&self) -> f32 {
+        f32::from_bits(self.factor.load(Ordering::Relaxed))
+    }
+
+    /// Sets the watchdog's factor, clamped to 0..=1; instances use it from their next batch on.
+    pub fn set_factor(&self, factor: f32) {
+        let factor = if factor.is_nan() { 1.0 } else { factor.clamp(0.0, 1.0) };
+        self.factor.store(factor.to_bits(), Ordering::Relaxed);
+    }
+
+    /// The rate instances apply: the base rate times the factor, in percent.
+    #[must_use]
+    pub fn effective_percentage(&self) -> f32 {
+        self.percentage() * self.factor()
     }
 
     /// Sets the base rate in percent; instances use it from their next batch on.
@@ -142,7 +167,7 @@ fn base_threshold(percentage: f32) -> Threshold {
 impl Processor for AdaptiveSampler {
     fn process(&mut self, batch: SpanBatch, _now: Instant, out: &mut Output) {
         self.stats.record_in(batch.len());
-        let threshold = base_threshold(self.handle.percentage());
+        let threshold = base_threshold(self.handle.effective_percentage());
         let latency = self.latency_threshold_nanos;
         let keep: Vec<bool> = batch
             .spans()
@@ -181,6 +206,20 @@ mod tests {
         let shared = handle.clone();
         shared.set_percentage(42.5).unwrap();
         assert_eq!(handle.percentage(), 42.5);
+    }
+
+    #[test]
+    fn the_factor_scales_the_base_rate_and_restoring_it_restores_the_current_base() {
+        let handle = AdaptiveSamplerConfig::default().handle();
+        assert_eq!((handle.factor(), handle.effective_percentage()), (1.0, 10.0));
+        handle.set_factor(0.25);
+        assert_eq!(handle.effective_percentage(), 2.5);
+        handle.set_percentage(40.0).unwrap();
+        assert_eq!(handle.effective_percentage(), 10.0, "an operator's change applies under the factor");
+        handle.set_factor(1.0);
+        assert_eq!(handle.effective_percentage(), 40.0);
+        handle.set_factor(7.0);
+        assert_eq!(handle.factor(), 1.0, "clamped");
     }
 
     #[test]

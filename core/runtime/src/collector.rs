@@ -15,7 +15,7 @@ use spanpipe_core::SpanBatch;
 use spanpipe_exporters::{DropReason as ExporterDropReason, Exporter};
 use spanpipe_health::{HealthLog, HealthLogOptions, HealthSink, MemoryHealthSink};
 use spanpipe_plugins::{PluginRegistry, PluginSource};
-use spanpipe_processors::{MemoryLimiter, Permit};
+use spanpipe_processors::{AdaptiveSamplerHandle, MemoryLimiter, Permit};
 use spanpipe_transports::otlp::{Accepted, Protocol, Refusal, RoomWait, RunningReceiver, SpanSink};
 
 use crate::components::{CollectorPlan, PlanError};
@@ -24,6 +24,7 @@ use crate::plugins::Plugins;
 use crate::preflight::{check_io_uring, PreflightError};
 use crate::receivers::ReceiverCodecs;
 use crate::telemetry::{self, CoreSlot, Telemetry, TelemetryServerError, PUBLISH_INTERVAL};
+use crate::watchdog::{self, CpuProbe, Watchdog};
 use crate::{cores, hugepages, metrics};
 
 /// How often a core checks for shutdown and retries waiting batches when no processor deadline
@@ -110,6 +111,7 @@ pub struct RunningCollector {
     receivers: Vec<ReceiverAddresses>,
     cpus: Vec<usize>,
     memory_checker: Option<std::thread::JoinHandle<()>>,
+    watchdog: Option<std::thread::JoinHandle<()>>,
     /// The plugin registry and the directory watch; dropped (the watch stopped) after the cores.
     plugins: Option<Plugins>,
     health: Arc<dyn HealthSink>,
@@ -120,6 +122,8 @@ pub struct RunningCollector {
 pub struct StartOptions {
     /// Where to serve `/metrics`, `/healthz`, `/readyz`; `None` serves none.
     pub telemetry_address: Option<SocketAddr>,
+    /// Where the watchdog reads CPU use; `None` measures the process (tests inject figures).
+    pub cpu_probe: Option<CpuProbe>,
 }
 
 impl RunningCollector {
@@ -149,6 +153,7 @@ impl RunningCollector {
             receivers: Vec::new(),
             cpus: cpus.clone(),
             memory_checker: None,
+            watchdog: None,
             plugins: None,
             health,
         };
@@ -204,13 +209,22 @@ impl RunningCollector {
         }
         running.receivers = bound.unwrap_or_default();
         running.memory_checker = start_memory_checker(&plan, Arc::clone(&stop));
-        telemetry.set_adaptive_samplers(
-            plan.pipelines
-                .iter()
-                .flat_map(|pipeline| pipeline.processors.iter())
-                .filter_map(|(id, builder)| builder.adaptive_handle().map(|handle| (id.to_string(), handle.clone())))
-                .collect(),
-        );
+        let samplers: Vec<(String, AdaptiveSamplerHandle)> = plan
+            .pipelines
+            .iter()
+            .flat_map(|pipeline| pipeline.processors.iter())
+            .filter_map(|(id, builder)| builder.adaptive_handle().map(|handle| (id.to_string(), handle.clone())))
+            .collect();
+        telemetry.set_adaptive_samplers(samplers.clone());
+        running.watchdog = watchdog::start(Watchdog {
+            config: config.service.watchdog.cpu.clone(),
+            samplers,
+            cpus: cpus.len(),
+            probe: options.cpu_probe.clone(),
+            health: Arc::clone(&running.health),
+            metrics: telemetry.control_slot(),
+            stop: Arc::clone(&stop),
+        });
         if let Some(address) = options.telemetry_address {
             match telemetry::serve(Arc::clone(&telemetry), address, telemetry_stop) {
                 Ok(server) => running.telemetry_server = Some(server),
@@ -266,6 +280,9 @@ impl RunningCollector {
         self.stop_telemetry();
         if let Some(checker) = self.memory_checker.take() {
             let _ = checker.join();
+        }
+        if let Some(watchdog) = self.watchdog.take() {
+            let _ = watchdog.join();
         }
         // Every stage is gone with its core: stop watching the plugin directory.
         self.plugins = None;

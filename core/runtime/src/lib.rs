@@ -26,6 +26,7 @@ mod plugins;
 pub mod preflight;
 pub mod receivers;
 pub mod telemetry;
+pub mod watchdog;
 
 pub use collector::{ReceiverAddresses, RunningCollector, ShutdownReport, StartError, StartOptions};
 pub use components::{builtin_registry, CollectorPlan, PlanError};

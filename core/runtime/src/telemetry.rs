@@ -96,8 +96,9 @@ impl CoreSlot {
 #[derive(Debug)]
 pub struct Telemetry {
     cores: Vec<Arc<CoreSlot>>,
-    /// What the control side publishes (plugin events), summed with the cores' samples.
-    control: Arc<CoreSlot>,
+    /// What the control side publishes (plugin events, the watchdog), one slot per publisher,
+    /// summed with the cores' samples.
+    control: Mutex<Vec<Arc<CoreSlot>>>,
     cores_ready: AtomicUsize,
     stopping: AtomicBool,
     /// The adaptive samplers' rate handles by processor id, for `/v1/adaptive_sampler`.
@@ -110,7 +111,7 @@ impl Telemetry {
     pub fn new(cores: usize) -> Arc<Self> {
         Arc::new(Self {
             cores: (0..cores).map(|_| Arc::new(CoreSlot::default())).collect(),
-            control: Arc::new(CoreSlot::default()),
+            control: Mutex::new(Vec::new()),
             cores_ready: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             adaptive: Mutex::new(Vec::new()),
@@ -123,10 +124,13 @@ impl Telemetry {
         Arc::clone(&self.cores[index])
     }
 
-    /// The slot the control side (the plugin host's events) publishes into.
+    /// A new slot for one publisher off the data plane (the plugin host's events, the
+    /// watchdog): each publish replaces what that publisher published before.
     #[must_use]
     pub fn control_slot(&self) -> Arc<CoreSlot> {
-        Arc::clone(&self.control)
+        let slot = Arc::new(CoreSlot::default());
+        self.control.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Arc::clone(&slot));
+        slot
     }
 
     /// Makes the adaptive samplers' base rates readable and settable at run time
@@ -156,7 +160,8 @@ impl Telemetry {
     pub fn render(&self) -> String {
         type Series = BTreeMap<(&'static str, Vec<(&'static str, String)>), f64>;
         let mut families: BTreeMap<&'static str, (&'static str, MetricKind, Series)> = BTreeMap::new();
-        for slot in self.cores.iter().chain(std::iter::once(&self.control)) {
+        let control = self.control.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        for slot in self.cores.iter().chain(&control) {
             let samples = slot.samples.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             for sample in samples.iter() {
                 let family = families.entry(sample.name).or_insert_with(|| (sample.help, sample.kind, BTreeMap::new()));
@@ -279,7 +284,18 @@ async fn route(telemetry: &Telemetry, request: hyper::Request<hyper::body::Incom
             let rates = telemetry.adaptive.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let mut body = String::new();
             for (name, handle) in rates.iter().filter(|(name, _)| listing_all || *name == id) {
-                let _ = writeln!(body, "{name} {}", handle.percentage());
+                // The base rate; while the watchdog has lowered it, the factor and what applies.
+                let _ = if handle.factor() < 1.0 {
+                    writeln!(
+                        body,
+                        "{name} {} factor {} effective {}",
+                        handle.percentage(),
+                        handle.factor(),
+                        handle.effective_percentage()
+                    )
+                } else {
+                    writeln!(body, "{name} {}", handle.percentage())
+                };
             }
             if body.is_empty() && !listing_all {
                 return text(
