@@ -157,6 +157,7 @@ impl RunningCollector {
             plugins: None,
             health,
         };
+        telemetry.set_health(Arc::clone(&running.health));
         let registry = Arc::clone(plugins.registry());
         if !plugins.watching() && (!plan.sources.is_empty() || plan.has_plugin_stages()) {
             tracing::warn!("the config uses plugin components but sets no `plugins.dir`: they pass spans through");

@@ -1,5 +1,6 @@
 //! spanpipe's own telemetry: counters kept per core, published as snapshots, summed on read,
-//! and served in the Prometheus text format on `/metrics`, beside `/healthz` and `/readyz`.
+//! and served in the Prometheus text format on `/metrics`, beside `/healthz`, `/readyz` and
+//! `/status` (readiness and the latest health-log records, as JSON).
 //!
 //! The same endpoint sets the adaptive samplers' base rate at run time: `PUT /v1/<processor id>`
 //! (`/v1/adaptive_sampler` or `/v1/adaptive_sampler/<name>`) with the percentage as the body;
@@ -19,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use spanpipe_health::HealthSink;
 use spanpipe_processors::AdaptiveSamplerHandle;
 
 /// How often a core publishes its counters.
@@ -103,6 +105,8 @@ pub struct Telemetry {
     stopping: AtomicBool,
     /// The adaptive samplers' rate handles by processor id, for `/v1/adaptive_sampler`.
     adaptive: Mutex<Vec<(String, AdaptiveSamplerHandle)>>,
+    /// The health log, whose latest records `/status` shows.
+    health: Mutex<Option<Arc<dyn HealthSink>>>,
 }
 
 impl Telemetry {
@@ -115,6 +119,7 @@ impl Telemetry {
             cores_ready: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             adaptive: Mutex::new(Vec::new()),
+            health: Mutex::new(None),
         })
     }
 
@@ -137,6 +142,22 @@ impl Telemetry {
     /// (`GET /v1/adaptive_sampler`, `PUT /v1/<processor id>` with the percentage as the body).
     pub fn set_adaptive_samplers(&self, handles: Vec<(String, AdaptiveSamplerHandle)>) {
         *self.adaptive.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = handles;
+    }
+
+    /// Makes the health log's latest records visible at `/status`.
+    pub fn set_health(&self, health: Arc<dyn HealthSink>) {
+        *self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(health);
+    }
+
+    /// `/status`: readiness and the latest self-healing actions (newest last), as JSON.
+    #[must_use]
+    pub fn status(&self) -> String {
+        let health = self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let records = health.map(|health| health.latest(STATUS_RECORDS)).unwrap_or_default();
+        let status = serde_json::json!({ "ready": self.is_ready(), "health": records });
+        let mut text = status.to_string();
+        text.push('\n');
+        text
     }
 
     /// A core has bound its listeners and runs its pipeline.
@@ -266,6 +287,9 @@ type Body = http_body_util::Full<bytes::Bytes>;
 /// Largest request body the control endpoints read (a percentage).
 const MAX_CONTROL_BODY: usize = 64;
 
+/// How many of the latest health-log records `/status` shows.
+const STATUS_RECORDS: usize = 20;
+
 /// Path prefix of the adaptive samplers' rate control.
 const ADAPTIVE_PREFIX: &str = "/v1/adaptive_sampler";
 
@@ -347,6 +371,7 @@ fn answer<B>(telemetry: &Telemetry, request: &hyper::Request<B>) -> hyper::Respo
             (hyper::StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", telemetry.render())
         }
         (&hyper::Method::GET, "/healthz") => (hyper::StatusCode::OK, "text/plain", "ok\n".to_owned()),
+        (&hyper::Method::GET, "/status") => (hyper::StatusCode::OK, "application/json", telemetry.status()),
         (&hyper::Method::GET, "/readyz") if telemetry.is_ready() => {
             (hyper::StatusCode::OK, "text/plain", "ready\n".to_owned())
         }
