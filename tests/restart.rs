@@ -13,8 +13,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_delivered_exactly_once, free_address, holds_all, post_until_accepted, wait_until, SpanIds, Spanpipe,
-    DELIVERY_TIMEOUT,
+    assert_delivered_exactly_once, free_address, holds_all, http_get, post_until_accepted, wait_until, SpanIds,
+    Spanpipe, DELIVERY_TIMEOUT,
 };
 
 /// Spans per request posted to A, and requests per phase of a test.
@@ -169,6 +169,12 @@ fn otlphttp_exporter_delivers_everything_after_the_receiver_is_killed_and_restar
     delivers_everything_after_the_receiver_is_killed_and_restarted(Exporter::OtlpHttp);
 }
 
+/// The port of an endpoint as the config writes it (`host:port` or `http://host:port/...`).
+fn endpoint_port(endpoint: &str) -> String {
+    let authority = endpoint.trim_start_matches("http://").split('/').next().unwrap_or_default();
+    authority.rsplit(':').next().unwrap_or_default().to_owned()
+}
+
 /// `endpoints: [B1, B2]` with nothing listening at B1: A fails over and B2 gets everything.
 /// Then B1 starts: A's probe finds it healthy, A returns to it, and later load lands there.
 /// Across both files every span is there exactly once (a failed connection to B1 delivers
@@ -199,6 +205,24 @@ fn fails_over_to_the_second_endpoint_and_back(exporter: Exporter) {
     wait_until("B1 to hold the spans sent after A returned to it", DELIVERY_TIMEOUT, || {
         holds_all(&primary_output, &after_primary)
     });
+    // Both moves are self-healing actions in A's health log, shown at `/status`.
+    let status = http_get(a.telemetry_address(), "/status").expect("GET /status");
+    let status: serde_json::Value = serde_json::from_slice(&status.body).expect("/status is JSON");
+    let moves: Vec<(&str, &str, &str, &str)> = status["health"]
+        .as_array()
+        .expect("health records")
+        .iter()
+        .map(|record| {
+            let field = |key: &str| record[key].as_str().unwrap_or_default();
+            (field("component"), field("action"), field("before"), field("after"))
+        })
+        .collect();
+    let component = format!("exporters/{}", exporter.name());
+    assert!(!moves.is_empty() && moves.iter().all(|(on, ..)| *on == component), "{status}");
+    let (_, first, from, to) = moves[0];
+    assert_eq!(first, "failover", "{status}");
+    assert!(from.contains(&endpoint_port(&endpoints[0])) && to.contains(&endpoint_port(&endpoints[1])), "{status}");
+    assert_eq!(moves.last().map(|m| m.1), Some("failback"), "{status}");
     a.stop_cleanly();
     b1.stop_cleanly();
     b2.stop_cleanly();

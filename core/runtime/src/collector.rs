@@ -173,6 +173,7 @@ impl RunningCollector {
                 plan: Arc::clone(&plan),
                 bind_as: bound.clone(),
                 plugins: Arc::clone(&registry),
+                health: Arc::clone(&running.health),
                 slot: telemetry.core_slot(core),
                 stop: Arc::clone(&stop),
                 shutdown_timeout,
@@ -365,6 +366,7 @@ struct CoreContext {
     plan: Arc<CollectorPlan>,
     bind_as: Option<Vec<ReceiverAddresses>>,
     plugins: Arc<PluginRegistry>,
+    health: Arc<dyn HealthSink>,
     slot: Arc<CoreSlot>,
     stop: Arc<AtomicBool>,
     shutdown_timeout: Duration,
@@ -466,7 +468,11 @@ fn build_core(context: &CoreContext) -> Result<(CoreParts, Vec<ReceiverAddresses
     let exporters = plan
         .exporters
         .iter()
-        .map(|(id, builder)| builder.build().map(|exporter| (id.to_string(), Rc::new(exporter))))
+        .map(|(id, builder)| {
+            builder
+                .build_reporting_to(Some(Arc::clone(&context.health)))
+                .map(|exporter| (id.to_string(), Rc::new(exporter)))
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| error.to_string())?;
     let pipelines: Vec<Rc<Pipeline>> = plan

@@ -60,6 +60,7 @@ use std::time::{Duration, Instant};
 
 use spanpipe_config::{ComponentConfig, FieldError};
 use spanpipe_core::SpanBatch;
+use spanpipe_health::HealthSink;
 use spanpipe_transports::rt::ConnectOptions;
 
 pub use blackhole::{BlackholeExporter, BlackholeExporterConfig};
@@ -286,6 +287,14 @@ impl ExporterBuilder {
     /// # Errors
     /// [`BuildError::Encode`] if the `otlphttp` probe cannot be encoded (compression failing).
     pub fn build(&self) -> Result<Exporter, BuildError> {
+        self.build_reporting_to(None)
+    }
+
+    /// [`ExporterBuilder::build`], with endpoint failovers and failbacks recorded in `health`.
+    ///
+    /// # Errors
+    /// As [`ExporterBuilder::build`].
+    pub fn build_reporting_to(&self, health: Option<Arc<dyn HealthSink>>) -> Result<Exporter, BuildError> {
         let stats = Arc::new(ExporterStats::new());
         let kind = match &self.kind {
             BuilderKind::Otlp { config, endpoints } => {
@@ -304,6 +313,7 @@ impl ExporterBuilder {
                     retry: config.retry_on_failure.clone(),
                     queue: config.sending_queue.clone(),
                     failover: config.failover.clone(),
+                    health: health.clone(),
                 };
                 ExporterKind::Otlp(NetworkExporter::start(settings, GrpcProtocol::new(config), stats))
             }
@@ -323,6 +333,7 @@ impl ExporterBuilder {
                     retry: config.retry_on_failure.clone(),
                     queue: config.sending_queue.clone(),
                     failover: config.failover.clone(),
+                    health: health.clone(),
                 };
                 ExporterKind::OtlpHttp(NetworkExporter::start(settings, protocol, stats))
             }
@@ -342,6 +353,7 @@ impl ExporterBuilder {
                     retry: config.retry_on_failure.clone(),
                     queue: config.sending_queue.clone(),
                     failover: config.failover.clone(),
+                    health: health.clone(),
                 };
                 ExporterKind::Zipkin(NetworkExporter::start(settings, protocol, stats))
             }

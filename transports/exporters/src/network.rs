@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use spanpipe_core::SpanBatch;
+use spanpipe_health::{HealthRecord, HealthSink};
 use spanpipe_transports::rt::with_deadline;
 
 use crate::backoff::{Backoff, BackoffPolicy};
@@ -146,6 +147,8 @@ pub(crate) struct NetworkSettings {
     pub retry: RetryConfig,
     pub queue: QueueConfig,
     pub failover: FailoverConfig,
+    /// Where failovers and failbacks are recorded, besides the log and the metrics.
+    pub health: Option<Arc<dyn HealthSink>>,
 }
 
 struct Inner<P> {
@@ -163,6 +166,9 @@ struct Inner<P> {
     /// Sender tasks that have not exited.
     running_senders: Cell<usize>,
     failover: RefCell<Failover>,
+    /// `failover.failures` and `failover.window`, for the health log's threshold.
+    failover_threshold: String,
+    health: Option<Arc<dyn HealthSink>>,
     stats: Arc<ExporterStats>,
     random: RefCell<fastrand::Rng>,
     batch_queued: event_listener::Event,
@@ -210,6 +216,8 @@ impl<P: Protocol> NetworkExporter<P> {
             idle_senders: Cell::new(consumers as u64),
             running_senders: Cell::new(consumers),
             failover: RefCell::new(Failover::new(endpoint_count, &settings.failover)),
+            failover_threshold: format!("{} failures within {}", settings.failover.failures, settings.failover.window),
+            health: settings.health,
             stats,
             random: RefCell::new(fastrand::Rng::new()),
             batch_queued: event_listener::Event::new(),
@@ -494,8 +502,22 @@ impl<P: Protocol> Inner<P> {
             exporter = %self.name, from = %self.pools[from].endpoint(), to = %self.pools[to].endpoint(),
             "endpoint failed repeatedly; failing over"
         );
+        self.record_health("endpoint_failures", "failover", Some(self.failover_threshold.clone()), from, to);
         self.failover_changed.notify(usize::MAX);
         true
+    }
+
+    /// Writes an endpoint change to the health log, when there is one.
+    fn record_health(&self, trigger: &str, action: &str, threshold: Option<String>, from: usize, to: usize) {
+        if let Some(health) = &self.health {
+            let record = HealthRecord::new(format!("exporters/{}", self.name), trigger, action)
+                .before(self.pools[from].endpoint().to_string())
+                .after(self.pools[to].endpoint().to_string());
+            health.record(match threshold {
+                Some(threshold) => record.threshold(threshold),
+                None => record,
+            });
+        }
     }
 
     /// Probes the primary whenever the failover state asks for it, until the exporter closes.
@@ -523,6 +545,7 @@ impl<P: Protocol> Inner<P> {
                     exporter = %self.name, from = %self.pools[from].endpoint(), to = %self.pools[0].endpoint(),
                     "primary endpoint answered a probe; returning to it"
                 );
+                self.record_health("probe_succeeded", "failback", None, from, 0);
             }
         }
     }
