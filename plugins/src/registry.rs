@@ -113,6 +113,24 @@ impl PluginRegistry {
         codecs
     }
 
+    /// The codec plugin present now that serves `media_type` (lower case), without allocating:
+    /// the receivers ask per request whose content type no built-in codec serves. When two
+    /// plugins claim the type, the one first by name wins, as in [`PluginRegistry::codecs`].
+    #[must_use]
+    pub fn codec_for(&self, media_type: &str) -> Option<Arc<PluginCodec>> {
+        let current = self.current.load();
+        current
+            .values()
+            .filter_map(|published| published.codec.as_ref())
+            .filter(|codec| {
+                spanpipe_codecs::Codec::content_types(codec.as_ref())
+                    .iter()
+                    .any(|served| served.eq_ignore_ascii_case(media_type))
+            })
+            .min_by(|a, b| spanpipe_codecs::Codec::name(a.as_ref()).cmp(spanpipe_codecs::Codec::name(b.as_ref())))
+            .cloned()
+    }
+
     /// Where this registry's plugins report.
     #[must_use]
     pub fn events(&self) -> &EventSink {

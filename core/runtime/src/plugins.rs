@@ -117,11 +117,7 @@ pub(crate) struct PluginCodecs(pub(crate) Arc<PluginRegistry>);
 
 impl DynamicCodecs for PluginCodecs {
     fn by_content_type(&self, media_type: &str) -> Option<Arc<dyn Codec>> {
-        self.0
-            .codecs()
-            .into_iter()
-            .find(|codec| codec.content_types().iter().any(|served| served.eq_ignore_ascii_case(media_type)))
-            .map(|codec| codec as Arc<dyn Codec>)
+        self.0.codec_for(media_type).map(|codec| codec as Arc<dyn Codec>)
     }
 
     fn content_types(&self) -> Vec<String> {
