@@ -53,7 +53,7 @@ impl Exporter {
         let target = match endpoints {
             [single] => format!("endpoint: \"{single}\""),
             several => format!(
-                "endpoints: [{}]\n    failover: {{failures: 2, window: 30s, probe_interval: 500ms}}",
+                "endpoints: [{}]\n    failover: {{failures: 2, window: 30s, probe_interval: 500ms, healthy_for: 1s}}",
                 several.iter().map(|endpoint| format!("\"{endpoint}\"")).collect::<Vec<_>>().join(", ")
             ),
         };

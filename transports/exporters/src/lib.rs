@@ -30,8 +30,9 @@
 //! nothing else). `num_consumers` sender tasks per core take batches from the queue; each batch is
 //! encoded and compressed once and retried with exponential backoff and jitter ([`backoff`], the Collector's `retry_on_failure` semantics), never for non-retryable
 //! answers, at least as long as the server asks (`Retry-After`, gRPC `RetryInfo`). With an
-//! `endpoints` list, repeated failures move the exporter to the next endpoint and probes bring it
-//! back to the primary ([`failover`]). The decisions are pure state machines with the clock and
+//! `endpoints` list, too many failures within a window (dropped connections included) move the
+//! exporter to the next endpoint, and probes that keep succeeding for a while bring it back to the
+//! primary ([`failover`]). The decisions are pure state machines with the clock and
 //! random source as arguments, tested with property tests; the I/O loop only drives them.
 //! Connections are hyper 1.x on glommio (`spanpipe_transports::rt`): HTTP/2 with keep-alive
 //! PINGs for gRPC, a keep-alive pool of HTTP/1.1 connections for OTLP/HTTP and Zipkin, TCP
@@ -485,6 +486,20 @@ impl Exporter {
             ExporterKind::OtlpHttp(exporter) => Some(exporter.active_endpoint()),
             ExporterKind::Zipkin(exporter) => Some(exporter.active_endpoint()),
             ExporterKind::File(_) | ExporterKind::Debug(_) | ExporterKind::Blackhole(_) => None,
+        }
+    }
+
+    /// Takes back the batches waiting in the queue (not those being sent), so that an exporter
+    /// replacing this one (a config reload) sends them. The file exporter's queue belongs to its
+    /// writer thread and is written out by [`Self::flush`] instead; `debug` and `blackhole` hold
+    /// nothing.
+    #[must_use]
+    pub fn take_queued(&self) -> Vec<SpanBatch> {
+        match &self.kind {
+            ExporterKind::Otlp(exporter) => exporter.take_queued(),
+            ExporterKind::OtlpHttp(exporter) => exporter.take_queued(),
+            ExporterKind::Zipkin(exporter) => exporter.take_queued(),
+            ExporterKind::File(_) | ExporterKind::Debug(_) | ExporterKind::Blackhole(_) => Vec::new(),
         }
     }
 

@@ -166,8 +166,10 @@ struct Inner<P> {
     /// Sender tasks that have not exited.
     running_senders: Cell<usize>,
     failover: RefCell<Failover>,
-    /// `failover.failures` and `failover.window`, for the health log's threshold.
+    /// `failover.failures` and `failover.window`, for the health log's threshold of a failover.
     failover_threshold: String,
+    /// `failover.healthy_for`, for the health log's threshold of a failback.
+    failback_threshold: String,
     health: Option<Arc<dyn HealthSink>>,
     stats: Arc<ExporterStats>,
     random: RefCell<fastrand::Rng>,
@@ -217,6 +219,7 @@ impl<P: Protocol> NetworkExporter<P> {
             running_senders: Cell::new(consumers),
             failover: RefCell::new(Failover::new(endpoint_count, &settings.failover)),
             failover_threshold: format!("{} failures within {}", settings.failover.failures, settings.failover.window),
+            failback_threshold: format!("probes succeeded for {}", settings.failover.healthy_for),
             health: settings.health,
             stats,
             random: RefCell::new(fastrand::Rng::new()),
@@ -287,6 +290,18 @@ impl<P: Protocol> NetworkExporter<P> {
     #[must_use]
     pub fn active_endpoint(&self) -> usize {
         self.inner.failover.borrow().active()
+    }
+
+    /// Takes every batch waiting in the queue (not those being sent), for an exporter that
+    /// replaces this one.
+    pub fn take_queued(&self) -> Vec<SpanBatch> {
+        let inner = &self.inner;
+        let batches: Vec<SpanBatch> = inner.queue.borrow_mut().drain().collect();
+        for _ in &batches {
+            inner.stats.dequeued();
+        }
+        inner.room_freed.notify(usize::MAX);
+        batches
     }
 
     /// Stops accepting batches and delivers what is queued or in flight until `deadline`; then
@@ -448,8 +463,9 @@ impl<P: Protocol> Inner<P> {
             self.stats.attempt_finished(started.elapsed());
             let (error, server_delay) = match outcome {
                 None => return self.stats.dropped(DropReason::Shutdown, spans),
+                // Successes are not fed to the failover state: it counts failures per window,
+                // so that an endpoint that fails often is left even if requests pass in between.
                 Some(Outcome::Delivered { rejected_spans, message }) => {
-                    self.failover.borrow_mut().on_success(endpoint);
                     self.stats.delivered(&batch, payload.len());
                     if rejected_spans > 0 || !message.is_empty() {
                         self.stats.rejected_by_backend(rejected_spans);
@@ -491,7 +507,10 @@ impl<P: Protocol> Inner<P> {
         }
     }
 
-    /// Feeds a retryable failure to the failover state; whether it switched endpoints.
+    /// Feeds a retryable failure to the failover state; whether it switched endpoints. Every
+    /// attempt without a usable answer comes here: a retryable status, a timeout, and every
+    /// [`ClientError`] (connection refused or reset, a connection dropped mid-request or
+    /// mid-response, a failed TLS or HTTP/2 handshake).
     fn record_failure(&self, endpoint: usize) -> bool {
         let event = self.failover.borrow_mut().on_failure(endpoint, Instant::now());
         let Some(FailoverEvent::SwitchedTo { from, to }) = event else {
@@ -543,9 +562,9 @@ impl<P: Protocol> Inner<P> {
                 self.stats.failed_back();
                 tracing::info!(
                     exporter = %self.name, from = %self.pools[from].endpoint(), to = %self.pools[0].endpoint(),
-                    "primary endpoint answered a probe; returning to it"
+                    "primary endpoint answered every probe for failover.healthy_for; returning to it"
                 );
-                self.record_health("probe_succeeded", "failback", None, from, 0);
+                self.record_health("primary_healthy", "failback", Some(self.failback_threshold.clone()), from, 0);
             }
         }
     }

@@ -230,23 +230,35 @@ impl CompressionParams {
 }
 
 /// `failover` (spanpipe's own): when to leave the active endpoint of `endpoints` for the next one,
-/// and how often to check whether the primary (the first) is back.
+/// and when to return to the primary (the first). See `spanpipe_exporters::failover` for the rules
+/// and why.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FailoverConfig {
-    /// Retryable failures of the active endpoint, with no success in between and all within
-    /// `window`, after which the exporter switches to the next endpoint. Defaults to 3.
+    /// Retryable failures of the active endpoint (error statuses the OTLP specification calls
+    /// retryable, timeouts, refused or dropped connections) within any `window` after which the
+    /// exporter switches to the next endpoint. Successful requests in between do not reset the
+    /// count, so an endpoint that keeps dropping connections is left even while some requests get
+    /// through. Defaults to 6 (with the default window: more than 5 failures a minute).
     pub failures: u32,
-    /// How far back failures count. Defaults to 30s.
+    /// The sliding window `failures` are counted in. Defaults to 1m.
     pub window: GoDuration,
-    /// While away from the primary, how often an empty export request probes it; the exporter
-    /// returns to the primary after a successful probe. Defaults to 5s.
+    /// While away from the primary, how often an empty export request probes it. Defaults to 5s.
     pub probe_interval: GoDuration,
+    /// How long probes of the primary must keep succeeding, without a failed one, before the
+    /// exporter returns to it; a failed probe starts the period over. Takes at least two probes
+    /// whatever its value. Defaults to 30s.
+    pub healthy_for: GoDuration,
 }
 
 impl Default for FailoverConfig {
     fn default() -> Self {
-        Self { failures: 3, window: GoDuration::from_secs(30), probe_interval: GoDuration::from_secs(5) }
+        Self {
+            failures: 6,
+            window: GoDuration::from_secs(60),
+            probe_interval: GoDuration::from_secs(5),
+            healthy_for: GoDuration::from_secs(30),
+        }
     }
 }
 
@@ -255,7 +267,11 @@ impl FailoverConfig {
         if self.failures == 0 {
             errors.push(FieldError::new("failover.failures", "must be at least 1"));
         }
-        for (key, value) in [("failover.window", self.window), ("failover.probe_interval", self.probe_interval)] {
+        for (key, value) in [
+            ("failover.window", self.window),
+            ("failover.probe_interval", self.probe_interval),
+            ("failover.healthy_for", self.healthy_for),
+        ] {
             if value.0.is_zero() {
                 errors.push(FieldError::new(key, "must be greater than zero"));
             }
@@ -330,6 +346,29 @@ mod tests {
         assert_eq!(errors_of(|errors| params.validate(Compression::Gzip, errors)), ["compression_params.level"]);
         assert!(errors_of(|errors| params.validate(Compression::Zstd, errors)).is_empty());
         assert!(errors_of(|errors| params.validate(Compression::None, errors)).is_empty());
+    }
+
+    #[test]
+    fn failover_durations_must_be_positive_and_failures_at_least_one() {
+        let config = FailoverConfig {
+            failures: 0,
+            window: GoDuration::from_secs(0),
+            probe_interval: GoDuration::from_secs(0),
+            healthy_for: GoDuration::from_secs(0),
+        };
+        assert_eq!(
+            errors_of(|errors| config.validate(errors)),
+            ["failover.failures", "failover.window", "failover.probe_interval", "failover.healthy_for"]
+        );
+        assert!(errors_of(|errors| FailoverConfig::default().validate(errors)).is_empty());
+    }
+
+    #[test]
+    fn failover_defaults_mean_more_than_five_failures_a_minute_and_thirty_healthy_seconds() {
+        let config: FailoverConfig = serde_json::from_str(r#"{"healthy_for": "45s"}"#).unwrap();
+        assert_eq!((config.failures, config.window), (6, GoDuration::from_secs(60)));
+        assert_eq!(config.healthy_for, GoDuration::from_secs(45));
+        assert_eq!(FailoverConfig::default().healthy_for, GoDuration::from_secs(30));
     }
 
     #[test]

@@ -211,6 +211,7 @@ fn fails_over_and_returns_to_the_primary() {
             failures: 1,
             window: GoDuration::from_secs(30),
             probe_interval: GoDuration::from_millis(50),
+            healthy_for: GoDuration::from_millis(100),
         },
         ..config("")
     };

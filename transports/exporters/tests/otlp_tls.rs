@@ -243,6 +243,7 @@ fn every_failover_endpoint_uses_the_same_tls_settings() {
             failures: 2,
             window: GoDuration::from_secs(10),
             probe_interval: GoDuration::from_secs(60),
+            ..FailoverConfig::default()
         },
         ..grpc_config(String::new(), with_ca(pki.ca_file()))
     };
