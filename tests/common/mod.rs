@@ -57,6 +57,11 @@ pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> 
 /// port — and the restart would then fail. Candidates are drawn pseudo-randomly (from the time,
 /// the process id and a counter) so that tests running in parallel do not probe the same ports,
 /// and each is checked free by binding it.
+///
+/// A port that is free when drawn can still be taken by another test before this one's collector
+/// binds it. Each port handed out is therefore also reserved: an exclusive `flock` on a file
+/// named after it in a shared directory, held until this test process exits. Tests (each its own
+/// process under nextest) skip ports another holds, so no two running tests get the same port.
 pub fn free_port() -> u16 {
     static DRAWS: AtomicU64 = AtomicU64::new(0);
     let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
@@ -74,11 +79,34 @@ pub fn free_port() -> u16 {
         mixed ^= mixed >> 31;
         state = mixed;
         let port = low + (mixed % u64::from(high - low)) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() && reserve_port(port) {
             return port;
         }
     }
     panic!("no free loopback port found in {low}..{high} after 1000 tries");
+}
+
+/// Takes the reservation of `port` for the rest of this process (see [`free_port`]): false when
+/// another test, or an earlier call in this one, holds it.
+fn reserve_port(port: u16) -> bool {
+    use std::os::fd::AsRawFd as _;
+    static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
+    let directory = std::env::temp_dir().join("spanpipe-test-ports");
+    if std::fs::create_dir_all(&directory).is_err() {
+        return true; // No shared directory: fall back to the bind check alone.
+    }
+    let Ok(file) =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(directory.join(port.to_string()))
+    else {
+        return true;
+    };
+    // SAFETY: flock(2) on a descriptor this function owns; no memory is involved. Locks belong to
+    // the open file description, so a second open of the same file in this process is refused too.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    if locked {
+        HELD.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(file);
+    }
+    locked
 }
 
 /// A loopback address with a [`free_port`].
