@@ -20,9 +20,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(name = "spanpipe", version, about = "A collector for distributed-tracing spans.")]
 struct Cli {
-    /// Config file (an OpenTelemetry Collector config); without it, the embedded default.
+    /// Config file (an OpenTelemetry Collector config, YAML or `.jsonc`); without it, the
+    /// embedded default. `run` reloads it when it changes, on SIGHUP and on `POST /-/reload`.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// Do not reload the config when its file changes (SIGHUP and `POST /-/reload` still do).
+    #[arg(long, global = true)]
+    no_watch_config: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -120,11 +124,13 @@ fn health(cli: &Cli, registry: &spanpipe_config::ComponentRegistry, args: &Healt
                     return Ok(ExitCode::FAILURE);
                 }
             };
-            config
-                .service
-                .health_log
-                .path
-                .with_context(|| format!("{source} sets no `service.health_log.path`: give the file with --file"))?
+            match (config.service.health_log.path, &cli.config) {
+                (Some(path), _) => path,
+                (None, Some(file)) => spanpipe_runtime::collector::default_health_log_path(file),
+                (None, None) => anyhow::bail!(
+                    "{source} sets no `service.health_log.path` and has no file beside which the default log would be: give the log with --file"
+                ),
+            }
         }
     };
     let since = args.since.as_deref().map(since_unix_nano).transpose()?.unwrap_or(0);
@@ -200,7 +206,12 @@ fn run(cli: &Cli, registry: &spanpipe_config::ComponentRegistry) -> anyhow::Resu
     };
     init_logging(&config);
     print_warnings(&warnings);
-    let options = StartOptions { telemetry_address: telemetry_address(&config)?, ..StartOptions::default() };
+    let options = StartOptions {
+        telemetry_address: telemetry_address(&config)?,
+        config_file: cli.config.clone(),
+        watch_config: (!cli.no_watch_config).then_some(CONFIG_WATCH_DEBOUNCE),
+        ..StartOptions::default()
+    };
     let collector = RunningCollector::start(&config, &options)?;
     tracing::info!(
         config = %source,
@@ -213,7 +224,7 @@ fn run(cli: &Cli, registry: &spanpipe_config::ComponentRegistry) -> anyhow::Resu
             tracing::info!(receiver = %receiver.id, protocol = protocol.as_str(), %address, "receiver listening");
         }
     }
-    wait_for_signal()?;
+    serve_until_stopped(&collector)?;
     tracing::info!("shutting down: no new requests; draining pipelines and exporters");
     let report = collector.shutdown();
     if report.dropped_while_running > 0 {
@@ -231,11 +242,23 @@ fn run(cli: &Cli, registry: &spanpipe_config::ComponentRegistry) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
-/// Blocks until SIGTERM or SIGINT.
-fn wait_for_signal() -> anyhow::Result<()> {
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
-        .context("installing signal handlers")?;
-    let _ = signals.forever().next();
+/// How long the config file must stay unchanged after an edit before it is reloaded.
+const CONFIG_WATCH_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Blocks until SIGTERM or SIGINT; reloads the config file on each SIGHUP (the outcome is logged
+/// by the collector).
+fn serve_until_stopped(collector: &RunningCollector) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
+    for signal in signals.forever() {
+        if signal != SIGHUP {
+            break;
+        }
+        if let Ok(outcome) = collector.reload_config_file("sighup") {
+            tracing::info!(revision = outcome.revision, hash = %outcome.hash, "SIGHUP: config reloaded");
+        }
+    }
     Ok(())
 }
 

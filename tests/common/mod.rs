@@ -128,6 +128,8 @@ pub struct Spanpipe {
     telemetry: SocketAddr,
     child: Option<Child>,
     starts: u32,
+    /// More arguments for `spanpipe run`.
+    args: Vec<String>,
 }
 
 impl Spanpipe {
@@ -147,12 +149,44 @@ impl Spanpipe {
         service_settings: &str,
         pipelines: &str,
     ) -> Self {
+        Self::start_with_args(dir, name, components, service_settings, pipelines, &[])
+    }
+
+    /// [`Spanpipe::start_with_service`] with more command-line arguments for `spanpipe run`.
+    pub fn start_with_args(
+        dir: &Path,
+        name: &str,
+        components: &str,
+        service_settings: &str,
+        pipelines: &str,
+        args: &[&str],
+    ) -> Self {
         let telemetry = free_address();
+        let path = dir.join(format!("{name}.yaml"));
+        let mut collector = Self {
+            name: name.to_owned(),
+            dir: dir.to_owned(),
+            config: path,
+            telemetry,
+            child: None,
+            starts: 0,
+            args: args.iter().map(|arg| (*arg).to_owned()).collect(),
+        };
+        std::fs::write(&collector.config, collector.config_text(components, service_settings, pipelines))
+            .expect("writing the config");
+        collector.launch();
+        collector
+    }
+
+    /// A config with these sections and the `service` settings this collector was started with
+    /// (one core, the shutdown deadline, its telemetry address): what a test writes to reload.
+    pub fn config_text(&self, components: &str, service_settings: &str, pipelines: &str) -> String {
         let mut config = String::from(components.trim_end());
         write!(
             config,
-            "\nservice:\n  cores: 1\n  shutdown_timeout: {}s\n  telemetry:\n    metrics:\n      address: {telemetry}\n",
-            SHUTDOWN_TIMEOUT.as_secs()
+            "\nservice:\n  cores: 1\n  shutdown_timeout: {}s\n  telemetry:\n    metrics:\n      address: {}\n",
+            SHUTDOWN_TIMEOUT.as_secs(),
+            self.telemetry
         )
         .expect("writing to a String");
         for line in service_settings.trim().lines() {
@@ -166,12 +200,21 @@ impl Spanpipe {
             config.push_str(line.trim());
             config.push('\n');
         }
-        let path = dir.join(format!("{name}.yaml"));
-        std::fs::write(&path, config).expect("writing the config");
-        let mut collector =
-            Self { name: name.to_owned(), dir: dir.to_owned(), config: path, telemetry, child: None, starts: 0 };
-        collector.launch();
-        collector
+        config
+    }
+
+    /// The config file the collector runs.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGHUP`) to the running collector.
+    pub fn signal(&mut self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child_mut().id()).expect("a pid fits pid_t");
+        // SAFETY: kill(2) only sends a signal; `pid` is our own child, not yet reaped (we hold
+        // its `Child`), so the id cannot have been reused by another process.
+        let sent = unsafe { libc::kill(pid, signal) };
+        assert_eq!(sent, 0, "sending signal {signal} to {}: {}", self.name, std::io::Error::last_os_error());
     }
 
     /// Starts the collector again with the same config (the same ports and files), after it was
@@ -188,6 +231,7 @@ impl Spanpipe {
             .arg("run")
             .arg("--config")
             .arg(&self.config)
+            .args(&self.args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("duplicating the log file"))
@@ -263,11 +307,7 @@ impl Spanpipe {
 
     /// SIGTERM, then waits for the exit (a graceful shutdown drains and flushes first).
     pub fn terminate(&mut self) -> ExitStatus {
-        let pid = libc::pid_t::try_from(self.child_mut().id()).expect("a pid fits pid_t");
-        // SAFETY: kill(2) only sends a signal; `pid` is our own child, not yet reaped (we hold
-        // its `Child`), so the id cannot have been reused by another process.
-        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
-        assert_eq!(sent, 0, "sending SIGTERM to {}: {}", self.name, std::io::Error::last_os_error());
+        self.signal(libc::SIGTERM);
         let status = wait_for_exit(self.child_mut(), EXIT_TIMEOUT).unwrap_or_else(|| {
             panic!("{} did not exit within {EXIT_TIMEOUT:?} of SIGTERM:\n{}", self.name, self.log())
         });
@@ -420,6 +460,11 @@ pub struct SpanIds {
 }
 
 impl SpanIds {
+    /// Ids counting up from `last + 1`: a second source of ids in the same test.
+    pub fn after(last: u64) -> Self {
+        Self { next: last }
+    }
+
     /// A realistic OTLP request of `spans` spans (spanpipe-testkit's payload for `seed`) with
     /// fresh span ids; returns its protobuf bytes and the ids.
     pub fn request(&mut self, spans: usize, seed: u64) -> (Vec<u8>, Vec<u64>) {

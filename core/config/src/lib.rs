@@ -79,6 +79,7 @@ mod duration;
 mod endpoint;
 mod env;
 mod error;
+mod jsonc;
 mod load;
 mod model;
 mod path;
@@ -95,9 +96,10 @@ pub use endpoint::{listen_addresses_conflict, listen_host, parse_listen_endpoint
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, Location, Warning, WarningKind};
 pub use load::{load_file, load_str, Loaded, Loader};
 pub use model::{
-    Components, Config, CpuWatchdogConfig, HealthLogConfig, LogEncoding, LogLevel, LogsConfig, MetricReader,
-    MetricsConfig, MetricsEndpoint, MetricsLevel, PipelineConfig, PipelineId, PluginsConfig, PrometheusExporter,
-    PullMetricExporter, PullMetricReader, ServiceConfig, TelemetryConfig, WatchdogConfig, DEFAULT_METRICS_PORT,
+    Components, Config, CpuWatchdogConfig, HealthLogConfig, LogEncoding, LogLevel, LogsConfig, MemoryWatchdogConfig,
+    MetricReader, MetricsConfig, MetricsEndpoint, MetricsLevel, PipelineConfig, PipelineId, PluginsConfig,
+    PrometheusExporter, PullMetricExporter, PullMetricReader, ServiceConfig, TelemetryConfig, WatchdogConfig,
+    DEFAULT_METRICS_PORT,
 };
 pub use registry::{AnyComponentConfig, ComponentRegistry, RegistryError};
 

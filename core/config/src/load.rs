@@ -66,6 +66,10 @@ impl<'a> Loader<'a> {
         let path = path.as_ref();
         let source_name = path.display().to_string();
         match std::fs::read_to_string(path) {
+            Ok(text) if is_jsonc(path) => match crate::jsonc::to_yaml_compatible(&text) {
+                Ok(text) => self.load(&text, source_name),
+                Err(error) => Err(ConfigErrors { source_name, errors: vec![*error], warnings: Vec::new() }),
+            },
             Ok(text) => self.load(&text, source_name),
             Err(source) => Err(ConfigErrors {
                 source_name,
@@ -127,6 +131,13 @@ impl<'a> Loader<'a> {
             Err(ConfigErrors { source_name, errors: loading.errors, warnings: loading.warnings })
         }
     }
+}
+
+/// Whether `path` is JSON with comments (`.jsonc`, or `.json`, which may hold them too): read
+/// through [`crate::jsonc`] first. Everything else is YAML (of which plain JSON is a part).
+fn is_jsonc(path: &FilePath) -> bool {
+    path.extension()
+        .is_some_and(|extension| extension.eq_ignore_ascii_case("jsonc") || extension.eq_ignore_ascii_case("json"))
 }
 
 /// Loads and validates the file at `path`, reading environment variables from the process.
@@ -265,7 +276,7 @@ impl Loading<'_> {
                 continue;
             };
             match (registered.load)(&entry.value, &path) {
-                Ok(config) => self.config.components_mut(kind).insert(id, config),
+                Ok(config) => self.config.components_mut(kind).insert(id, config, entry.value.to_json()),
                 Err(error) => self.errors.push(error.into_config_error(&path)),
             }
         }

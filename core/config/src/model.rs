@@ -42,6 +42,28 @@ impl Config {
         }
     }
 
+    /// What the config says, as one JSON value: each component's settings as written (after
+    /// environment expansion) and the `service` and `plugins` sections with their defaults
+    /// filled in. Comments and formatting leave it unchanged; any change of meaning changes it.
+    #[must_use]
+    pub fn canonical_json(&self) -> serde_json::Value {
+        let section = |components: &Components| {
+            components
+                .settings
+                .iter()
+                .map(|(id, settings)| (id.to_string(), settings.clone()))
+                .collect::<serde_json::Map<_, _>>()
+        };
+        serde_json::json!({
+            "receivers": section(&self.receivers),
+            "processors": section(&self.processors),
+            "exporters": section(&self.exporters),
+            "extensions": section(&self.extensions),
+            "service": serde_json::to_value(&self.service).unwrap_or_default(),
+            "plugins": serde_json::to_value(&self.plugins).unwrap_or_default(),
+        })
+    }
+
     pub(crate) fn components_mut(&mut self, kind: ComponentKind) -> &mut Components {
         match kind {
             ComponentKind::Receiver => &mut self.receivers,
@@ -55,52 +77,71 @@ impl Config {
 /// The components of one section, in the order of the file, each with its config as the type
 /// registered for its component type.
 #[derive(Clone, Default)]
-pub struct Components(IndexMap<ComponentId, Arc<dyn AnyComponentConfig>>);
+pub struct Components {
+    configs: IndexMap<ComponentId, Arc<dyn AnyComponentConfig>>,
+    /// Each component's section as written (after environment expansion), as JSON: what a reload
+    /// compares to tell a changed component from an unchanged one.
+    settings: IndexMap<ComponentId, serde_json::Value>,
+}
 
 impl Components {
     /// The config of `id`, type-erased.
     #[must_use]
     pub fn get(&self, id: &ComponentId) -> Option<&Arc<dyn AnyComponentConfig>> {
-        self.0.get(id)
+        self.configs.get(id)
     }
 
     /// The config of `id` as `T`; `None` if `id` is not configured or its type is not `T`.
     #[must_use]
     pub fn config<T: ComponentConfig>(&self, id: &ComponentId) -> Option<&T> {
-        self.0.get(id)?.downcast_ref()
+        self.configs.get(id)?.downcast_ref()
     }
 
     /// Whether `id` is configured.
     #[must_use]
     pub fn contains(&self, id: &ComponentId) -> bool {
-        self.0.contains_key(id)
+        self.configs.contains_key(id)
     }
 
     /// The components, in the order of the file.
     pub fn iter(&self) -> impl Iterator<Item = (&ComponentId, &Arc<dyn AnyComponentConfig>)> {
-        self.0.iter()
+        self.configs.iter()
     }
 
     /// How many there are.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.configs.len()
     }
 
     /// Whether there are none.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.configs.is_empty()
     }
 
-    pub(crate) fn insert(&mut self, id: ComponentId, config: Arc<dyn AnyComponentConfig>) {
-        self.0.insert(id, config);
+    /// The section of `id` as written (after environment expansion), as JSON.
+    #[must_use]
+    pub fn settings(&self, id: &ComponentId) -> Option<&serde_json::Value> {
+        self.settings.get(id)
+    }
+
+    /// Whether `id` is configured in both `self` and `other` with the same settings: a reload
+    /// keeps such a component as it runs.
+    #[must_use]
+    pub fn unchanged_in(&self, other: &Self, id: &ComponentId) -> bool {
+        matches!((self.settings.get(id), other.settings.get(id)), (Some(ours), Some(theirs)) if ours == theirs)
+    }
+
+    pub(crate) fn insert(&mut self, id: ComponentId, config: Arc<dyn AnyComponentConfig>, settings: serde_json::Value) {
+        self.settings.insert(id.clone(), settings);
+        self.configs.insert(id, config);
     }
 }
 
 impl fmt::Debug for Components {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.0.iter().map(|(id, config)| (id.to_string(), config))).finish()
+        f.debug_map().entries(self.configs.iter().map(|(id, config)| (id.to_string(), config))).finish()
     }
 }
 
@@ -165,6 +206,9 @@ pub struct WatchdogConfig {
     /// CPU pressure: lower the adaptive samplers' rates step by step while the process's CPU use
     /// stays high, restore them step by step once it stays low.
     pub cpu: CpuWatchdogConfig,
+    /// Memory pressure: refuse new data at every receiver while the process's memory use is over
+    /// a soft limit, so that data already accepted drains before the hard limit is reached.
+    pub memory: MemoryWatchdogConfig,
 }
 
 /// `service.watchdog.cpu`. CPU use is the process's CPU time over the wall time, relative to the
@@ -206,14 +250,48 @@ impl Default for CpuWatchdogConfig {
     }
 }
 
+/// `service.watchdog.memory`. Memory use is the process's resident set size over the memory it
+/// may use: its cgroup's memory limit (v2 `memory.max`), or the machine's `MemTotal` when the
+/// cgroup sets none — what the `memory_limiter` processor measures too.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemoryWatchdogConfig {
+    /// Whether the watchdog acts on memory use. Defaults to true.
+    pub enabled: bool,
+    /// How often memory use is measured. Defaults to 1s.
+    pub interval: GoDuration,
+    /// Memory use (0 to 1) over which every receiver refuses new requests. Defaults to 0.8.
+    pub soft_limit: f64,
+    /// Memory use under which receivers accept requests again; below `soft_limit`, so that a
+    /// figure hovering around the soft limit does not open and close admission at every reading.
+    /// Defaults to 0.7.
+    pub restore_below: f64,
+    /// How long refused clients are told to wait before retrying (`Retry-After`). Defaults to 1s.
+    pub retry_after: GoDuration,
+}
+
+impl Default for MemoryWatchdogConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: GoDuration::from_secs(1),
+            soft_limit: 0.8,
+            restore_below: 0.7,
+            retry_after: GoDuration::from_secs(1),
+        }
+    }
+}
+
 /// `service.health_log`: the record of every self-healing action (a plugin restarted or cut off,
 /// a plugin refused) — a fixed-size ring file that survives restarts.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 #[serde(default, deny_unknown_fields)]
 pub struct HealthLogConfig {
-    /// The ring file, e.g. `/var/lib/spanpipe/health.log`. Defaults to none: actions are logged
-    /// and kept in memory only.
+    /// The ring file, e.g. `/var/lib/spanpipe/health.log`. Defaults to `<config name>.health.log`
+    /// beside the config file (kept in memory only when that cannot be written, or when spanpipe
+    /// runs its embedded default config).
     pub path: Option<std::path::PathBuf>,
     /// The ring's size in bytes; the file never grows past it (plus a 64-byte header). Defaults to
     /// 16 MiB.

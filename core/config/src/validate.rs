@@ -220,6 +220,22 @@ impl Checks<'_> {
         for (key, message) in cpu_errors {
             self.error(&cpu_path.key(key), ConfigErrorKind::Service { message });
         }
+        let memory = &service.watchdog.memory;
+        let memory_path = watchdog_path.key("memory");
+        let mut memory_errors = Vec::new();
+        if !(memory.restore_below > 0.0 && memory.restore_below < memory.soft_limit && memory.soft_limit <= 1.0) {
+            let message =
+                format!("need 0 < restore_below ({}) < soft_limit ({}) <= 1", memory.restore_below, memory.soft_limit);
+            memory_errors.push(("soft_limit", message));
+        }
+        for (key, value) in [("interval", memory.interval), ("retry_after", memory.retry_after)] {
+            if value.0.is_zero() {
+                memory_errors.push((key, "must be more than 0s".to_owned()));
+            }
+        }
+        for (key, message) in memory_errors {
+            self.error(&memory_path.key(key), ConfigErrorKind::Service { message });
+        }
         let metrics = &service.telemetry.metrics;
         let telemetry = service_path.key("telemetry");
         let metrics_path = telemetry.key("metrics");

@@ -489,6 +489,8 @@ fn service_settings_are_checked() {
         ("  health_log:\n    size: 100\n", "service.health_log.size", "100 is out of range: from 1024 bytes to 1 GiB"),
         ("  watchdog:\n    cpu: {high: 0.5, low: 0.7}\n", "service.watchdog.cpu.high", "need 0 < low (0.7) < high (0.5) <= 1"),
         ("  watchdog:\n    cpu: {steps: [1, 0.5, 0.5]}\n", "service.watchdog.cpu.steps", "[1.0, 0.5, 0.5]: must start at 1 and go down strictly to a floor above 0"),
+        ("  watchdog:\n    memory: {soft_limit: 0.6}\n", "service.watchdog.memory.soft_limit", "need 0 < restore_below (0.7) < soft_limit (0.6) <= 1"),
+        ("  watchdog:\n    memory: {retry_after: 0s}\n", "service.watchdog.memory.retry_after", "must be more than 0s"),
         ("  telemetry:\n    logs:\n      level: verbose\n", "service.telemetry.logs.level", "unknown value `verbose`; expected one of `debug`, `info`, `warn`, `error`"),
     ];
     for (extra, expected_path, expected_message) in cases {
@@ -611,4 +613,41 @@ fn a_missing_file_names_the_file() {
         path.display(),
         path.display()
     )));
+}
+
+/// A `.jsonc` file: JSON with `//` and `/* */` comments, trailing commas and tab indentation
+/// loads like the YAML it stands for, and its errors name the line in the `.jsonc` file.
+#[test]
+fn json_with_comments_loads_and_reports_lines_of_the_file() {
+    let dir = std::env::temp_dir().join(format!("spanpipe-config-jsonc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = "{\n\t// OTLP in, batched, printed\n\t\"receivers\": {\"otlp\": {\"protocols\": {\"grpc\": null,},},},\n\t/* defaults */ \"processors\": {\"batch\": {\"send_batch_size\": 64}},\n\t\"exporters\": {\"debug\": null},\n\t\"service\": {\"pipelines\": {\"traces\": {\n\t\t\"receivers\": [\"otlp\"], \"processors\": [\"batch\"], \"exporters\": [\"debug\"],\n\t}}},\n}\n";
+    let path = dir.join("spanpipe.jsonc");
+    std::fs::write(&path, text).unwrap();
+    let registry = registry();
+    let (config, warnings) = Loader::new(&registry).load_file(&path).unwrap_or_else(|errors| panic!("{errors}"));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(config.processors.config::<BatchConfig>(&id("batch")).unwrap().send_batch_size, 64);
+    assert_eq!(config.service.pipelines[&PipelineId::traces()].exporters, vec![id("debug")]);
+
+    std::fs::write(&path, text.replace("\"send_batch_size\": 64", "\"send_batch_size\": \"many\"")).unwrap();
+    let errors = Loader::new(&registry).load_file(&path).expect_err("a string is not a size").errors;
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].path, "processors.batch.send_batch_size");
+    assert_eq!(errors[0].location.map(|location| location.line), Some(4));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What a reload compares: a component's settings as written, so an edit anywhere in its section
+/// marks it changed and a file that only moves it does not.
+#[test]
+fn unchanged_components_are_told_apart_from_changed_ones() {
+    let minimal = std::fs::read_to_string(fixture("collector_minimal.yaml")).unwrap();
+    let before = load_ok(&minimal).0;
+    let edited = minimal.replace("  batch:\n", "  batch:\n    send_batch_size: 10\n");
+    let after = load_ok(&edited).0;
+    assert!(before.receivers.unchanged_in(&after.receivers, &id("otlp")));
+    assert!(before.exporters.unchanged_in(&after.exporters, &id("debug")));
+    assert!(!before.processors.unchanged_in(&after.processors, &id("batch")));
+    assert!(!before.processors.unchanged_in(&after.processors, &id("batch/other")));
 }

@@ -126,6 +126,8 @@ pub struct PipelinePlan {
     pub routes: RouteTable,
     /// The memory limiter guarding the receivers that feed this pipeline.
     pub memory_limiter: Option<Arc<MemoryLimiter>>,
+    /// Its processor id.
+    pub memory_limiter_id: Option<ComponentId>,
 }
 
 /// Builds one pipeline stage per core: a built-in processor, or a plugin processor stage.
@@ -291,6 +293,22 @@ impl CollectorPlan {
     /// # Errors
     /// A [`PlanError`] naming the component.
     pub fn new(config: &Config) -> Result<Self, PlanError> {
+        Self::new_reusing(config, None)
+    }
+
+    /// [`CollectorPlan::new`] for a reload: components whose settings did not change from
+    /// `previous` (the running config and its plan) keep their prepared builders, so what they
+    /// share across cores — an adaptive sampler's rate and watchdog factor, a memory limiter's
+    /// measurements — carries over.
+    ///
+    /// # Errors
+    /// A [`PlanError`] naming the component.
+    pub fn new_reusing(config: &Config, previous: Option<(&Config, &Self)>) -> Result<Self, PlanError> {
+        let unchanged = |kind: ComponentKind, id: &ComponentId| {
+            previous
+                .filter(|(old, _)| old.components(kind).unchanged_in(config.components(kind), id))
+                .map(|(_, plan)| plan)
+        };
         let mut exporters: IndexMap<ComponentId, ExporterBuilder> = IndexMap::new();
         let mut limiters: IndexMap<ComponentId, Arc<MemoryLimiter>> = IndexMap::new();
         let mut pipelines = Vec::new();
@@ -298,13 +316,21 @@ impl CollectorPlan {
             let mut exporter_indices = Vec::new();
             for id in &pipeline.exporters {
                 if !exporters.contains_key(id) {
-                    exporters.insert(id.clone(), exporter_builder(config, id)?);
+                    let kept = unchanged(ComponentKind::Exporter, id)
+                        .and_then(|plan| plan.exporters.iter().find(|(old, _)| old == id))
+                        .map(|(_, builder)| builder.clone());
+                    let builder = match kept {
+                        Some(builder) => builder,
+                        None => exporter_builder(config, id)?,
+                    };
+                    exporters.insert(id.clone(), builder);
                 }
                 exporter_indices.push(exporters.get_index_of(id).unwrap_or_default());
             }
             let mut processors = Vec::new();
             let mut routes = RouteTable::default();
             let mut memory_limiter = None;
+            let mut memory_limiter_id = None;
             for id in &pipeline.processors {
                 if id.type_name() == PLUGIN {
                     let plugin: PluginProcessorConfig = downcast(config, ComponentKind::Processor, id)?;
@@ -314,6 +340,10 @@ impl CollectorPlan {
                 let processor = processor_config(config, id)?;
                 match &processor {
                     ProcessorConfig::MemoryLimiter(limiter_config) => {
+                        let kept = unchanged(ComponentKind::Processor, id).and_then(|plan| plan.memory_limiter(id));
+                        if let (Some(limiter), false) = (kept, limiters.contains_key(id)) {
+                            limiters.insert(id.clone(), limiter);
+                        }
                         if !limiters.contains_key(id) {
                             let reader = Arc::new(ProcessMemory::new("/proc", "/sys/fs/cgroup"));
                             let limiter = limiter_config.build(reader).map_err(|source| PlanError::MemoryLimiter {
@@ -323,6 +353,7 @@ impl CollectorPlan {
                             limiters.insert(id.clone(), Arc::new(limiter));
                         }
                         memory_limiter = limiters.get(id).cloned();
+                        memory_limiter_id = Some(id.clone());
                         continue;
                     }
                     ProcessorConfig::Routing(routing) => {
@@ -330,9 +361,15 @@ impl CollectorPlan {
                     }
                     _ => {}
                 }
-                let builder = ProcessorBuilder::new(&processor)
-                    .map_err(|source| PlanError::Processor { id: id.clone(), source: Box::new(source) })?;
-                processors.push((id.clone(), StageBuilder::Builtin(builder)));
+                let kept = unchanged(ComponentKind::Processor, id).and_then(|plan| plan.stage(id));
+                let stage = match kept {
+                    Some(stage) => stage,
+                    None => StageBuilder::Builtin(
+                        ProcessorBuilder::new(&processor)
+                            .map_err(|source| PlanError::Processor { id: id.clone(), source: Box::new(source) })?,
+                    ),
+                };
+                processors.push((id.clone(), stage));
             }
             pipelines.push(PipelinePlan {
                 id: pipeline_id.clone(),
@@ -340,6 +377,7 @@ impl CollectorPlan {
                 exporters: exporter_indices,
                 routes,
                 memory_limiter,
+                memory_limiter_id,
             });
         }
         let mut receivers: Vec<ReceiverPlan> = Vec::new();
@@ -371,6 +409,48 @@ impl CollectorPlan {
             }
         }
         Ok(Self { receivers, sources, pipelines, exporters: exporters.into_iter().collect() })
+    }
+
+    /// The adaptive samplers' rate handles by processor id, each once.
+    #[must_use]
+    pub fn adaptive_samplers(&self) -> Vec<(String, AdaptiveSamplerHandle)> {
+        let mut samplers: Vec<(String, AdaptiveSamplerHandle)> = Vec::new();
+        for (id, stage) in self.pipelines.iter().flat_map(|pipeline| &pipeline.processors) {
+            if let Some(handle) = stage.adaptive_handle() {
+                if !samplers.iter().any(|(known, _)| *known == id.to_string()) {
+                    samplers.push((id.to_string(), handle.clone()));
+                }
+            }
+        }
+        samplers
+    }
+
+    /// The memory limiters, each once.
+    #[must_use]
+    pub fn memory_limiters(&self) -> Vec<Arc<MemoryLimiter>> {
+        let mut limiters: Vec<Arc<MemoryLimiter>> = Vec::new();
+        for limiter in self.pipelines.iter().filter_map(|pipeline| pipeline.memory_limiter.as_ref()) {
+            if !limiters.iter().any(|known| Arc::ptr_eq(known, limiter)) {
+                limiters.push(Arc::clone(limiter));
+            }
+        }
+        limiters
+    }
+
+    /// The prepared stage of processor `id`, from whichever pipeline lists it (every pipeline
+    /// shares one builder's shared state, such as an adaptive sampler's rate).
+    fn stage(&self, id: &ComponentId) -> Option<StageBuilder> {
+        self.pipelines
+            .iter()
+            .flat_map(|pipeline| &pipeline.processors)
+            .find(|(stage_id, _)| stage_id == id)
+            .map(|(_, stage)| stage.clone())
+    }
+
+    /// The memory limiter of processor `id`, if a pipeline uses it.
+    fn memory_limiter(&self, id: &ComponentId) -> Option<Arc<MemoryLimiter>> {
+        let config_id = |pipeline: &&PipelinePlan| pipeline.memory_limiter_id.as_ref() == Some(id);
+        self.pipelines.iter().find(config_id).and_then(|pipeline| pipeline.memory_limiter.clone())
     }
 }
 

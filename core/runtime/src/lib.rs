@@ -17,6 +17,8 @@
 
 pub mod collector;
 pub mod components;
+mod config_watch;
+mod core_parts;
 pub mod cores;
 pub mod hugepages;
 mod metrics;
@@ -25,9 +27,13 @@ pub mod plugin_config;
 mod plugins;
 pub mod preflight;
 pub mod receivers;
+pub mod reload;
+pub mod reloader;
 pub mod telemetry;
 pub mod watchdog;
 
 pub use collector::{ReceiverAddresses, RunningCollector, ShutdownReport, StartError, StartOptions};
 pub use components::{builtin_registry, CollectorPlan, PlanError};
 pub use receivers::{codec_registry, ReceiverConfig};
+pub use reload::{config_hash, ChangeSummary, ConfigStatus};
+pub use reloader::{ReloadError, ReloadOutcome, Reloader};

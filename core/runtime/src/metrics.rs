@@ -6,7 +6,7 @@ use std::time::Duration;
 use spanpipe_exporters::{DropReason as ExporterDropReason, LATENCY_BUCKET_BOUNDS};
 use spanpipe_processors::Processor;
 
-use crate::collector::CoreParts;
+use crate::core_parts::CoreParts;
 use crate::telemetry::Sample;
 
 /// CPU time used by the calling thread, which on a data-plane core is the core's work.
@@ -74,8 +74,9 @@ pub(crate) fn core_samples(core: usize, parts: &CoreParts, clock: &ThreadCpuCloc
 }
 
 fn receiver_samples(parts: &CoreParts, samples: &mut Vec<Sample>) {
-    for (id, receiver) in &parts.receivers {
-        for (protocol, _, stats) in receiver.listeners() {
+    for receiver in &parts.receivers {
+        let id = &receiver.id;
+        for (protocol, _, stats) in receiver.running.listeners() {
             let stats = stats.snapshot();
             let transport = protocol.as_str();
             let base = labels(&[("receiver", id), ("transport", transport)]);

@@ -23,6 +23,8 @@ use std::time::Duration;
 use spanpipe_health::HealthSink;
 use spanpipe_processors::AdaptiveSamplerHandle;
 
+use crate::reloader::{ReloadError, Reloader};
+
 /// How often a core publishes its counters.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -107,6 +109,8 @@ pub struct Telemetry {
     adaptive: Mutex<Vec<(String, AdaptiveSamplerHandle)>>,
     /// The health log, whose latest records `/status` shows.
     health: Mutex<Option<Arc<dyn HealthSink>>>,
+    /// Applies `POST /-/reload` and reports the running config's revision at `/status`.
+    reloader: Mutex<Option<Arc<Reloader>>>,
 }
 
 impl Telemetry {
@@ -120,6 +124,7 @@ impl Telemetry {
             stopping: AtomicBool::new(false),
             adaptive: Mutex::new(Vec::new()),
             health: Mutex::new(None),
+            reloader: Mutex::new(None),
         })
     }
 
@@ -149,12 +154,23 @@ impl Telemetry {
         *self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(health);
     }
 
-    /// `/status`: readiness and the latest self-healing actions (newest last), as JSON.
+    /// Serves `POST /-/reload` and the `config` part of `/status`.
+    pub fn set_reloader(&self, reloader: Arc<Reloader>) {
+        *self.reloader.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reloader);
+    }
+
+    fn reloader(&self) -> Option<Arc<Reloader>> {
+        self.reloader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// `/status`: readiness, the running config (revision, hash, the last refused reload) and
+    /// the latest self-healing actions (newest last), as JSON.
     #[must_use]
     pub fn status(&self) -> String {
         let health = self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let records = health.map(|health| health.latest(STATUS_RECORDS)).unwrap_or_default();
-        let status = serde_json::json!({ "ready": self.is_ready(), "health": records });
+        let config = self.reloader().map(|reloader| reloader.status());
+        let status = serde_json::json!({ "ready": self.is_ready(), "config": config, "health": records });
         let mut text = status.to_string();
         text.push('\n');
         text
@@ -293,8 +309,48 @@ const STATUS_RECORDS: usize = 20;
 /// Path prefix of the adaptive samplers' rate control.
 const ADAPTIVE_PREFIX: &str = "/v1/adaptive_sampler";
 
+/// `POST /-/reload`: reads the config file again and applies it; answers with the outcome as
+/// JSON (200 applied or unchanged, 400 refused with every reason, 409 when there is no file).
+async fn reload(telemetry: &Telemetry) -> hyper::Response<Body> {
+    let Some(reloader) = telemetry.reloader() else {
+        return json_response(hyper::StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!({"error": "not started"}));
+    };
+    // Waits for every core to prepare and commit: off the telemetry thread's event loop.
+    let outcome = tokio::task::spawn_blocking(move || reloader.reload_file("http")).await;
+    match outcome {
+        Ok(Ok(outcome)) => json_response(hyper::StatusCode::OK, &serde_json::json!({"applied": outcome})),
+        Ok(Err(error)) => {
+            let status = match error {
+                ReloadError::NoFile => hyper::StatusCode::CONFLICT,
+                ReloadError::Stopping => hyper::StatusCode::SERVICE_UNAVAILABLE,
+                _ => hyper::StatusCode::BAD_REQUEST,
+            };
+            json_response(status, &serde_json::json!({"refused": error.reasons()}))
+        }
+        Err(error) => json_response(
+            hyper::StatusCode::INTERNAL_SERVER_ERROR,
+            &serde_json::json!({"error": format!("the reload task failed: {error}")}),
+        ),
+    }
+}
+
+fn json_response(status: hyper::StatusCode, body: &serde_json::Value) -> hyper::Response<Body> {
+    let mut response = hyper::Response::new(Body::new(format!("{body}\n").into()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    response
+}
+
 async fn route(telemetry: &Telemetry, request: hyper::Request<hyper::body::Incoming>) -> hyper::Response<Body> {
     let path = request.uri().path().to_owned();
+    if path == "/-/reload" {
+        if request.method() != hyper::Method::POST {
+            return text_response(hyper::StatusCode::METHOD_NOT_ALLOWED, "POST to reload the config file\n".to_owned());
+        }
+        return reload(telemetry).await;
+    }
     // The path names the processor by its config id: `/v1/adaptive_sampler` (listing all, or the
     // unnamed one) or `/v1/adaptive_sampler/<name>`.
     if path != ADAPTIVE_PREFIX && !path.starts_with(&format!("{ADAPTIVE_PREFIX}/")) {

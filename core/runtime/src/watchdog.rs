@@ -4,7 +4,7 @@
 //! The decision is a pure state machine ([`CpuPressure`]) fed with a CPU figure and a time, so
 //! tests drive it by hand; the thread around it ([`start`]) measures the process (CPU time over
 //! wall time, relative to the CPUs the data plane may use) or asks a [`CpuProbe`] a test or an
-//! embedder supplies.
+//! embedder supplies. The memory level, which tightens admission, is in [`memory`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,7 +14,11 @@ use spanpipe_config::CpuWatchdogConfig;
 use spanpipe_health::{HealthRecord, HealthSink};
 use spanpipe_processors::AdaptiveSamplerHandle;
 
+use crate::reloader::SharedSamplers;
 use crate::telemetry::{CoreSlot, Sample};
+
+pub mod memory;
+pub use memory::{AdmissionGate, MemoryProbe};
 
 /// Where the watchdog's CPU figure comes from instead of the process's own accounting: a function
 /// returning CPU use (0 to 1) since its previous call, or `None` when it has no figure yet.
@@ -128,8 +132,8 @@ fn process_cpu_time() -> Option<Duration> {
 /// What the watchdog thread acts on.
 pub(crate) struct Watchdog {
     pub(crate) config: CpuWatchdogConfig,
-    /// Every adaptive sampler of the running config, by processor id.
-    pub(crate) samplers: Vec<(String, AdaptiveSamplerHandle)>,
+    /// Every adaptive sampler of the running config, by processor id (a reload replaces them).
+    pub(crate) samplers: SharedSamplers,
     /// The CPUs the data plane may use (the measurement's denominator).
     pub(crate) cpus: usize,
     pub(crate) probe: Option<CpuProbe>,
@@ -138,50 +142,80 @@ pub(crate) struct Watchdog {
     pub(crate) stop: Arc<AtomicBool>,
 }
 
-/// Starts the watchdog's thread; `None` when it is disabled, has no sampler to act on, or the
-/// thread cannot start (logged).
+impl Watchdog {
+    fn samplers(&self) -> std::sync::MutexGuard<'_, Vec<(String, AdaptiveSamplerHandle)>> {
+        self.samplers.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Starts the watchdog's thread; `None` when it is disabled or the thread cannot start (logged).
+/// It runs without adaptive samplers too: a reload may add one, and the CPU figure it publishes
+/// is worth having either way.
 pub(crate) fn start(watchdog: Watchdog) -> Option<std::thread::JoinHandle<()>> {
     if !watchdog.config.enabled {
         return None;
     }
-    if watchdog.samplers.is_empty() {
-        tracing::debug!("no adaptive_sampler in the pipelines: the CPU watchdog has nothing to lower");
-        return None;
-    }
-    let spawned = std::thread::Builder::new().name("spanpipe-watchdog".into()).spawn(move || run(&watchdog));
+    let mut pressure = CpuPressure::new(watchdog.config.clone());
+    let mut own = ProcessCpu { cpus: watchdog.cpus.max(1) as f64, last: None };
+    let (interval, stop) = (watchdog.config.interval.0, Arc::clone(&watchdog.stop));
+    spawn_periodic("spanpipe-watchdog", interval, stop, "sampling rates will not follow CPU pressure", move || {
+        measure(&watchdog, &mut pressure, &mut own);
+    })
+}
+
+/// How often a periodic thread checks for shutdown while it waits for its next run.
+const STOP_CHECK: Duration = Duration::from_millis(50);
+
+/// Runs `tick` every `interval` on a thread named `name` until `stop` is set; `None` when the
+/// thread cannot start, logged with `consequence` (what then does not happen).
+pub(crate) fn spawn_periodic(
+    name: &str,
+    interval: Duration,
+    stop: Arc<AtomicBool>,
+    consequence: &'static str,
+    mut tick: impl FnMut() + Send + 'static,
+) -> Option<std::thread::JoinHandle<()>> {
+    let spawned = std::thread::Builder::new().name(name.into()).spawn(move || {
+        let mut next = Instant::now();
+        while !stop.load(Ordering::Acquire) {
+            let now = Instant::now();
+            if now < next {
+                std::thread::sleep(next.duration_since(now).min(STOP_CHECK));
+                continue;
+            }
+            next = now + interval;
+            tick();
+        }
+    });
     match spawned {
         Ok(thread) => Some(thread),
         Err(error) => {
-            tracing::error!(%error, "cannot start the health watchdog; sampling rates will not follow CPU pressure");
+            tracing::error!(%error, "cannot start the {name} thread; {consequence}");
             None
         }
     }
 }
 
-/// How often the thread checks for shutdown while it waits for the next measurement.
-const STOP_CHECK: Duration = Duration::from_millis(50);
-
-fn run(watchdog: &Watchdog) {
-    let mut pressure = CpuPressure::new(watchdog.config.clone());
-    let mut own = ProcessCpu { cpus: watchdog.cpus.max(1) as f64, last: None };
-    let mut next = Instant::now();
-    while !watchdog.stop.load(Ordering::Acquire) {
-        let now = Instant::now();
-        if now < next {
-            std::thread::sleep(next.duration_since(now).min(STOP_CHECK));
-            continue;
-        }
-        next = now + watchdog.config.interval.0;
-        let reading = match &watchdog.probe {
-            Some(probe) => (probe.0)(),
-            None => own.utilization(),
-        };
-        let Some(utilization) = reading else { continue };
-        if let Some(step) = pressure.observe(now, utilization) {
-            apply(watchdog, step, utilization);
-        }
-        publish(watchdog, utilization, pressure.factor());
+/// One measurement: steps the rate if the pressure says so, keeps every sampler on the current
+/// factor, publishes the figures.
+fn measure(watchdog: &Watchdog, pressure: &mut CpuPressure, own: &mut ProcessCpu) {
+    let reading = match &watchdog.probe {
+        Some(probe) => (probe.0)(),
+        None => own.utilization(),
+    };
+    let Some(utilization) = reading else { return };
+    if let Some(step) = pressure.observe(Instant::now(), utilization) {
+        apply(watchdog, step, utilization);
     }
+    // A sampler a reload added (or rebuilt) starts at factor 1: it follows the current step.
+    #[allow(clippy::cast_possible_truncation)] // A factor in 0..=1 fits an f32.
+    let factor = pressure.factor() as f32;
+    for (_, handle) in watchdog.samplers().iter() {
+        if (handle.factor() - factor).abs() > f32::EPSILON {
+            handle.set_factor(factor);
+        }
+    }
+    publish(watchdog, utilization, pressure.factor());
 }
 
 /// Sets the factor on every sampler, logs the step and writes it to the health log.
@@ -192,7 +226,7 @@ fn apply(watchdog: &Watchdog, step: Step, utilization: f64) {
     } else {
         ("sampling_restored", format!("<= {} for {}", config.low, config.low_for))
     };
-    for (id, handle) in &watchdog.samplers {
+    for (id, handle) in watchdog.samplers().iter() {
         let before = handle.effective_percentage();
         #[allow(clippy::cast_possible_truncation)] // A factor in 0..=1 fits an f32.
         handle.set_factor(step.to as f32);

@@ -489,16 +489,16 @@ impl Exporter {
         }
     }
 
-    /// Takes back the batches waiting in the queue (not those being sent), so that an exporter
-    /// replacing this one (a config reload) sends them. The file exporter's queue belongs to its
-    /// writer thread and is written out by [`Self::flush`] instead; `debug` and `blackhole` hold
-    /// nothing.
-    #[must_use]
-    pub fn take_queued(&self) -> Vec<SpanBatch> {
+    /// Stops taking batches and gives back every batch not yet delivered — queued, or being
+    /// retried — so that an exporter replacing this one (a config reload) sends them. An
+    /// attempt under way is let finish first (at most the exporter's `timeout`). The file
+    /// exporter's queue belongs to its writer thread and is written out by [`Self::flush`]
+    /// instead; `debug` and `blackhole` hold nothing.
+    pub async fn hand_over(&self) -> Vec<SpanBatch> {
         match &self.kind {
-            ExporterKind::Otlp(exporter) => exporter.take_queued(),
-            ExporterKind::OtlpHttp(exporter) => exporter.take_queued(),
-            ExporterKind::Zipkin(exporter) => exporter.take_queued(),
+            ExporterKind::Otlp(exporter) => exporter.hand_over().await,
+            ExporterKind::OtlpHttp(exporter) => exporter.hand_over().await,
+            ExporterKind::Zipkin(exporter) => exporter.hand_over().await,
             ExporterKind::File(_) | ExporterKind::Debug(_) | ExporterKind::Blackhole(_) => Vec::new(),
         }
     }

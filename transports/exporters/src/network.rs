@@ -180,6 +180,11 @@ struct Inner<P> {
     abort: event_listener::Event,
     closing: Cell<bool>,
     aborted: Cell<bool>,
+    /// Set by [`NetworkExporter::hand_over`]: a batch whose attempt fails is handed back instead
+    /// of retried, and senders waiting out a backoff hand theirs back at once.
+    handing_over: Cell<bool>,
+    handover: event_listener::Event,
+    handed_back: RefCell<Vec<SpanBatch>>,
 }
 
 /// An OTLP exporter instance for one core: see the module docs.
@@ -230,6 +235,9 @@ impl<P: Protocol> NetworkExporter<P> {
             abort: event_listener::Event::new(),
             closing: Cell::new(false),
             aborted: Cell::new(false),
+            handing_over: Cell::new(false),
+            handover: event_listener::Event::new(),
+            handed_back: RefCell::new(Vec::new()),
         });
         let mut tasks: Vec<_> = (0..consumers).map(|_| glommio::spawn_local(run_sender(Rc::clone(&inner)))).collect();
         if endpoint_count > 1 {
@@ -292,15 +300,24 @@ impl<P: Protocol> NetworkExporter<P> {
         self.inner.failover.borrow().active()
     }
 
-    /// Takes every batch waiting in the queue (not those being sent), for an exporter that
-    /// replaces this one.
-    pub fn take_queued(&self) -> Vec<SpanBatch> {
+    /// Stops taking batches and gives back everything not yet delivered, for an exporter that
+    /// replaces this one: the queue, and each batch being sent whose current attempt fails or
+    /// that waits out a retry backoff. An attempt under way is let finish (bounded by `timeout`)
+    /// rather than cut off, so that a batch the backend is taking is not sent twice.
+    pub async fn hand_over(&self) -> Vec<SpanBatch> {
         let inner = &self.inner;
-        let batches: Vec<SpanBatch> = inner.queue.borrow_mut().drain().collect();
+        inner.closing.set(true);
+        inner.handing_over.set(true);
+        for event in [&inner.batch_queued, &inner.room_freed, &inner.failover_changed, &inner.handover] {
+            event.notify(usize::MAX);
+        }
+        let mut batches: Vec<SpanBatch> = inner.queue.borrow_mut().drain().collect();
         for _ in &batches {
             inner.stats.dequeued();
         }
-        inner.room_freed.notify(usize::MAX);
+        inner.senders_exited().await;
+        batches.append(&mut inner.handed_back.borrow_mut());
+        self.tasks.borrow_mut().clear();
         batches
     }
 
@@ -499,10 +516,27 @@ impl<P: Protocol> Inner<P> {
                 tracing::error!(exporter = %self.name, %error, spans, "dropping a batch: retries exhausted (retry_on_failure.max_elapsed_time)");
                 return self.stats.dropped(DropReason::RetriesExhausted, spans);
             };
+            // Listening before the check: a hand-over that starts in between still wakes the wait.
+            let handover = self.handover.listen();
+            if self.handing_over.get() {
+                return self.handed_back.borrow_mut().push(batch);
+            }
             tracing::debug!(exporter = %self.name, %error, ?delay, "export attempt failed; retrying");
             self.stats.retried();
-            if self.unless_aborted(glommio::timer::sleep(delay)).await.is_none() {
-                return self.stats.dropped(DropReason::Shutdown, spans);
+            let waited = self.unless_aborted(futures_lite::future::or(
+                async {
+                    glommio::timer::sleep(delay).await;
+                    true
+                },
+                async {
+                    handover.await;
+                    false
+                },
+            ));
+            match waited.await {
+                None => return self.stats.dropped(DropReason::Shutdown, spans),
+                Some(false) => return self.handed_back.borrow_mut().push(batch),
+                Some(true) => {}
             }
         }
     }
