@@ -249,6 +249,12 @@ impl SpanBatch {
         Ok(Self { bytes, index })
     }
 
+    /// A batch whose index the [`crate::BatchWriter`] recorded while writing `bytes`: the index a
+    /// scan of `bytes` would build, without the scan.
+    pub(crate) fn indexed_by_writer(bytes: Bytes, index: BatchIndex) -> Self {
+        Self { bytes, index }
+    }
+
     /// A batch with no spans.
     #[must_use]
     pub fn empty() -> Self {
@@ -329,6 +335,15 @@ pub(crate) fn scan(data: &[u8], checks: Checks) -> Result<BatchIndex, ScanError>
         Checks::KnownUtf8 => scan_with::<KNOWN_UTF8>(data),
         Checks::KnownUtf8FlatAttributes => scan_with::<KNOWN_UTF8_FLAT_ATTRIBUTES>(data),
     }
+}
+
+/// What the scan would take from the `KeyValue` at `body` of `data` if it were a resource
+/// attribute: the range of its string value when its key is `service.name`. The writer asks this of
+/// resource attributes whose value it wrote through the general [`crate::Attributes::attribute`]
+/// path, so that it need not repeat the scan's rules for merging repeated values.
+pub(crate) fn service_name_of_key_value(data: &[u8], body: Range<usize>) -> Result<Option<ByteRange>, ScanError> {
+    let scanner = Scanner::<KNOWN_UTF8> { data, index: BatchIndex::default() };
+    Ok(scanner.key_value(body, 0)?.service_name)
 }
 
 const VALIDATE: u8 = 0;

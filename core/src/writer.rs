@@ -16,9 +16,14 @@
 //! order (prost's byte-for-byte output) set them in field-number order. Default values are written
 //! if the caller sets them; decoders skip them to keep the encoding as small as prost's.
 
+use std::ops::Range;
+
 use bytes::Bytes;
 
-use crate::batch::{field, SpanBatch};
+use crate::batch::{
+    field, service_name_of_key_value, BatchIndex, ByteRange, ResourceEntry, ScopeEntry, SpanBatch, SpanEntry,
+    MAX_VALUE_DEPTH,
+};
 use crate::error::ScanError;
 use crate::wire::{
     len_field_size, put_len_field, put_len_header, put_tag, put_varint, varint_len, write_varint_into, WireType,
@@ -38,7 +43,14 @@ fn open(buf: &mut Vec<u8>, number: u32, reserved: usize) -> Frame {
     Frame { len_at, reserved }
 }
 
-fn close(buf: &mut Vec<u8>, frame: Frame) {
+/// Where a closed frame's payload ended up, and by how many bytes it moved to get there (the
+/// length prefix needed minus the bytes reserved): offsets recorded inside it move by as much.
+struct Closed {
+    payload: Range<usize>,
+    moved: i64,
+}
+
+fn close(buf: &mut Vec<u8>, frame: Frame) -> Closed {
     let body_start = frame.len_at + frame.reserved;
     let body_len = buf.len() - body_start;
     let needed = varint_len(body_len as u64);
@@ -52,6 +64,7 @@ fn close(buf: &mut Vec<u8>, frame: Frame) {
         buf.truncate(frame.len_at + needed + body_len);
     }
     write_varint_into(&mut buf[frame.len_at..frame.len_at + needed], body_len as u64);
+    Closed { payload: frame.len_at + needed..buf.len(), moved: needed as i64 - frame.reserved as i64 }
 }
 
 /// Opens a frame, lets `body` write into it, closes it.
@@ -107,17 +120,106 @@ pub struct BatchWriter {
     written: Written,
 }
 
-/// What [`BatchWriter::finish`] must check, learnt while writing: everything a writer method
-/// writes is well-formed by construction except what these flags record.
-#[derive(Clone, Copy, Debug, Default)]
+/// What the writers learn while writing: the batch's index, and what [`BatchWriter::finish`] must
+/// still check. Everything a writer method writes is well-formed by construction except what the
+/// flags record.
+///
+/// Why the index is recorded here: the writer knows the offset of every resource, scope and span
+/// it writes, so it records the index entries as it goes and `finish` need not scan the bytes
+/// again (a sixth of a one-span request's decoding). The entries are exactly those the scan would
+/// build; when something was written that the writer does not index itself (see `unindexed`),
+/// `finish` scans instead.
+#[derive(Debug, Default)]
 pub struct Written {
     /// Whether encoded messages were copied in verbatim ([`ResourceSpansWriter::encoded_resource`],
     /// [`ScopeSpansWriter::encoded_span`]): their strings never passed through a `&str`, so
     /// `finish` must check them like any request from outside.
     verbatim: bool,
     /// Whether any attribute value is an array or a key-value list: those can nest past
-    /// [`crate::MAX_VALUE_DEPTH`], so `finish` must walk the attributes to enforce the limit.
+    /// [`crate::MAX_VALUE_DEPTH`], so a scan must walk the attributes to enforce the limit.
     nested_values: bool,
+    /// Whether something was written that the recorded index does not stand for and the scan
+    /// refuses or decides by rules the writer does not repeat: a repeated `resource` or `scope`, a
+    /// span or link without a trace or span id, values nested too deep. `finish` then scans, which
+    /// reports the fault exactly.
+    unindexed: bool,
+    /// The index of what was written, with offsets as they are now: when a frame closes and its
+    /// body moves, the entries recorded inside move with it.
+    index: BatchIndex,
+    /// The span being written; pushed to the index when its frame closes.
+    span: SpanEntry,
+    span_has_trace_id: bool,
+    span_has_span_id: bool,
+    link_has_trace_id: bool,
+    link_has_span_id: bool,
+    /// How many array and key-value list values enclose the value being written.
+    value_depth: usize,
+}
+
+/// The key whose string value on a resource the index keeps.
+const SERVICE_NAME: &str = "service.name";
+
+impl Written {
+    /// A resource's `service.name`: only the first one counts, as in the scan.
+    fn resource_service_name(&mut self, value: ByteRange) {
+        if let Some(resource) = self.index.resources.last_mut() {
+            resource.service_name.get_or_insert(value);
+        }
+    }
+
+    fn resource_spans_closed(&mut self, first_span: usize, closed: &Closed) {
+        let scopes_end = self.index.scopes.len() as u32;
+        let resource = self.index.resources.last_mut().expect("pushed when the frame opened");
+        resource.scopes.end = scopes_end;
+        if closed.moved != 0 {
+            let moved = closed.moved;
+            for range in [&mut resource.resource_field, &mut resource.resource, &mut resource.schema_url_field] {
+                *range = range.shifted(moved);
+            }
+            resource.service_name = resource.service_name.map(|name| name.shifted(moved));
+            let first_scope = resource.scopes.start as usize;
+            for scope in &mut self.index.scopes[first_scope..] {
+                shift_scope(scope, moved);
+            }
+            for span in &mut self.index.spans[first_span..] {
+                shift_span(span, moved);
+            }
+        }
+    }
+
+    fn scope_spans_closed(&mut self, scope_position: usize, closed: &Closed) {
+        let spans_end = self.index.spans.len() as u32;
+        let scope = &mut self.index.scopes[scope_position];
+        scope.spans.end = spans_end;
+        if closed.moved != 0 {
+            shift_scope(scope, closed.moved);
+            let first_span = scope.spans.start as usize;
+            for span in &mut self.index.spans[first_span..] {
+                shift_span(span, closed.moved);
+            }
+        }
+    }
+
+    fn span_closed(&mut self, closed: &Closed) {
+        let mut span = std::mem::take(&mut self.span);
+        span.body = ByteRange::new(closed.payload.clone());
+        span.name = span.name.shifted(closed.moved);
+        if !(self.span_has_trace_id && self.span_has_span_id) {
+            self.unindexed = true;
+        }
+        self.index.spans.push(span);
+    }
+}
+
+fn shift_scope(scope: &mut ScopeEntry, moved: i64) {
+    for range in [&mut scope.scope_field, &mut scope.scope, &mut scope.schema_url_field] {
+        *range = range.shifted(moved);
+    }
+}
+
+fn shift_span(span: &mut SpanEntry, moved: i64) {
+    span.body = span.body.shifted(moved);
+    span.name = span.name.shifted(moved);
 }
 
 impl BatchWriter {
@@ -130,13 +232,27 @@ impl BatchWriter {
     /// An empty writer with room for `bytes` bytes of encoding.
     #[must_use]
     pub fn with_capacity(bytes: usize) -> Self {
-        Self { buf: Vec::with_capacity(bytes), written: Written::default() }
+        // Room in the index too: one resource and scope, as most requests have, and a span per
+        // 512 bytes (spans are rarely smaller, and callers' estimates are rarely tight).
+        let index = BatchIndex {
+            resources: Vec::with_capacity(1),
+            scopes: Vec::with_capacity(1),
+            spans: Vec::with_capacity((bytes / 512).max(1)),
+        };
+        Self { buf: Vec::with_capacity(bytes), written: Written { index, ..Written::default() } }
     }
 
     /// Appends one `ResourceSpans`.
     pub fn resource_spans<R>(&mut self, body: impl FnOnce(&mut ResourceSpansWriter<'_>) -> R) -> R {
-        let written = &mut self.written;
-        nested(&mut self.buf, field::REQUEST_RESOURCE_SPANS, 3, |buf| body(&mut ResourceSpansWriter { buf, written }))
+        let index = &mut self.written.index;
+        let first_scope = index.scopes.len() as u32;
+        let first_span = index.spans.len();
+        index.resources.push(ResourceEntry { scopes: first_scope..first_scope, ..ResourceEntry::default() });
+        let frame = open(&mut self.buf, field::REQUEST_RESOURCE_SPANS, 3);
+        let result = body(&mut ResourceSpansWriter { buf: &mut self.buf, written: &mut self.written });
+        let closed = close(&mut self.buf, frame);
+        self.written.resource_spans_closed(first_span, &closed);
+        result
     }
 
     /// Bytes written so far.
@@ -145,13 +261,14 @@ impl BatchWriter {
         self.buf.len()
     }
 
-    /// Indexes what was written. An empty writer gives an empty batch.
+    /// The batch of what was written, with the index recorded while writing. An empty writer
+    /// gives an empty batch.
     ///
-    /// Strings set through the writer's methods came in as `&str` and are not checked again, and
-    /// attributes with scalar values are well-formed by construction, so the scan steps over
-    /// span, event and link attributes instead of walking them (most of a span's bytes); the
-    /// index is the same either way. Messages copied in encoded are validated in full, UTF-8
-    /// included, and attributes are walked whenever an array or key-value list was written.
+    /// Strings set through the writer's methods came in as `&str` and need no check, and what the
+    /// methods write is well-formed by construction, so the bytes are not scanned again: the
+    /// index is the one the writer recorded, which is the one a scan gives. Only when messages
+    /// were copied in encoded (validated in full, UTF-8 included) or something was written that
+    /// the scan refuses (below) are the bytes scanned.
     ///
     /// # Errors
     /// Only if the caller wrote something the index refuses: a span without a trace or span id,
@@ -161,8 +278,10 @@ impl BatchWriter {
         let bytes = Bytes::from(self.buf);
         if self.written.verbatim {
             SpanBatch::scanned(bytes)
-        } else {
+        } else if self.written.unindexed || bytes.len() > u32::MAX as usize {
             SpanBatch::scanned_from_writer(bytes, self.written.nested_values)
+        } else {
+            Ok(SpanBatch::indexed_by_writer(bytes, self.written.index))
         }
     }
 }
@@ -175,21 +294,48 @@ pub struct ResourceSpansWriter<'a> {
 }
 
 impl ResourceSpansWriter<'_> {
+    /// The entry of the `ResourceSpans` being written.
+    fn entry(&mut self) -> &mut ResourceEntry {
+        self.written.index.resources.last_mut().expect("pushed when the frame opened")
+    }
+
     /// Writes the `resource`. Call at most once.
     pub fn resource<R>(&mut self, body: impl FnOnce(&mut ResourceWriter<'_>) -> R) -> R {
-        let written = &mut *self.written;
-        nested(self.buf, field::RESOURCE_SPANS_RESOURCE, 2, |buf| body(&mut ResourceWriter { buf, written }))
+        let field_start = self.buf.len();
+        let frame = open(self.buf, field::RESOURCE_SPANS_RESOURCE, 2);
+        let result = body(&mut ResourceWriter { buf: self.buf, written: self.written });
+        let closed = close(self.buf, frame);
+        let entry = self.entry();
+        if entry.resource_field.is_empty() {
+            entry.resource_field = ByteRange::new(field_start..closed.payload.end);
+            entry.resource = ByteRange::new(closed.payload);
+            entry.service_name = entry.service_name.map(|name| name.shifted(closed.moved));
+        } else {
+            self.written.unindexed = true;
+        }
+        result
     }
 
     /// Appends one `ScopeSpans`.
     pub fn scope_spans<R>(&mut self, body: impl FnOnce(&mut ScopeSpansWriter<'_>) -> R) -> R {
-        let written = &mut *self.written;
-        nested(self.buf, field::RESOURCE_SPANS_SCOPE_SPANS, 3, |buf| body(&mut ScopeSpansWriter { buf, written }))
+        let index = &mut self.written.index;
+        let scope_position = index.scopes.len();
+        let resource = (index.resources.len() - 1) as u32;
+        let first_span = index.spans.len() as u32;
+        index.scopes.push(ScopeEntry { resource, spans: first_span..first_span, ..ScopeEntry::default() });
+        let frame = open(self.buf, field::RESOURCE_SPANS_SCOPE_SPANS, 3);
+        let result = body(&mut ScopeSpansWriter { buf: self.buf, written: self.written });
+        let closed = close(self.buf, frame);
+        self.written.scope_spans_closed(scope_position, &closed);
+        result
     }
 
     /// Sets `schema_url`.
     pub fn schema_url(&mut self, url: &str) -> &mut Self {
+        let field_start = self.buf.len();
         put_string(self.buf, field::RESOURCE_SPANS_SCHEMA_URL, url);
+        let field_end = self.buf.len();
+        self.entry().schema_url_field = ByteRange::new(field_start..field_end);
         self
     }
 
@@ -261,16 +407,40 @@ pub struct ScopeSpansWriter<'a> {
 }
 
 impl ScopeSpansWriter<'_> {
+    /// The entry of the `ScopeSpans` being written.
+    fn entry(&mut self) -> &mut ScopeEntry {
+        self.written.index.scopes.last_mut().expect("pushed when the frame opened")
+    }
+
     /// Writes the `scope`. Call at most once.
     pub fn scope<R>(&mut self, body: impl FnOnce(&mut ScopeWriter<'_>) -> R) -> R {
-        let written = &mut *self.written;
-        nested(self.buf, field::SCOPE_SPANS_SCOPE, 1, |buf| body(&mut ScopeWriter { buf, written }))
+        let field_start = self.buf.len();
+        let frame = open(self.buf, field::SCOPE_SPANS_SCOPE, 1);
+        let result = body(&mut ScopeWriter { buf: self.buf, written: self.written });
+        let closed = close(self.buf, frame);
+        let entry = self.entry();
+        if entry.scope_field.is_empty() {
+            entry.scope_field = ByteRange::new(field_start..closed.payload.end);
+            entry.scope = ByteRange::new(closed.payload);
+        } else {
+            self.written.unindexed = true;
+        }
+        result
     }
 
     /// Appends one span.
     pub fn span<R>(&mut self, body: impl FnOnce(&mut SpanWriter<'_>) -> R) -> R {
         let written = &mut *self.written;
-        nested(self.buf, field::SCOPE_SPANS_SPANS, 2, |buf| body(&mut SpanWriter { buf, written }))
+        let scope = (written.index.scopes.len() - 1) as u32;
+        let resource = (written.index.resources.len() - 1) as u32;
+        written.span = SpanEntry { scope, resource, ..SpanEntry::default() };
+        written.span_has_trace_id = false;
+        written.span_has_span_id = false;
+        let frame = open(self.buf, field::SCOPE_SPANS_SPANS, 2);
+        let result = body(&mut SpanWriter { buf: self.buf, written });
+        let closed = close(self.buf, frame);
+        written.span_closed(&closed);
+        result
     }
 
     /// Appends one span that is already encoded (a `Span` message without tag or length);
@@ -283,7 +453,10 @@ impl ScopeSpansWriter<'_> {
 
     /// Sets `schema_url`.
     pub fn schema_url(&mut self, url: &str) -> &mut Self {
+        let field_start = self.buf.len();
         put_string(self.buf, field::SCOPE_SPANS_SCHEMA_URL, url);
+        let field_end = self.buf.len();
+        self.entry().schema_url_field = ByteRange::new(field_start..field_end);
         self
     }
 }
@@ -326,12 +499,16 @@ impl SpanWriter<'_> {
     /// Sets `trace_id`.
     pub fn trace_id(&mut self, id: &[u8; 16]) -> &mut Self {
         put_len_field(self.buf, field::SPAN_TRACE_ID, id);
+        self.written.span.trace_id = *id;
+        self.written.span_has_trace_id = true;
         self
     }
 
     /// Sets `span_id`.
     pub fn span_id(&mut self, id: &[u8; 8]) -> &mut Self {
         put_len_field(self.buf, field::SPAN_SPAN_ID, id);
+        self.written.span.span_id = *id;
+        self.written.span_has_span_id = true;
         self
     }
 
@@ -344,12 +521,16 @@ impl SpanWriter<'_> {
     /// Sets `parent_span_id`.
     pub fn parent_span_id(&mut self, id: &[u8; 8]) -> &mut Self {
         put_len_field(self.buf, field::SPAN_PARENT_SPAN_ID, id);
+        self.written.span.parent_span_id = *id;
+        self.written.span.has_parent = true;
         self
     }
 
     /// Sets `name`.
     pub fn name(&mut self, name: &str) -> &mut Self {
         put_string(self.buf, field::SPAN_NAME, name);
+        let end = self.buf.len();
+        self.written.span.name = ByteRange::new(end - name.len()..end);
         self
     }
 
@@ -357,18 +538,21 @@ impl SpanWriter<'_> {
     pub fn kind(&mut self, kind: i32) -> &mut Self {
         // Negative enum values are sign-extended to ten bytes, as protobuf encodes int32.
         put_varint_field(self.buf, field::SPAN_KIND, i64::from(kind) as u64);
+        self.written.span.kind = kind;
         self
     }
 
     /// Sets `start_time_unix_nano`.
     pub fn start_time_unix_nano(&mut self, nanos: u64) -> &mut Self {
         put_fixed64(self.buf, field::SPAN_START_TIME, nanos);
+        self.written.span.start_time_unix_nano = nanos;
         self
     }
 
     /// Sets `end_time_unix_nano`.
     pub fn end_time_unix_nano(&mut self, nanos: u64) -> &mut Self {
         put_fixed64(self.buf, field::SPAN_END_TIME, nanos);
+        self.written.span.end_time_unix_nano = nanos;
         self
     }
 
@@ -393,7 +577,14 @@ impl SpanWriter<'_> {
     /// Appends one link.
     pub fn link<R>(&mut self, body: impl FnOnce(&mut LinkWriter<'_>) -> R) -> R {
         let written = &mut *self.written;
-        nested(self.buf, field::SPAN_LINKS, 1, |buf| body(&mut LinkWriter { buf, written }))
+        written.link_has_trace_id = false;
+        written.link_has_span_id = false;
+        let result =
+            nested(self.buf, field::SPAN_LINKS, 1, |buf| body(&mut LinkWriter { buf, written: &mut *written }));
+        if !(written.link_has_trace_id && written.link_has_span_id) {
+            written.unindexed = true;
+        }
+        result
     }
 
     /// Sets `dropped_links_count`.
@@ -402,8 +593,12 @@ impl SpanWriter<'_> {
         self
     }
 
-    /// Sets `status`; an empty message and a zero code are left out, as prost does.
+    /// Sets `status`; an empty message and a zero code are left out, as prost does (and so a zero
+    /// code keeps an earlier status's code, as repeated messages merge).
     pub fn status(&mut self, code: i32, message: &str) -> &mut Self {
+        if code != 0 {
+            self.written.span.status_code = code;
+        }
         nested(self.buf, field::SPAN_STATUS, 1, |buf| {
             if !message.is_empty() {
                 put_string(buf, field::STATUS_MESSAGE, message);
@@ -418,6 +613,7 @@ impl SpanWriter<'_> {
     /// Sets `flags`.
     pub fn flags(&mut self, flags: u32) -> &mut Self {
         put_fixed32(self.buf, field::SPAN_FLAGS, flags);
+        self.written.span.flags = flags;
         self
     }
 }
@@ -460,12 +656,14 @@ impl LinkWriter<'_> {
     /// Sets `trace_id`.
     pub fn trace_id(&mut self, id: &[u8; 16]) -> &mut Self {
         put_len_field(self.buf, field::LINK_TRACE_ID, id);
+        self.written.link_has_trace_id = true;
         self
     }
 
     /// Sets `span_id`.
     pub fn span_id(&mut self, id: &[u8; 8]) -> &mut Self {
         put_len_field(self.buf, field::LINK_SPAN_ID, id);
+        self.written.link_has_span_id = true;
         self
     }
 
@@ -523,16 +721,28 @@ impl ValueWriter<'_> {
 
     /// An `array_value`; `body` appends its elements.
     pub fn array<R>(&mut self, body: impl FnOnce(&mut ArrayWriter<'_>) -> R) -> R {
-        self.written.nested_values = true;
-        let written = &mut *self.written;
-        nested(self.buf, field::ANY_ARRAY, 1, |buf| body(&mut ArrayWriter { buf, written }))
+        self.nesting(|written, buf| nested(buf, field::ANY_ARRAY, 1, |buf| body(&mut ArrayWriter { buf, written })))
     }
 
     /// A `kvlist_value`; `body` appends its entries with the [`Attributes`] methods.
     pub fn kvlist<R>(&mut self, body: impl FnOnce(&mut KeyValueListWriter<'_>) -> R) -> R {
-        self.written.nested_values = true;
+        self.nesting(|written, buf| {
+            nested(buf, field::ANY_KVLIST, 1, |buf| body(&mut KeyValueListWriter { buf, written }))
+        })
+    }
+
+    /// Writes an array or key-value list one level deeper, noting when the level is one the scan
+    /// refuses (the first array or list of an attribute is level 1).
+    fn nesting<R>(&mut self, write: impl FnOnce(&mut Written, &mut Vec<u8>) -> R) -> R {
         let written = &mut *self.written;
-        nested(self.buf, field::ANY_KVLIST, 1, |buf| body(&mut KeyValueListWriter { buf, written }))
+        written.nested_values = true;
+        written.value_depth += 1;
+        if written.value_depth >= MAX_VALUE_DEPTH {
+            written.unindexed = true;
+        }
+        let result = write(&mut *written, self.buf);
+        written.value_depth -= 1;
+        result
     }
 }
 
@@ -562,6 +772,10 @@ pub struct KeyValueListWriter<'a> {
 /// key-value lists. One implementation of attribute writing serves them all; each only says
 /// which field number its attributes have.
 pub trait Attributes {
+    /// Whether these are a resource's attributes, of which the index keeps `service.name`.
+    #[doc(hidden)]
+    const OF_RESOURCE: bool = false;
+
     /// The buffer and the field number of this message's `KeyValue` list.
     #[doc(hidden)]
     fn attribute_target(&mut self) -> (&mut Vec<u8>, u32, &mut Written);
@@ -569,10 +783,20 @@ pub trait Attributes {
     /// Appends an attribute whose value `body` writes.
     fn attribute<R>(&mut self, key: &str, body: impl FnOnce(&mut ValueWriter<'_>) -> R) -> R {
         let (buf, number, written) = self.attribute_target();
-        nested(buf, number, 1, |buf| {
-            put_key(buf, key);
-            nested(buf, field::KEY_VALUE_VALUE, 1, |buf| body(&mut ValueWriter { buf, written }))
-        })
+        let frame = open(buf, number, 1);
+        put_key(buf, key);
+        let result =
+            nested(buf, field::KEY_VALUE_VALUE, 1, |buf| body(&mut ValueWriter { buf, written: &mut *written }));
+        let closed = close(buf, frame);
+        if Self::OF_RESOURCE && key == SERVICE_NAME {
+            // The value may be anything `body` wrote; the scan's own rules say what it yields.
+            match service_name_of_key_value(buf, closed.payload) {
+                Ok(Some(value)) => written.resource_service_name(value),
+                Ok(None) => {}
+                Err(_) => written.unindexed = true,
+            }
+        }
+        result
     }
 
     /// Appends an attribute that has a key and no value message at all.
@@ -583,10 +807,14 @@ pub trait Attributes {
 
     /// Appends a string attribute.
     fn str_attribute(&mut self, key: &str, value: &str) {
-        let (buf, number, _) = self.attribute_target();
+        let (buf, number, written) = self.attribute_target();
         put_scalar_attribute(buf, number, key, len_field_size(value.len()), |buf| {
             put_string(buf, field::ANY_STRING, value)
         });
+        if Self::OF_RESOURCE && key == SERVICE_NAME {
+            let end = buf.len();
+            written.resource_service_name(ByteRange::new(end - value.len()..end));
+        }
     }
 
     /// Appends an integer attribute.
@@ -677,8 +905,15 @@ impl<'a> SpanAttributesWriter<'a> {
     }
 }
 
+impl Attributes for ResourceWriter<'_> {
+    const OF_RESOURCE: bool = true;
+
+    fn attribute_target(&mut self) -> (&mut Vec<u8>, u32, &mut Written) {
+        (self.buf, field::RESOURCE_ATTRIBUTES, self.written)
+    }
+}
+
 attributes_at! {
-    ResourceWriter => field::RESOURCE_ATTRIBUTES,
     ScopeWriter => field::SCOPE_ATTRIBUTES,
     SpanWriter => field::SPAN_ATTRIBUTES,
     EventWriter => field::EVENT_ATTRIBUTES,
@@ -752,13 +987,114 @@ mod tests {
     /// is the one a full scan of the same bytes gives.
     #[test]
     fn finish_trusts_scalar_attributes_and_checks_nested_ones() {
-        for depth in [0, 3, crate::MAX_VALUE_DEPTH - 2] {
+        for depth in [0, 3, crate::MAX_VALUE_DEPTH - 2, crate::MAX_VALUE_DEPTH - 1] {
             let batch = batch_with_attributes(depth).expect("within the depth limit");
             let scanned = SpanBatch::decode(batch.bytes().clone()).expect("the writer's output scans");
             assert_eq!(batch.index(), scanned.index(), "depth {depth}");
         }
         let error = batch_with_attributes(crate::MAX_VALUE_DEPTH).expect_err("too deep");
         assert_eq!(error.kind, crate::ScanErrorKind::TooDeep { limit: crate::MAX_VALUE_DEPTH });
+    }
+
+    /// The index the writer records is the one a scan of its bytes builds, also when frames close
+    /// with a length prefix other than the one reserved (and their bodies, with every offset
+    /// recorded inside, move), and whichever way `service.name` was written.
+    #[test]
+    fn recorded_index_is_the_scanned_index_whatever_moves() {
+        // Below 128, around 16 KiB and past it: one-, two- and three-byte length prefixes.
+        for len in [0, 1, 127, 128, 16_300, 16_400, 20_000] {
+            let long = "x".repeat(len);
+            let mut writer = BatchWriter::new();
+            for resource in 0..2 {
+                writer.resource_spans(|rs| {
+                    rs.resource(|r| {
+                        r.int_attribute("service.name", 1);
+                        r.str_attribute("padding", &long);
+                        if resource == 0 {
+                            r.str_attribute("service.name", "first");
+                        } else {
+                            r.attribute("service.name", |v| v.kvlist(|l| l.str_attribute("service.name", "inner")));
+                            r.attribute("service.name", |v| v.string(&long));
+                        }
+                        r.str_attribute("service.name", "second");
+                    });
+                    for scope in 0..2 {
+                        rs.scope_spans(|ss| {
+                            if scope == 1 {
+                                ss.scope(|s| {
+                                    s.name(&long).version("1");
+                                });
+                            }
+                            for span in 0..3 {
+                                ss.span(|s| {
+                                    s.trace_id(&[1; 16]).span_id(&[span; 8]).name(&long).kind(-1);
+                                    if span > 0 {
+                                        s.parent_span_id(&[span - 1; 8]);
+                                    }
+                                    s.start_time_unix_nano(5).end_time_unix_nano(6).flags(0x301);
+                                    s.str_attribute("a", &long);
+                                    s.status(2, "bad").status(0, &long);
+                                });
+                            }
+                            ss.schema_url("s1").schema_url(&long);
+                        });
+                    }
+                    rs.schema_url(&long);
+                });
+            }
+            let batch = writer.finish().expect("a valid batch");
+            let scanned = SpanBatch::decode(batch.bytes().clone()).expect("the writer's output scans");
+            assert_eq!(batch.index(), scanned.index(), "length {len}");
+            assert_eq!(batch.span(0).unwrap().service_name(), Some("first"));
+            assert_eq!(batch.span(6).unwrap().service_name(), Some(long.as_str()));
+        }
+    }
+
+    /// What the scan refuses, the writer leaves to the scan: `finish` reports the same fault a
+    /// scan of the same bytes does.
+    #[test]
+    fn finish_refuses_what_the_scan_refuses() {
+        fn span_without_trace_id(ss: &mut ScopeSpansWriter<'_>) {
+            ss.span(|s| {
+                s.span_id(&[2; 8]);
+            });
+        }
+        fn link_without_trace_id(ss: &mut ScopeSpansWriter<'_>) {
+            ss.span(|s| {
+                s.trace_id(&[1; 16]).span_id(&[2; 8]);
+                s.link(|l| {
+                    l.span_id(&[3; 8]);
+                });
+            });
+        }
+        fn scope_twice(ss: &mut ScopeSpansWriter<'_>) {
+            for name in ["a", "b"] {
+                ss.scope(|s| {
+                    s.name(name);
+                });
+            }
+        }
+        fn resource_twice(rs: &mut ResourceSpansWriter<'_>) {
+            for name in ["a", "b"] {
+                rs.resource(|r| r.str_attribute("service.name", name));
+            }
+        }
+        let in_scope: [fn(&mut ScopeSpansWriter<'_>); 3] = [span_without_trace_id, link_without_trace_id, scope_twice];
+        let mut writers: Vec<BatchWriter> = in_scope
+            .into_iter()
+            .map(|write| {
+                let mut writer = BatchWriter::new();
+                writer.resource_spans(|rs| rs.scope_spans(write));
+                writer
+            })
+            .collect();
+        let mut writer = BatchWriter::new();
+        writer.resource_spans(resource_twice);
+        writers.push(writer);
+        for (case, writer) in writers.into_iter().enumerate() {
+            let scanned = SpanBatch::scanned(Bytes::from(writer.buf.clone())).expect_err("the scan refuses it");
+            assert_eq!(writer.finish().expect_err("refused"), scanned, "case {case}");
+        }
     }
 
     /// The scalar attribute methods compute their lengths up front; they must give exactly the

@@ -11,7 +11,7 @@
 //! | encode | 0.88x | 0.90x | 0.99x |                      548 k |
 //!
 //! Why not faster than simd-json: both decoders spend most of their time in what they share — the
-//! span writer and the index scan `BatchWriter::finish` runs — and MessagePack still carries every
+//! span writer (which records the batch's index as it writes) — and MessagePack still carries every
 //! key as a string. What it buys is size: at 100 realistic spans, protobuf 57 697 B, MessagePack
 //! 90 103 B, OTLP/JSON 116 169 B (MessagePack = 0.78x JSON, 1.56x protobuf; the bench prints
 //! the sizes of every payload when it starts).

@@ -55,9 +55,9 @@
 //! On realistic payloads (`spanpipe_testkit::realistic`, 10 to 1000 spans), decoding runs at
 //! 1.8–2.2x the throughput of serde_json into opentelemetry-proto's serde structs, while doing
 //! more: it validates, and it produces the indexed protobuf batch rather than a tree of structs.
-//! Roughly a third of the time is simd-json, a third is the index scan that
-//! [`spanpipe_core::BatchWriter::finish`] runs over the written bytes, a sixth the writer and a
-//! sixth the tape walk. Encoding runs at about 1.3x the decoding rate.
+//! Those figures were measured when [`spanpipe_core::BatchWriter::finish`] still re-scanned the
+//! written bytes for the index (then roughly a third of the time); the writer now records the
+//! index as it writes, which took a further 6.5% of instructions off (docs/PERFORMANCE.md). Encoding runs at about 1.3x the decoding rate.
 
 mod decode;
 mod encode;

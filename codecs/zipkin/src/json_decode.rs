@@ -97,8 +97,10 @@ impl Parser {
         json: &mut [u8],
         decode: impl for<'t, 'i> FnOnce(Value<'t, 'i>, usize) -> std::result::Result<R, ZipkinError>,
     ) -> std::result::Result<R, ZipkinError> {
-        // Protobuf takes roughly half the bytes of the same spans in JSON (hex ids, quoted keys).
-        let capacity = json.len() / 2;
+        // Protobuf takes roughly half the bytes of the same spans in JSON (hex ids, quoted keys);
+        // the request's own framing, resource and scope come on top, which in a small request is
+        // enough to make the buffer grow (and be copied) once if not reserved.
+        let capacity = json.len() / 2 + 512;
         // `reset` re-labels the empty node vector with the input's lifetime, and back afterwards.
         let mut tape = Tape(std::mem::take(&mut self.nodes)).reset();
         let result = match simd_json::fill_tape(json, &mut self.buffers, &mut tape) {

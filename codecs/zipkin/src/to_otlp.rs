@@ -13,8 +13,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use simd_json::prelude::*;
 use simd_json::tape::Value as JsonValue;
 use spanpipe_core::{
-    ArrayWriter, Attributes, BatchWriter, EventWriter, KeyValueListWriter, SpanBatch, SpanWriter, ValueWriter,
-    MAX_VALUE_DEPTH,
+    ArrayWriter, Attributes, BatchWriter, EventWriter, KeyValueListWriter, ResourceSpansWriter, SpanBatch, SpanWriter,
+    ValueWriter, MAX_VALUE_DEPTH,
 };
 
 use crate::error::{Location, Problem, ZipkinError};
@@ -196,35 +196,90 @@ pub(crate) fn write_batch<'a, L: SpanLists<'a>>(
     capacity: usize,
 ) -> Result<SpanBatch, ZipkinError> {
     let special: Vec<SpecialTags<'a>> = spans.iter().map(|span| SpecialTags::read(span.lists.tags())).collect();
-    let groups = Groups::of(spans, &special);
     let mut writer = BatchWriter::with_capacity(capacity);
-    let mut scratch = Scratch::default();
-    for resource in &groups.resources {
-        writer.resource_spans(|rs| {
-            if !resource.service.is_empty() {
-                rs.resource(|r| r.str_attribute(keys::SERVICE_NAME, resource.service));
-            }
-            for &scope_index in &resource.scopes {
-                let scope = &groups.scopes[scope_index];
-                rs.scope_spans(|ss| {
-                    if !scope.name.is_empty() || !scope.version.is_empty() {
-                        ss.scope(|sc| {
-                            if !scope.name.is_empty() {
-                                sc.name(scope.name);
-                            }
-                            if !scope.version.is_empty() {
-                                sc.version(scope.version);
-                            }
-                        });
-                    }
-                    for &span_index in &scope.spans {
-                        ss.span(|w| write_span(&spans[span_index], &special[span_index], options, &mut scratch, w));
-                    }
-                });
-            }
-        });
+    let mut context = SpanContext { spans, special: &special, options, scratch: Scratch::default() };
+    // Spans of one request usually share service and scope: then there is one group, known
+    // without building the grouping tables (a fifth of the allocations of a one-span request).
+    if let Some(group) = single_group(spans, &special) {
+        write_resource(&mut writer, group.service, |rs| write_scope(rs, group.scope, 0..spans.len(), &mut context));
+    } else {
+        let groups = Groups::of(spans, &special);
+        for resource in &groups.resources {
+            write_resource(&mut writer, resource.service, |rs| {
+                for &scope_index in &resource.scopes {
+                    let scope = &groups.scopes[scope_index];
+                    write_scope(rs, scope.scope, scope.spans.iter().copied(), &mut context);
+                }
+            });
+        }
     }
     writer.finish().map_err(|error| ZipkinError { location: Location::Body, problem: Problem::Index(error) })
+}
+
+/// What writing a span takes besides its writer: the spans, their special tags, the options,
+/// and the scratch buffers shared by all of them.
+struct SpanContext<'s, 'a, L> {
+    spans: &'s [ZipkinSpan<'a, L>],
+    special: &'s [SpecialTags<'a>],
+    options: DecodeOptions,
+    scratch: Scratch,
+}
+
+/// The local service name of a span, with the scope name and version of its special tags: the
+/// span's group.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct GroupKey<'a> {
+    service: &'a str,
+    scope: (&'a str, &'a str),
+}
+
+impl<'a> GroupKey<'a> {
+    fn of<L: SpanLists<'a>>(span: &ZipkinSpan<'a, L>, special: &SpecialTags<'a>) -> Self {
+        Self { service: span.local.map_or("", |endpoint| endpoint.service_name), scope: special.scope() }
+    }
+}
+
+/// The group of every span when they all have the same one (and there is at least one span).
+fn single_group<'a, L: SpanLists<'a>>(
+    spans: &[ZipkinSpan<'a, L>],
+    special: &[SpecialTags<'a>],
+) -> Option<GroupKey<'a>> {
+    let mut keys = spans.iter().zip(special).map(|(span, special)| GroupKey::of(span, special));
+    let first = keys.next()?;
+    keys.all(|key| key == first).then_some(first)
+}
+
+fn write_resource(writer: &mut BatchWriter, service: &str, scopes: impl FnOnce(&mut ResourceSpansWriter<'_>)) {
+    writer.resource_spans(|rs| {
+        if !service.is_empty() {
+            rs.resource(|r| r.str_attribute(keys::SERVICE_NAME, service));
+        }
+        scopes(rs);
+    });
+}
+
+fn write_scope<'a, L: SpanLists<'a>>(
+    rs: &mut ResourceSpansWriter<'_>,
+    (name, version): (&str, &str),
+    span_indices: impl IntoIterator<Item = usize>,
+    context: &mut SpanContext<'_, 'a, L>,
+) {
+    rs.scope_spans(|ss| {
+        if !name.is_empty() || !version.is_empty() {
+            ss.scope(|sc| {
+                if !name.is_empty() {
+                    sc.name(name);
+                }
+                if !version.is_empty() {
+                    sc.version(version);
+                }
+            });
+        }
+        for index in span_indices {
+            let (span, special) = (&context.spans[index], &context.special[index]);
+            ss.span(|w| write_span(span, special, context.options, &mut context.scratch, w));
+        }
+    });
 }
 
 struct ResourceGroup<'a> {
@@ -233,8 +288,7 @@ struct ResourceGroup<'a> {
 }
 
 struct ScopeGroup<'a> {
-    name: &'a str,
-    version: &'a str,
+    scope: (&'a str, &'a str),
     spans: Vec<usize>,
 }
 
@@ -248,27 +302,26 @@ impl<'a> Groups<'a> {
         let mut groups = Groups { resources: Vec::new(), scopes: Vec::new() };
         let mut resource_of = FirstSeen::default();
         let mut scope_of = FirstSeen::default();
-        // Spans of one request usually share service and scope: skip the lookups while they do.
-        let mut previous: Option<(&'a str, &'a str, &'a str, usize)> = None;
+        // Neighbouring spans often share service and scope: skip the lookups while they do.
+        let mut previous: Option<(GroupKey<'a>, usize)> = None;
         for (index, (span, special)) in spans.iter().zip(special).enumerate() {
-            let service = span.local.map_or("", |endpoint| endpoint.service_name);
-            let (name, version) = special.scope();
+            let key = GroupKey::of(span, special);
             let scope = match previous {
-                Some((s, n, v, scope)) if (s, n, v) == (service, name, version) => scope,
+                Some((previous_key, scope)) if previous_key == key => scope,
                 _ => {
-                    let (resource, new_resource) = resource_of.index(service);
+                    let (resource, new_resource) = resource_of.index(key.service);
                     if new_resource {
-                        groups.resources.push(ResourceGroup { service, scopes: Vec::new() });
+                        groups.resources.push(ResourceGroup { service: key.service, scopes: Vec::new() });
                     }
-                    let (scope, new_scope) = scope_of.index((resource, name, version));
+                    let (scope, new_scope) = scope_of.index((resource, key.scope));
                     if new_scope {
-                        groups.scopes.push(ScopeGroup { name, version, spans: Vec::new() });
+                        groups.scopes.push(ScopeGroup { scope: key.scope, spans: Vec::new() });
                         groups.resources[resource].scopes.push(scope);
                     }
                     scope
                 }
             };
-            previous = Some((service, name, version, scope));
+            previous = Some((key, scope));
             groups.scopes[scope].spans.push(index);
         }
         groups
