@@ -250,8 +250,7 @@ fn a_panicking_plugin_is_restarted_then_bypassed_by_its_breaker_which_closes_aga
     }
     assert_eq!(http_get(setup.collector.telemetry_address(), "/healthz").expect("healthz").status, 200);
     // `/status` shows the latest actions, newest last.
-    let status = http_get(setup.collector.telemetry_address(), "/status").expect("GET /status");
-    let status: serde_json::Value = serde_json::from_slice(&status.body).expect("/status is JSON");
+    let status = setup.collector.status();
     let shown: Vec<&str> =
         status["health"].as_array().expect("health records").iter().filter_map(|r| r["action"].as_str()).collect();
     assert_eq!(shown.last(), Some(&"breaker_closed"), "{status}");

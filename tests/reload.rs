@@ -19,19 +19,12 @@ use common::{assert_delivered_exactly_once, free_address, http_get, http_request
 /// shared with other tests).
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// `/status` as JSON.
-fn status(collector: &Spanpipe) -> serde_json::Value {
-    let reply = http_get(collector.telemetry_address(), "/status").expect("GET /status");
-    assert_eq!(reply.status, 200);
-    serde_json::from_slice(&reply.body).expect("/status is JSON")
-}
-
 fn revision(collector: &Spanpipe) -> u64 {
-    status(collector)["config"]["revision"].as_u64().expect("config.revision at /status")
+    collector.status()["config"]["revision"].as_u64().expect("config.revision at /status")
 }
 
 fn refusals(collector: &Spanpipe) -> u64 {
-    status(collector)["config"]["reloads_refused"].as_u64().expect("config.reloads_refused at /status")
+    collector.status()["config"]["reloads_refused"].as_u64().expect("config.reloads_refused at /status")
 }
 
 /// Replaces the config file the way editors save: a new file renamed over the old one.
@@ -250,7 +243,7 @@ fn refused(collector: &Spanpipe, text: &str, write: impl Fn(&Path, &str)) -> Vec
     let before = refusals(collector);
     write(collector.config_path(), text);
     wait_until("the reload to be refused", RELOAD_TIMEOUT, || refusals(collector) > before);
-    let status = status(collector);
+    let status = collector.status();
     assert_eq!(status["config"]["revision"], 1, "a refused config is not applied: {status}");
     status["config"]["last_refusal"]["errors"]
         .as_array()
@@ -318,7 +311,7 @@ fn invalid_configs_are_refused_by_name_and_the_running_pipeline_stays() {
     wait_until("the completed file to be applied", RELOAD_TIMEOUT, || revision(&collector) == 2);
     send(&mut sent);
 
-    let status = status(&collector);
+    let status = collector.status();
     let refused_records = status["health"]
         .as_array()
         .expect("health records")

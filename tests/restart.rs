@@ -13,8 +13,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_delivered_exactly_once, free_address, holds_all, http_get, post_until_accepted, wait_until, SpanIds,
-    Spanpipe, DELIVERY_TIMEOUT,
+    assert_delivered_exactly_once, free_address, holds_all, post_until_accepted, wait_until, SpanIds, Spanpipe,
+    DELIVERY_TIMEOUT,
 };
 
 /// Spans per request posted to A, and requests per phase of a test.
@@ -206,8 +206,7 @@ fn fails_over_to_the_second_endpoint_and_back(exporter: Exporter) {
         holds_all(&primary_output, &after_primary)
     });
     // Both moves are self-healing actions in A's health log, shown at `/status`.
-    let status = http_get(a.telemetry_address(), "/status").expect("GET /status");
-    let status: serde_json::Value = serde_json::from_slice(&status.body).expect("/status is JSON");
+    let status = a.status();
     let moves: Vec<(&str, &str, &str, &str)> = status["health"]
         .as_array()
         .expect("health records")

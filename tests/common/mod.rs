@@ -284,6 +284,14 @@ impl Spanpipe {
         self.telemetry
     }
 
+    /// `/status` (readiness, the running config, the latest health records) as JSON.
+    pub fn status(&self) -> serde_json::Value {
+        let reply =
+            http_get(self.telemetry, "/status").unwrap_or_else(|error| panic!("GET {}'s /status: {error}", self.name));
+        assert_eq!(reply.status, 200, "{}'s /status answered {}", self.name, reply.status);
+        serde_json::from_slice(&reply.body).expect("/status is JSON")
+    }
+
     /// The Prometheus text of `/metrics`.
     pub fn metrics(&self) -> String {
         let reply = http_get(self.telemetry, "/metrics")

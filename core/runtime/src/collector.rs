@@ -17,7 +17,6 @@ use crate::config_watch::ConfigWatch;
 use crate::core_parts::{run_core, CoreContext};
 use crate::plugins::Plugins;
 use crate::preflight::{check_io_uring, PreflightError};
-use crate::reload::ConfigStatus;
 use crate::reloader::{ReloadError, ReloadOutcome, Reloader, ReloaderParts, SharedLimiters, SharedSamplers};
 use crate::telemetry::{self, Telemetry, TelemetryServerError};
 use crate::watchdog::memory::{self as memory_watchdog, MemoryWatchdog};
@@ -298,20 +297,6 @@ impl RunningCollector {
     /// the health log and shown at `/status`.
     pub fn reload_config_file(&self, trigger: &str) -> Result<ReloadOutcome, ReloadError> {
         self.reloader.as_ref().ok_or(ReloadError::Stopping)?.reload_file(trigger)
-    }
-
-    /// Applies `config` to the running collector (embedders; the binary reloads from its file).
-    ///
-    /// # Errors
-    /// As [`RunningCollector::reload_config_file`].
-    pub fn reload(&self, config: Config) -> Result<ReloadOutcome, ReloadError> {
-        self.reloader.as_ref().ok_or(ReloadError::Stopping)?.apply(config, "api")
-    }
-
-    /// The running config's revision and hash, and the last refused reload.
-    #[must_use]
-    pub fn config_status(&self) -> Option<ConfigStatus> {
-        self.reloader.as_ref().map(|reloader| reloader.status())
     }
 
     /// Where telemetry is served, if it is.

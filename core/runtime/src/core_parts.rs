@@ -311,13 +311,12 @@ fn commit(context: &CoreContext, parts: &mut CoreParts, prepared: PreparedCore) 
     let mut old_receivers: Vec<Option<CoreReceiver>> = parts.receivers.drain(..).map(Some).collect();
     let mut receivers = Vec::with_capacity(plan.receivers.len());
     for ((receiver, position), fresh) in plan.receivers.iter().zip(&kept.receivers).zip(bound) {
-        let targets = SinkTargets::new(&plan, &receiver.pipelines, &pipelines);
         match (fresh, position.and_then(|index| old_receivers.get_mut(index)?.take())) {
             (Some((listening, sink)), _) => {
                 receivers.push(CoreReceiver { id: receiver.id.to_string(), running: listening.start(), sink });
             }
             (None, Some(running)) => {
-                running.sink.retarget(targets);
+                running.sink.retarget(SinkTargets::new(&plan, &receiver.pipelines, &pipelines));
                 receivers.push(running);
             }
             (None, None) => unreachable!("a receiver is either kept or bound anew"),

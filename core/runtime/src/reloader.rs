@@ -164,12 +164,6 @@ impl Reloader {
         self.lock().receivers.clone()
     }
 
-    /// The file the running config was read from.
-    #[must_use]
-    pub fn file(&self) -> Option<&std::path::Path> {
-        self.file.as_deref()
-    }
-
     /// Reads the config file again and applies it. `trigger` says what asked (`file_change`,
     /// `sighup`, `http`), for the log and the health log.
     ///

@@ -25,11 +25,10 @@ use std::time::{Duration, Instant};
 use spanpipe_config::GoDuration;
 use spanpipe_core::SpanBatch;
 use spanpipe_exporters::{
-    ExporterBuilder, FailoverConfig, OtlpExporterConfig, OtlpHttpExporterConfig, QueueConfig, RetryConfig,
-    TlsClientConfig,
+    ExporterBuilder, FailoverConfig, OtlpExporterConfig, OtlpHttpExporterConfig, QueueConfig, TlsClientConfig,
 };
 use spanpipe_health::{HealthRecord, HealthSink, MemoryHealthSink};
-use support::{batch, eventually, on_glommio, FakeServer, Received};
+use support::{batch, eventually, fast_retry, on_glommio, FakeServer, Received};
 
 const WAIT: Duration = Duration::from_secs(10);
 const BATCHES: u64 = 20;
@@ -152,18 +151,6 @@ fn pass_through(client: TcpStream, backend: SocketAddr) {
             let _ = std::io::copy(&mut from, &mut to);
             let _ = to.shutdown(Shutdown::Write);
         });
-    }
-}
-
-/// Retries 10 ms apart, doubling up to 50 ms, without jitter, for at most 5 s.
-fn fast_retry() -> RetryConfig {
-    RetryConfig {
-        initial_interval: GoDuration::from_millis(10),
-        randomization_factor: 0.0,
-        multiplier: 2.0,
-        max_interval: GoDuration::from_millis(50),
-        max_elapsed_time: GoDuration::from_secs(5),
-        ..RetryConfig::default()
     }
 }
 

@@ -11,21 +11,9 @@ use spanpipe_exporters::{
     Compression, DropReason, ExporterBuilder, FailoverConfig, OtlpExporterConfig, QueueConfig, RetryConfig, SendError,
     TlsClientConfig, EXPORT_PATH,
 };
-use support::{batch, eventually, free_port, on_glommio, FakeServer, Reply};
+use support::{batch, eventually, fast_retry, free_port, on_glommio, FakeServer, Reply};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// Quick retries for tests: 10 ms, doubling up to 50 ms, no jitter, 5 s budget.
-fn fast_retry() -> RetryConfig {
-    RetryConfig {
-        initial_interval: GoDuration::from_millis(10),
-        randomization_factor: 0.0,
-        multiplier: 2.0,
-        max_interval: GoDuration::from_millis(50),
-        max_elapsed_time: GoDuration::from_secs(5),
-        ..RetryConfig::default()
-    }
-}
 
 fn config(endpoint: &str) -> OtlpExporterConfig {
     OtlpExporterConfig {

@@ -25,6 +25,18 @@ use spanpipe_codecs::Codec as _;
 use spanpipe_core::SpanBatch;
 use spanpipe_transports::grpc_status::{ProtoAny, ProtoDuration, RetryInfo, RpcStatus};
 
+/// Quick retries for tests: 10 ms, doubling up to 50 ms, no jitter, 5 s budget.
+pub fn fast_retry() -> spanpipe_exporters::RetryConfig {
+    spanpipe_exporters::RetryConfig {
+        initial_interval: spanpipe_config::GoDuration::from_millis(10),
+        randomization_factor: 0.0,
+        multiplier: 2.0,
+        max_interval: spanpipe_config::GoDuration::from_millis(50),
+        max_elapsed_time: spanpipe_config::GoDuration::from_secs(5),
+        ..spanpipe_exporters::RetryConfig::default()
+    }
+}
+
 /// A realistic batch of `spans` spans.
 pub fn batch(spans: usize, seed: u64) -> SpanBatch {
     SpanBatch::decode(Bytes::from(spanpipe_testkit::realistic::encoded(spans, seed))).expect("testkit payloads scan")
