@@ -16,6 +16,7 @@
 //! (codecs are shared behind `Arc`), so every data-plane core keeps its own copy and a new one is
 //! swapped in when a plugin registers a codec.
 
+pub mod hex_id;
 pub mod otlp_json;
 mod otlp_proto;
 mod registry;

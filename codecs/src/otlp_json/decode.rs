@@ -827,39 +827,10 @@ fn id<const N: usize>(value: Value<'_, '_>) -> Result<Option<[u8; N]>> {
     }
 }
 
-/// Hex digit values; `0xFF` marks a byte that is not a hex digit.
-static HEX_VALUES: [u8; 256] = {
-    let mut table = [0xFF; 256];
-    let mut i = 0;
-    while i < 10 {
-        table[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        table[b'a' as usize + i] = 10 + i as u8;
-        table[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    table
-};
-
 pub(super) fn decode_hex<const N: usize>(text: &str) -> std::result::Result<[u8; N], JsonErrorKind> {
     let digits = text.as_bytes();
-    if digits.len() != 2 * N {
-        return Err(hex_fault(text, 2 * N));
-    }
-    let mut id = [0; N];
-    for (byte, pair) in id.iter_mut().zip(digits.chunks_exact(2)) {
-        let &[high, low] = pair else { return Err(hex_fault(text, 2 * N)) };
-        let high = HEX_VALUES[usize::from(high)];
-        let low = HEX_VALUES[usize::from(low)];
-        if (high | low) > 0x0F {
-            return Err(hex_fault(text, 2 * N));
-        }
-        *byte = (high << 4) | low;
-    }
-    Ok(id)
+    let decoded = if digits.len() == 2 * N { crate::hex_id::decode_left_padded(digits) } else { None };
+    decoded.ok_or_else(|| hex_fault(text, 2 * N))
 }
 
 /// Explains a bad id: the first non-hex character if there is one, else the wrong length.

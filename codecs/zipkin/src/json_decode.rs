@@ -2,19 +2,20 @@
 //!
 //! simd-json parses the body in place into its tape (a flat node array; strings are unescaped
 //! inside the body and borrowed from it). One pass over the tape validates every span and parses
-//! its ids, times and endpoints into a [`ZipkinSpan`] whose tags and annotations stay tape
-//! slices; [`crate::to_otlp`] then groups and writes them. Nothing is allocated per field.
+//! its ids, times, endpoints and special tags into a [`ZipkinSpan`] whose tags and annotations
+//! stay tape slices; [`crate::to_otlp`] then groups and writes them. Nothing is allocated per
+//! field, and the parser's buffers and the spans' vector keep their allocations across requests.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use simd_json::prelude::*;
-use simd_json::tape::{Tape, Value};
+use simd_json::tape::{Object, Tape, Value};
 use simd_json::Node;
 use spanpipe_core::SpanBatch;
 
 use crate::error::{Context as _, JsonFault, Location, Problem, ZipkinError};
-use crate::to_otlp::{check_times, micros_to_nanos, write_batch, Endpoint, Kind, SpanLists, ZipkinSpan};
+use crate::to_otlp::{check_times, micros_to_nanos, write_batch, Endpoint, Kind, SpanLists, SpecialTags, ZipkinSpan};
 use crate::DecodeOptions;
 
 type Result<T> = std::result::Result<T, JsonFault>;
@@ -26,13 +27,36 @@ type Result<T> = std::result::Result<T, JsonFault>;
 /// A [`ZipkinError`] naming the JSON path of the offending value and what is wrong with it.
 pub fn decode_json(json: &mut [u8], options: DecodeOptions) -> std::result::Result<SpanBatch, ZipkinError> {
     with_tape(json, |root, capacity| {
-        let mut spans = Vec::with_capacity(root.as_array().map_or(0, |array| array.len()));
-        for_each_span(root, |item| {
-            spans.push(span(item)?);
-            Ok(())
-        })?;
-        write_batch(&spans, options, capacity)
+        let mut spans = same_allocation(SPAN_STORAGE.take());
+        spans.reserve(root.as_array().map_or(0, |array| array.len()));
+        let read = for_each_span(root, |item| {
+            spans.push(ZipkinSpan::blank(JsonLists { tags: None, annotations: None }));
+            read_span(item, spans.last_mut().expect("just pushed"))
+        });
+        let batch = read.and_then(|()| write_batch(&spans, options, capacity));
+        if spans.capacity() <= MAX_RETAINED_SPANS {
+            SPAN_STORAGE.set(same_allocation(spans));
+        }
+        batch
     })
+}
+
+/// Requests of up to this many spans leave the span vector's allocation cached on the thread.
+const MAX_RETAINED_SPANS: usize = 1024;
+
+thread_local! {
+    /// The allocation of the spans' vector, kept empty between requests on this thread (so the
+    /// `'static` borrows nothing): one allocation less per request.
+    static SPAN_STORAGE: Cell<Vec<ZipkinSpan<'static, JsonLists<'static, 'static>>>> = const { Cell::new(Vec::new()) };
+}
+
+/// An empty vector holding `from`'s allocation, for elements of the same layout (here: the same
+/// span type borrowing for other lifetimes). The standard library collects a mapped `IntoIter`
+/// into the allocation it came from when the layouts agree, so nothing is allocated or freed;
+/// were that ever not so, this would allocate, never misbehave.
+fn same_allocation<T, U>(mut from: Vec<T>) -> Vec<U> {
+    from.clear();
+    from.into_iter().map(|_| unreachable!("the vector was emptied")).collect()
 }
 
 /// Parses `json` into simd-json's tape with this thread's cached buffers and hands the root value
@@ -41,15 +65,19 @@ pub(crate) fn with_tape<R>(
     json: &mut [u8],
     decode: impl for<'t, 'i> FnOnce(Value<'t, 'i>, usize) -> std::result::Result<R, ZipkinError>,
 ) -> std::result::Result<R, ZipkinError> {
-    let mut parser = PARSER.with(Cell::take).unwrap_or_default();
-    let retain = json.len() <= MAX_RETAINED_INPUT;
-    let result = parser.parse(json, decode);
-    // Keep the buffers for the next request on this thread unless they grew large: one huge
-    // request must not pin its memory for the life of the thread.
-    if retain {
-        PARSER.with(|cell| cell.set(Some(parser)));
-    }
-    result
+    PARSER.with(|cell| {
+        // Borrowed in place (the parser is over a hundred bytes, not worth moving twice); a
+        // decode never starts another on its thread, but if one did it would get a parser of its
+        // own rather than a panic.
+        let Ok(mut parser) = cell.try_borrow_mut() else { return Parser::default().parse(json, decode) };
+        let result = parser.parse(json, decode);
+        // Keep the buffers for the next request on this thread unless they grew large: one huge
+        // request must not pin its memory for the life of the thread.
+        if json.len() > MAX_RETAINED_INPUT {
+            *parser = Parser::default();
+        }
+        result
+    })
 }
 
 /// Calls `each` on every element of the root array but `null` ones (skipped, as Go decodes them to
@@ -76,7 +104,7 @@ thread_local! {
     /// simd-json's working buffers and tape, reused across requests on one thread, as the
     /// OTLP/JSON codec does: without them every request allocates several buffers of a few
     /// times its size, which is most of the cost of a small request.
-    static PARSER: Cell<Option<Parser>> = const { Cell::new(None) };
+    static PARSER: RefCell<Parser> = RefCell::new(Parser::default());
 }
 
 struct Parser {
@@ -131,8 +159,8 @@ impl<'t, 'i> SpanLists<'i> for JsonLists<'t, 'i> {
     fn annotations(&self) -> impl Iterator<Item = (u64, &'i str)> {
         self.annotations.and_then(|list| list.as_array()).into_iter().flat_map(|array| array.iter()).filter_map(
             |annotation| {
-                let object = annotation.as_object()?;
-                Some((object.get("timestamp")?.as_u64()?, object.get("value")?.into_string()?))
+                let (timestamp, value) = annotation_members(annotation.as_object()?);
+                Some((timestamp?.as_u64()?, value?.into_string()?))
             },
         )
     }
@@ -177,43 +205,9 @@ pub(crate) fn boolean(value: Value<'_, '_>) -> Result<bool> {
 /// Parses 1 to `N * 2` hex digits of either case into `N` bytes, left-padded with zeros, as
 /// zipkin-go (which the Collector uses) parses ids.
 pub(crate) fn hex_id<const N: usize>(text: &str) -> std::result::Result<[u8; N], Problem> {
-    let digits = text.as_bytes();
-    let invalid = || Problem::InvalidHexId { value: text.to_owned(), max_digits: N * 2 };
-    if digits.is_empty() || digits.len() > N * 2 {
-        return Err(invalid());
-    }
-    // Digit `index` is nibble `offset + index` of the big-endian id, high nibble first.
-    let offset = N * 2 - digits.len();
-    let mut id = [0u8; N];
-    let mut seen = 0u8;
-    for (index, &digit) in digits.iter().enumerate() {
-        let nibble = HEX_VALUE[usize::from(digit)];
-        seen |= nibble;
-        let position = offset + index;
-        id[position / 2] |= (nibble & 0x0f) << (4 * (1 - position % 2));
-    }
-    // One test for all digits: only a non-hex byte maps to a value with high bits set.
-    if seen > 0x0f {
-        return Err(invalid());
-    }
-    Ok(id)
+    spanpipe_codecs::hex_id::decode_left_padded(text.as_bytes())
+        .ok_or_else(|| Problem::InvalidHexId { value: text.to_owned(), max_digits: N * 2 })
 }
-
-/// Each byte's value as a hex digit of either case, or `0xff` for a byte that is not one.
-const HEX_VALUE: [u8; 256] = {
-    let mut table = [0xff; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        table[byte] = match byte as u8 {
-            digit @ b'0'..=b'9' => digit - b'0',
-            digit @ b'a'..=b'f' => digit - b'a' + 10,
-            digit @ b'A'..=b'F' => digit - b'A' + 10,
-            _ => 0xff,
-        };
-        byte += 1;
-    }
-    table
-};
 
 pub(crate) fn non_zero<const N: usize>(id: [u8; N]) -> Result<[u8; N]> {
     if id == [0; N] {
@@ -223,22 +217,12 @@ pub(crate) fn non_zero<const N: usize>(id: [u8; N]) -> Result<[u8; N]> {
     }
 }
 
-fn span<'t, 'i>(value: Value<'t, 'i>) -> Result<ZipkinSpan<'i, JsonLists<'t, 'i>>> {
+/// Reads one span into `span` (blank when called), where the caller keeps it: a span is a few
+/// hundred bytes, not worth moving again.
+fn read_span<'t, 'i>(value: Value<'t, 'i>, span: &mut ZipkinSpan<'i, JsonLists<'t, 'i>>) -> Result<()> {
     let object = value.as_object().ok_or_else(|| JsonFault::new(wrong_type("a span object", value)))?;
     let mut trace_id = None;
     let mut id = None;
-    let mut span = ZipkinSpan {
-        trace_id: [0; 16],
-        id: [0; 8],
-        parent_id: None,
-        kind: Kind::Unspecified,
-        name: "",
-        timestamp: None,
-        duration: 0,
-        local: None,
-        remote: None,
-        lists: JsonLists { tags: None, annotations: None },
-    };
     for (key, value) in object.iter() {
         if value.is_null() {
             continue;
@@ -262,7 +246,9 @@ fn span<'t, 'i>(value: Value<'t, 'i>) -> Result<ZipkinSpan<'i, JsonLists<'t, 'i>
                     span.lists.annotations = Some(value);
                 }
                 "tags" => {
-                    tags(value)?;
+                    // A repeated `tags` key replaces the earlier object, its special tags too.
+                    span.special = SpecialTags::default();
+                    tags(value, &mut span.special)?;
                     span.lists.tags = Some(value);
                 }
                 "debug" | "shared" => {
@@ -277,7 +263,7 @@ fn span<'t, 'i>(value: Value<'t, 'i>) -> Result<ZipkinSpan<'i, JsonLists<'t, 'i>
     span.trace_id = trace_id.ok_or_else(|| JsonFault::new(Problem::Missing).in_key("traceId"))?;
     span.id = id.ok_or_else(|| JsonFault::new(Problem::Missing).in_key("id"))?;
     check_times(span.timestamp, span.duration).map_err(|problem| JsonFault::new(problem).in_key("duration"))?;
-    Ok(span)
+    Ok(())
 }
 
 /// Zipkin's kinds are upper case; any other value (zipkin-go accepts any string) is unspecified.
@@ -301,7 +287,14 @@ pub(crate) fn endpoint<'i>(value: Value<'_, 'i>) -> Result<Endpoint<'i>> {
         let mut field = || -> Result<()> {
             match key {
                 "serviceName" => endpoint.service_name = string(value)?,
-                "ipv4" => endpoint.ipv4 = address::<Ipv4Addr>(string(value)?, "IPv4")?,
+                "ipv4" => {
+                    let text = string(value)?;
+                    if !text.is_empty() {
+                        let invalid = || Problem::InvalidAddress { family: "IPv4", value: text.to_owned() };
+                        endpoint.ipv4 = Some(dotted_quad(text).ok_or_else(invalid)?);
+                        endpoint.ipv4_text = text;
+                    }
+                }
                 "ipv6" => endpoint.ipv6 = address::<Ipv6Addr>(string(value)?, "IPv6")?,
                 "port" => {
                     let port = unsigned(value)?;
@@ -315,6 +308,35 @@ pub(crate) fn endpoint<'i>(value: Value<'_, 'i>) -> Result<Endpoint<'i>> {
         field().in_key(key)?;
     }
     Ok(endpoint)
+}
+
+/// An IPv4 address as `Ipv4Addr::from_str` reads it (four decimal octets up to 255, without
+/// leading zeros), without its general-purpose parser: most Zipkin spans carry two.
+fn dotted_quad(text: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let (mut octet, mut value, mut digits) = (0, 0u32, 0);
+    for &byte in text.as_bytes() {
+        match byte {
+            // A zero is a whole octet or not its first digit; past 255 (so past three digits) no.
+            b'0'..=b'9' if !(digits == 1 && value == 0) => {
+                value = value * 10 + u32::from(byte - b'0');
+                digits += 1;
+                if value > 255 {
+                    return None;
+                }
+            }
+            b'.' if digits != 0 && octet < 3 => {
+                octets[octet] = value as u8;
+                (octet, value, digits) = (octet + 1, 0, 0);
+            }
+            _ => return None,
+        }
+    }
+    if octet != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = value as u8;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// An address in its textual form; `""` is absent.
@@ -331,11 +353,11 @@ fn annotations(value: Value<'_, '_>) -> Result<()> {
         let check = || -> Result<()> {
             let object =
                 annotation.as_object().ok_or_else(|| JsonFault::new(wrong_type("an annotation object", annotation)))?;
-            let timestamp =
-                object.get("timestamp").ok_or_else(|| JsonFault::new(Problem::Missing).in_key("timestamp"))?;
+            let (timestamp, text) = annotation_members(object);
+            let timestamp = timestamp.ok_or_else(|| JsonFault::new(Problem::Missing).in_key("timestamp"))?;
             micros_to_nanos(unsigned(timestamp).in_key("timestamp")?)
                 .map_err(|p| JsonFault::new(p).in_key("timestamp"))?;
-            let text = object.get("value").ok_or_else(|| JsonFault::new(Problem::Missing).in_key("value"))?;
+            let text = text.ok_or_else(|| JsonFault::new(Problem::Missing).in_key("value"))?;
             string(text).in_key("value")?;
             Ok(())
         };
@@ -344,10 +366,25 @@ fn annotations(value: Value<'_, '_>) -> Result<()> {
     Ok(())
 }
 
-fn tags(value: Value<'_, '_>) -> Result<()> {
+/// An annotation's `timestamp` and `value`, found in one pass over its members (the first of
+/// each, as a lookup by key finds them).
+fn annotation_members<'t, 'i>(object: Object<'t, 'i>) -> (Option<Value<'t, 'i>>, Option<Value<'t, 'i>>) {
+    let (mut timestamp, mut value) = (None, None);
+    for (key, member) in object.iter() {
+        match key {
+            "timestamp" => timestamp = timestamp.or(Some(member)),
+            "value" => value = value.or(Some(member)),
+            _ => {}
+        }
+    }
+    (timestamp, value)
+}
+
+/// Checks that every tag is a string, noting the special ones.
+fn tags<'i>(value: Value<'_, 'i>, special: &mut SpecialTags<'i>) -> Result<()> {
     let object = value.as_object().ok_or_else(|| JsonFault::new(wrong_type("an object of string tags", value)))?;
     for (key, value) in object.iter() {
-        string(value).in_key(key)?;
+        special.see(key, string(value).in_key(key)?);
     }
     Ok(())
 }
@@ -355,6 +392,36 @@ fn tags(value: Value<'_, '_>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The dotted-quad reader accepts exactly what the standard parser accepts, and its
+        /// input is then exactly what formatting the address gives (what `ipv4_text` relies on).
+        #[test]
+        fn dotted_quad_reads_as_the_standard_parser(text in "[0-9.]{0,16}|[0-9]{1,3}(\\.[0-9]{1,3}){3}") {
+            let standard = text.parse::<Ipv4Addr>().ok();
+            prop_assert_eq!(dotted_quad(&text), standard);
+            if let Some(address) = standard {
+                prop_assert_eq!(address.to_string(), text);
+            }
+        }
+    }
+
+    /// Special tags are read in the first pass; a repeated `tags` key must still mean what it
+    /// means for attributes: the last object wins, whole.
+    #[test]
+    fn a_repeated_tags_key_replaces_the_special_tags_too() {
+        let mut json = br#"[{"traceId":"1","id":"2","name":"n","timestamp":1,
+            "tags":{"otel.status_code":"ERROR","otel.scope.name":"first","a":"1"},
+            "tags":{"b":"2"}}]"#
+            .to_vec();
+        let batch = decode_json(&mut json, DecodeOptions::default()).expect("decodes");
+        let span = batch.span(0).expect("one span");
+        assert!(!span.has_status(), "the first object's status must not survive");
+        assert_eq!(span.scope().name(), "");
+        let keys: Vec<&str> = span.attributes().map(|attribute| attribute.key).collect();
+        assert_eq!(keys, ["b"]);
+    }
 
     #[test]
     fn hex_ids_are_left_padded_and_case_insensitive() {

@@ -105,18 +105,7 @@ fn utf8(data: &[u8], range: Range<usize>, start: usize) -> Result<&str> {
 fn span(data: &[u8], range: Range<usize>, start: usize) -> Result<ZipkinSpan<'_, ProtoLists<'_>>> {
     let mut trace_id = None;
     let mut id = None;
-    let mut span = ZipkinSpan {
-        trace_id: [0; 16],
-        id: [0; 8],
-        parent_id: None,
-        kind: Kind::Unspecified,
-        name: "",
-        timestamp: None,
-        duration: 0,
-        local: None,
-        remote: None,
-        lists: ProtoLists { data, span: range.clone() },
-    };
+    let mut span = ZipkinSpan::blank(ProtoLists { data, span: range.clone() });
     let mut reader = Reader::new(data, range);
     while let Some(field) = reader.next_field().map_err(ZipkinError::wire)? {
         let at = field.start;
@@ -151,7 +140,8 @@ fn span(data: &[u8], range: Range<usize>, start: usize) -> Result<ZipkinSpan<'_,
                 micros_to_nanos(timestamp).map_err(|problem| ZipkinError::at_byte(at, problem))?;
             }
             11 => {
-                map_entry(data, expect_len(&field, "Span.tags")?)?;
+                let (key, value) = map_entry(data, expect_len(&field, "Span.tags")?)?;
+                span.special.see(key, value);
             }
             12 => {
                 expect_varint(&field, "Span.debug")?;

@@ -50,6 +50,10 @@ impl Kind {
 pub(crate) struct Endpoint<'a> {
     pub(crate) service_name: &'a str,
     pub(crate) ipv4: Option<Ipv4Addr>,
+    /// `ipv4` as the body wrote it, when it came as text (JSON), else `""`. The JSON decoders
+    /// accept only the dotted quad without leading zeros, which is exactly what formatting the
+    /// address gives back, so the attribute is written from this text without formatting it.
+    pub(crate) ipv4_text: &'a str,
     pub(crate) ipv6: Option<Ipv6Addr>,
     /// Zero means absent, as in Zipkin.
     pub(crate) port: u16,
@@ -90,15 +94,38 @@ pub(crate) struct ZipkinSpan<'a, L> {
     pub(crate) duration: u64,
     pub(crate) local: Option<Endpoint<'a>>,
     pub(crate) remote: Option<Endpoint<'a>>,
+    /// What its tags say beyond attributes, read by the decoder as it validates them.
+    pub(crate) special: SpecialTags<'a>,
     pub(crate) lists: L,
 }
 
 impl<'a, L> ZipkinSpan<'a, L> {
-    /// The same span with other lists (the v1 decoder first records where each span's lists lie,
-    /// then hands them out once the request's lists are complete).
-    pub(crate) fn with_lists<M>(self, lists: M) -> ZipkinSpan<'a, M> {
-        let Self { trace_id, id, parent_id, kind, name, timestamp, duration, local, remote, lists: _ } = self;
-        ZipkinSpan { trace_id, id, parent_id, kind, name, timestamp, duration, local, remote, lists }
+    /// A span with nothing read yet but where its lists lie: the decoders fill in what the body
+    /// holds.
+    pub(crate) fn blank(lists: L) -> Self {
+        Self {
+            trace_id: [0; 16],
+            id: [0; 8],
+            parent_id: None,
+            kind: Kind::Unspecified,
+            name: "",
+            timestamp: None,
+            duration: 0,
+            local: None,
+            remote: None,
+            special: SpecialTags::default(),
+            lists,
+        }
+    }
+
+    /// The same span with other lists, and the special tags read from them (the v1 decoder first
+    /// records where each span's lists lie, then hands them out once the request's lists are
+    /// complete).
+    pub(crate) fn with_lists<M: SpanLists<'a>>(self, lists: M) -> ZipkinSpan<'a, M> {
+        let Self { trace_id, id, parent_id, kind, name, timestamp, duration, local, remote, special: _, lists: _ } =
+            self;
+        let special = SpecialTags::read(lists.tags());
+        ZipkinSpan { trace_id, id, parent_id, kind, name, timestamp, duration, local, remote, special, lists }
     }
 }
 
@@ -114,8 +141,8 @@ pub(crate) fn micros_to_nanos(micros: u64) -> Result<u64, Problem> {
 }
 
 /// The tags with a meaning beyond "attribute", read in one pass over a span's tags.
-#[derive(Debug, Default)]
-struct SpecialTags<'a> {
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SpecialTags<'a> {
     scope_name: Option<&'a str>,
     scope_version: Option<&'a str>,
     library_name: Option<&'a str>,
@@ -135,24 +162,29 @@ impl<'a> SpecialTags<'a> {
     fn read(tags: impl Iterator<Item = (&'a str, &'a str)>) -> Self {
         let mut special = Self::default();
         for (key, value) in tags {
-            match key {
-                keys::SCOPE_NAME => special.scope_name = Some(value),
-                keys::SCOPE_VERSION => special.scope_version = Some(value),
-                keys::LIBRARY_NAME => special.library_name = Some(value),
-                keys::LIBRARY_VERSION => special.library_version = Some(value),
-                keys::TRACE_STATE => special.trace_state = Some(value),
-                keys::STATUS_CODE => special.status_code = status_code_from_name(value),
-                keys::STATUS_DESCRIPTION => special.status_description = Some(value),
-                keys::ERROR => special.error = Some(value),
-                keys::SPAN_KIND => special.span_kind = Some(value),
-                keys::DROPPED_ATTRIBUTES => special.dropped_attributes = value.parse().ok(),
-                keys::DROPPED_EVENTS => special.dropped_events = value.parse().ok(),
-                keys::DROPPED_LINKS => special.dropped_links = value.parse().ok(),
-                keys::PEER_SERVICE => special.peer_service = true,
-                _ => {}
-            }
+            special.see(key, value);
         }
         special
+    }
+
+    /// Takes note of one tag, in body order (a later tag with the same key wins).
+    pub(crate) fn see(&mut self, key: &'a str, value: &'a str) {
+        match key {
+            keys::SCOPE_NAME => self.scope_name = Some(value),
+            keys::SCOPE_VERSION => self.scope_version = Some(value),
+            keys::LIBRARY_NAME => self.library_name = Some(value),
+            keys::LIBRARY_VERSION => self.library_version = Some(value),
+            keys::TRACE_STATE => self.trace_state = Some(value),
+            keys::STATUS_CODE => self.status_code = status_code_from_name(value),
+            keys::STATUS_DESCRIPTION => self.status_description = Some(value),
+            keys::ERROR => self.error = Some(value),
+            keys::SPAN_KIND => self.span_kind = Some(value),
+            keys::DROPPED_ATTRIBUTES => self.dropped_attributes = value.parse().ok(),
+            keys::DROPPED_EVENTS => self.dropped_events = value.parse().ok(),
+            keys::DROPPED_LINKS => self.dropped_links = value.parse().ok(),
+            keys::PEER_SERVICE => self.peer_service = true,
+            _ => {}
+        }
     }
 
     fn scope(&self) -> (&'a str, &'a str) {
@@ -195,15 +227,14 @@ pub(crate) fn write_batch<'a, L: SpanLists<'a>>(
     options: DecodeOptions,
     capacity: usize,
 ) -> Result<SpanBatch, ZipkinError> {
-    let special: Vec<SpecialTags<'a>> = spans.iter().map(|span| SpecialTags::read(span.lists.tags())).collect();
     let mut writer = BatchWriter::with_capacity(capacity);
-    let mut context = SpanContext { spans, special: &special, options, scratch: Scratch::default() };
+    let mut context = SpanContext { spans, options, scratch: Scratch::default() };
     // Spans of one request usually share service and scope: then there is one group, known
     // without building the grouping tables (a fifth of the allocations of a one-span request).
-    if let Some(group) = single_group(spans, &special) {
+    if let Some(group) = single_group(spans) {
         write_resource(&mut writer, group.service, |rs| write_scope(rs, group.scope, 0..spans.len(), &mut context));
     } else {
-        let groups = Groups::of(spans, &special);
+        let groups = Groups::of(spans);
         for resource in &groups.resources {
             write_resource(&mut writer, resource.service, |rs| {
                 for &scope_index in &resource.scopes {
@@ -216,11 +247,10 @@ pub(crate) fn write_batch<'a, L: SpanLists<'a>>(
     writer.finish().map_err(|error| ZipkinError { location: Location::Body, problem: Problem::Index(error) })
 }
 
-/// What writing a span takes besides its writer: the spans, their special tags, the options,
-/// and the scratch buffers shared by all of them.
+/// What writing a span takes besides its writer: the spans, the options, and the scratch buffers
+/// shared by all of them.
 struct SpanContext<'s, 'a, L> {
     spans: &'s [ZipkinSpan<'a, L>],
-    special: &'s [SpecialTags<'a>],
     options: DecodeOptions,
     scratch: Scratch,
 }
@@ -234,17 +264,14 @@ struct GroupKey<'a> {
 }
 
 impl<'a> GroupKey<'a> {
-    fn of<L: SpanLists<'a>>(span: &ZipkinSpan<'a, L>, special: &SpecialTags<'a>) -> Self {
-        Self { service: span.local.map_or("", |endpoint| endpoint.service_name), scope: special.scope() }
+    fn of<L>(span: &ZipkinSpan<'a, L>) -> Self {
+        Self { service: span.local.map_or("", |endpoint| endpoint.service_name), scope: span.special.scope() }
     }
 }
 
 /// The group of every span when they all have the same one (and there is at least one span).
-fn single_group<'a, L: SpanLists<'a>>(
-    spans: &[ZipkinSpan<'a, L>],
-    special: &[SpecialTags<'a>],
-) -> Option<GroupKey<'a>> {
-    let mut keys = spans.iter().zip(special).map(|(span, special)| GroupKey::of(span, special));
+fn single_group<'a, L>(spans: &[ZipkinSpan<'a, L>]) -> Option<GroupKey<'a>> {
+    let mut keys = spans.iter().map(GroupKey::of);
     let first = keys.next()?;
     keys.all(|key| key == first).then_some(first)
 }
@@ -276,8 +303,8 @@ fn write_scope<'a, L: SpanLists<'a>>(
             });
         }
         for index in span_indices {
-            let (span, special) = (&context.spans[index], &context.special[index]);
-            ss.span(|w| write_span(span, special, context.options, &mut context.scratch, w));
+            let span = &context.spans[index];
+            ss.span(|w| write_span(span, context.options, &mut context.scratch, w));
         }
     });
 }
@@ -298,14 +325,14 @@ struct Groups<'a> {
 }
 
 impl<'a> Groups<'a> {
-    fn of<L: SpanLists<'a>>(spans: &[ZipkinSpan<'a, L>], special: &[SpecialTags<'a>]) -> Self {
+    fn of<L>(spans: &[ZipkinSpan<'a, L>]) -> Self {
         let mut groups = Groups { resources: Vec::new(), scopes: Vec::new() };
         let mut resource_of = FirstSeen::default();
         let mut scope_of = FirstSeen::default();
         // Neighbouring spans often share service and scope: skip the lookups while they do.
         let mut previous: Option<(GroupKey<'a>, usize)> = None;
-        for (index, (span, special)) in spans.iter().zip(special).enumerate() {
-            let key = GroupKey::of(span, special);
+        for (index, span) in spans.iter().enumerate() {
+            let key = GroupKey::of(span);
             let scope = match previous {
                 Some((previous_key, scope)) if previous_key == key => scope,
                 _ => {
@@ -378,12 +405,12 @@ struct Scratch {
 
 fn write_span<'a, L: SpanLists<'a>>(
     span: &ZipkinSpan<'a, L>,
-    special: &SpecialTags<'a>,
     options: DecodeOptions,
     scratch: &mut Scratch,
     w: &mut SpanWriter<'_>,
 ) {
     let text = &mut scratch.text;
+    let special = &span.special;
     w.trace_id(&span.trace_id).span_id(&span.id);
     if let Some(state) = special.trace_state.filter(|state| !state.is_empty()) {
         w.trace_state(state);
@@ -435,7 +462,7 @@ fn write_span<'a, L: SpanLists<'a>>(
         }
     }
     if let Some(address) = local_address {
-        write_address(w, keys::HOST_IP, address, text);
+        write_address(w, keys::HOST_IP, address, local.ipv4_text, text);
     }
     if local.port != 0 {
         w.int_attribute(keys::HOST_PORT, i64::from(local.port));
@@ -444,7 +471,7 @@ fn write_span<'a, L: SpanLists<'a>>(
         w.str_attribute(keys::PEER_SERVICE, remote.service_name);
     }
     if let Some(address) = remote_address {
-        write_address(w, keys::PEER_IP, address, text);
+        write_address(w, keys::PEER_IP, address, remote.ipv4_text, text);
     }
     if remote.port != 0 {
         w.int_attribute(keys::PEER_PORT, i64::from(remote.port));
@@ -473,11 +500,13 @@ fn write_span<'a, L: SpanLists<'a>>(
     }
 }
 
-/// An address attribute. IPv4 is formatted on the stack digit by digit (the `Display` machinery
-/// costs more than the rest of a span's attributes together); IPv6, rarer and with zero-run
-/// compression to get right, goes through `Display` into a reused buffer.
-fn write_address(w: &mut SpanWriter<'_>, key: &str, address: IpAddr, text: &mut String) {
+/// An address attribute. IPv4 is written as the body wrote it when it came as text (`ipv4_text`),
+/// else formatted on the stack digit by digit (the `Display` machinery costs more than the rest
+/// of a span's attributes together); IPv6, rarer and with zero-run compression to get right, goes
+/// through `Display` into a reused buffer.
+fn write_address(w: &mut SpanWriter<'_>, key: &str, address: IpAddr, ipv4_text: &str, text: &mut String) {
     match address {
+        IpAddr::V4(_) if !ipv4_text.is_empty() => w.str_attribute(key, ipv4_text),
         IpAddr::V4(v4) => w.str_attribute(key, DottedQuad::of(v4).as_str()),
         IpAddr::V6(v6) => {
             text.clear();
@@ -597,6 +626,11 @@ fn write_spec_form(value: &str, scratch: &mut Vec<u8>, e: &mut EventWriter<'_>) 
 }
 
 fn write_collector_form(value: &str, scratch: &mut Vec<u8>, e: &mut EventWriter<'_>) -> bool {
+    // The form ends in a count, so a value that does not end in a digit (most event names) is
+    // told apart without searching it for `|`.
+    if !value.as_bytes().last().is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
     let Some((name, rest)) = value.split_once('|') else { return false };
     let Some((json, dropped)) = rest.rsplit_once('|') else { return false };
     let Ok(dropped) = dropped.parse::<u32>() else { return false };

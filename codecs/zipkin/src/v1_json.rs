@@ -20,7 +20,7 @@ use spanpipe_core::SpanBatch;
 use crate::error::{Context as _, JsonFault, Problem, ZipkinError};
 use crate::json_decode::{boolean, endpoint, for_each_span, hex_id, non_zero, string, unsigned, with_tape, wrong_type};
 use crate::json_text::push_double;
-use crate::to_otlp::{check_times, micros_to_nanos, write_batch, Endpoint, Kind, SpanLists, ZipkinSpan};
+use crate::to_otlp::{check_times, micros_to_nanos, write_batch, Endpoint, Kind, SpanLists, SpecialTags, ZipkinSpan};
 use crate::DecodeOptions;
 
 type Result<T> = std::result::Result<T, JsonFault>;
@@ -488,6 +488,7 @@ impl<'i> Converter<'i> {
                 duration,
                 local: side.local,
                 remote: side.remote,
+                special: SpecialTags::default(),
                 lists: ListRanges { events, tags: tags_start..request.tags.len() },
             });
         }
