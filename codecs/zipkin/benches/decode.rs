@@ -14,8 +14,9 @@
 //! decoded pre-made copies and dropped the batches outside the timing, which left ours a cold
 //! input and output on every iteration and the baseline none.
 //!
-//! Two back-to-back runs on the shared 2-core development VM, 2026-12-02 (load average 1–1.5),
-//! thousands of spans per second (the ratio, measured in the same run, is the figure to read):
+//! Two back-to-back runs on the shared 2-core development VM, 2026-12-02, under load (load average
+//! 1–1.5), thousands of spans per second (the ratio, measured in the same run, is the figure to
+//! read; on an idle machine the one-span ratio is a steady 1.7×, see docs/PERFORMANCE.md):
 //!
 //! | spans | serde_json → structs | zipkin_json → batch | ratio | zipkin_v1_json | zipkin_proto |
 //! |---|---|---|---|---|---|
