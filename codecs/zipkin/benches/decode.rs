@@ -15,8 +15,9 @@
 //! input and output on every iteration and the baseline none.
 //!
 //! Two back-to-back runs on the shared 2-core development VM, 2026-12-02, under load (load average
-//! 1–1.5), thousands of spans per second (the ratio, measured in the same run, is the figure to
-//! read; on an idle machine the one-span ratio is a steady 1.7×, see docs/PERFORMANCE.md):
+//! 1–1.5), thousands of spans per second, with the system allocator this harness used until the
+//! collector's (mimalloc, below) was installed; with mimalloc the baseline is up to 30% faster
+//! and the ratios lower — docs/PERFORMANCE.md has both side by side:
 //!
 //! | spans | serde_json → structs | zipkin_json → batch | ratio | zipkin_v1_json | zipkin_proto |
 //! |---|---|---|---|---|---|
@@ -39,6 +40,12 @@ use serde::Deserialize;
 use spanpipe_zipkin::{
     decode_json, decode_proto, decode_v1_json, encode_json, encode_proto, DecodeOptions, DEFAULT_SERVICE_NAME,
 };
+
+/// Both sides allocate through the allocator the spanpipe binary installs, as the workspace
+/// benchmarks in `benches/` do, so the ratio is the one a collector process sees (the baselines
+/// allocate per field, so the allocator weighs on them most).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The Zipkin v2 span model as owned structs: the baseline's target.
 #[allow(dead_code)] // Fields are read only by the deserializer.
