@@ -1,8 +1,8 @@
 //! Trace and span ids written as hex digits, as every JSON-family protocol carries them.
 //!
 //! One digit table and one pair loop for all decoders: OTLP/JSON wants exactly `2N` digits, Zipkin
-//! accepts fewer and left-pads them (as zipkin-go does), and both go through
-//! [`decode_left_padded`]. Validity is tested once per id, not once per digit: only a byte that is
+//! accepts fewer and left-pads them (as zipkin-go does): [`decode_exact`] and
+//! [`decode_left_padded`], the second using the first for full-length ids. Validity is tested once per id, not once per digit: only a byte that is
 //! not a hex digit maps to a value with high bits set.
 
 /// Each byte's value as a hex digit of either case; `0xFF` for a byte that is not one.
@@ -28,7 +28,7 @@ static HEX_VALUES: [u8; 256] = {
 #[must_use]
 pub fn decode_left_padded<const N: usize>(digits: &[u8]) -> Option<[u8; N]> {
     if digits.len() == 2 * N {
-        return decode_full(digits);
+        return decode_exact(digits);
     }
     if digits.is_empty() || digits.len() > 2 * N {
         return None;
@@ -52,10 +52,15 @@ pub fn decode_left_padded<const N: usize>(digits: &[u8]) -> Option<[u8; N]> {
     (seen <= 0x0F).then_some(id)
 }
 
-/// Exactly `2N` digits, the usual case: a loop of known length over pairs, which the compiler
-/// unrolls without bounds checks.
+/// Exactly `2N` hex digits of either case into `N` big-endian bytes (OTLP/JSON's form, and the
+/// usual Zipkin one); `None` for any other length or a byte that is not a hex digit. A loop of
+/// known length over pairs, which the compiler unrolls without bounds checks.
 #[inline]
-fn decode_full<const N: usize>(digits: &[u8]) -> Option<[u8; N]> {
+#[must_use]
+pub fn decode_exact<const N: usize>(digits: &[u8]) -> Option<[u8; N]> {
+    if digits.len() != 2 * N {
+        return None;
+    }
     let digits: &[u8] = digits.get(..2 * N)?;
     let mut id = [0u8; N];
     let mut seen = 0u8;
@@ -82,6 +87,10 @@ mod tests {
         assert_eq!(decode_left_padded::<4>(b"+1"), None);
         assert_eq!(decode_left_padded::<4>(b"g"), None);
         assert_eq!(decode_left_padded::<4>("é1".as_bytes()), None);
+        assert_eq!(decode_exact::<4>(b"0123aBcD"), Some([0x01, 0x23, 0xab, 0xcd]));
+        assert_eq!(decode_exact::<4>(b"123aBcD"), None);
+        assert_eq!(decode_exact::<4>(b"0123aBcD0"), None);
+        assert_eq!(decode_exact::<4>(b"0123aBcG"), None);
     }
 
     proptest! {

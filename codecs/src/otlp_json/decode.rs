@@ -828,9 +828,7 @@ fn id<const N: usize>(value: Value<'_, '_>) -> Result<Option<[u8; N]>> {
 }
 
 pub(super) fn decode_hex<const N: usize>(text: &str) -> std::result::Result<[u8; N], JsonErrorKind> {
-    let digits = text.as_bytes();
-    let decoded = if digits.len() == 2 * N { crate::hex_id::decode_left_padded(digits) } else { None };
-    decoded.ok_or_else(|| hex_fault(text, 2 * N))
+    crate::hex_id::decode_exact(text.as_bytes()).ok_or_else(|| hex_fault(text, 2 * N))
 }
 
 /// Explains a bad id: the first non-hex character if there is one, else the wrong length.
