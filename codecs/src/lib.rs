@@ -17,6 +17,7 @@
 //! swapped in when a plugin registers a codec.
 
 pub mod hex_id;
+pub mod json_tape;
 pub mod otlp_json;
 mod otlp_proto;
 mod registry;

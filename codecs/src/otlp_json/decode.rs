@@ -22,13 +22,13 @@
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
-use std::cell::Cell;
-
-use simd_json::{Node, StaticNode, Tape};
+use simd_json::{Node, StaticNode};
 use spanpipe_core::{
     ArrayWriter, Attributes, BatchWriter, KeyValueListWriter, ResourceSpansWriter, ResourceWriter, ScopeSpansWriter,
     SpanBatch, SpanWriter, ValueWriter, MAX_VALUE_DEPTH,
 };
+
+use crate::json_tape::{self, JsonBuffer};
 
 use super::error::{Context as _, Expected, IntegerProblem, JsonError, JsonErrorKind, SyntaxError};
 use super::tape::{Elements, Entries, Value};
@@ -41,67 +41,17 @@ use super::tape::{Elements, Entries, Value};
 ///
 /// # Errors
 /// A [`JsonError`] naming what is wrong and the JSON path of the offending value.
-pub fn decode(json: &mut [u8]) -> std::result::Result<SpanBatch, JsonError> {
-    let mut parser = PARSER.with(Cell::take).unwrap_or_default();
-    let result = parser.decode(json);
-    // Keep the buffers for the next request on this thread unless they grew large: one huge
-    // request must not pin its memory for the life of the thread.
-    if json.len() <= MAX_RETAINED_INPUT {
-        PARSER.with(|cell| cell.set(Some(parser)));
-    }
-    result
-}
-
-/// Bodies up to this size leave their parser buffers cached on the thread. The buffers take
-/// about six times the body (two copies of it, structural indexes, and a 24-byte tape node per
-/// JSON value), so this bounds what an idle thread holds to a few MiB.
-const MAX_RETAINED_INPUT: usize = 1 << 20;
-
-thread_local! {
-    /// simd-json's working buffers and tape, reused across requests on one thread: without
-    /// them every request makes five allocations of a few times its size and touches that
-    /// memory fresh. Taken out of the cell for the duration of a decode, so a (hypothetical)
-    /// nested call would simply build its own.
-    static PARSER: Cell<Option<Parser>> = const { Cell::new(None) };
-}
-
-/// simd-json's reusable state.
-struct Parser {
-    buffers: simd_json::Buffers,
-    /// The tape's nodes, kept empty between requests (so the `'static` borrows nothing).
-    nodes: Vec<Node<'static>>,
-}
-
-impl Default for Parser {
-    fn default() -> Self {
-        Self { buffers: simd_json::Buffers::new(64 << 10), nodes: Vec::new() }
-    }
-}
-
-impl Parser {
-    fn decode(&mut self, json: &mut [u8]) -> Result<SpanBatch> {
-        // Protobuf takes roughly half the bytes of the same request in JSON (hex ids, quoted keys).
-        let capacity = json.len() / 2;
-        // `reset` re-labels the empty node vector with the input's lifetime, and back afterwards.
-        let mut tape = Tape(std::mem::take(&mut self.nodes)).reset();
-        let result = walk(json, &mut self.buffers, &mut tape, capacity);
-        self.nodes = tape.reset().0;
-        result
-    }
-}
-
-fn walk<'i>(
-    json: &'i mut [u8],
-    buffers: &mut simd_json::Buffers,
-    tape: &mut Tape<'i>,
-    capacity: usize,
-) -> Result<SpanBatch> {
-    simd_json::fill_tape(json, buffers, tape).map_err(|error| JsonError::from_simd(&error))?;
-    let root = Value::root(&tape.0)
-        .ok_or_else(|| JsonError::new(JsonErrorKind::Syntax { kind: SyntaxError::Malformed, offset: None }))?;
-    let mut writer = BatchWriter::with_capacity(capacity);
-    Decoder { scratch: Vec::new() }.request(root, &mut writer).map_err(JsonError::finish)?;
-    writer.finish().map_err(|error| JsonError::new(JsonErrorKind::Index(error)))
+pub fn decode<B: JsonBuffer + ?Sized>(json: &mut B) -> std::result::Result<SpanBatch, JsonError> {
+    // Protobuf takes roughly half the bytes of the same request in JSON (hex ids, quoted keys).
+    let capacity = json.len() / 2;
+    json_tape::with_tape(json, |tape| {
+        let root = Value::root(&tape.0)
+            .ok_or_else(|| JsonError::new(JsonErrorKind::Syntax { kind: SyntaxError::Malformed, offset: None }))?;
+        let mut writer = BatchWriter::with_capacity(capacity);
+        Decoder { scratch: Vec::new() }.request(root, &mut writer).map_err(JsonError::finish)?;
+        writer.finish().map_err(|error| JsonError::new(JsonErrorKind::Index(error)))
+    })
+    .map_err(|error| JsonError::from_simd(&error))?
 }
 
 /// State shared by the whole walk.

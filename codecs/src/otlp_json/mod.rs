@@ -73,7 +73,7 @@ pub use decode::decode;
 pub use encode::encode;
 pub use error::{Expected, IntegerProblem, JsonError, JsonErrorKind, JsonPath, JsonType, PathSegment, SyntaxError};
 
-use crate::{Codec, CodecError};
+use crate::{json_tape, Codec, CodecError};
 
 /// The `otlp_json` codec: `application/json` bodies holding an OTLP `ExportTraceServiceRequest`.
 ///
@@ -100,10 +100,7 @@ impl Codec for OtlpJson {
     /// Decodes in place when the body's buffer is not shared (the usual case for a request body
     /// read off the network); otherwise decodes a copy, since simd-json rewrites its input.
     fn decode(&self, body: Bytes) -> Result<SpanBatch, CodecError> {
-        let batch = match body.try_into_mut() {
-            Ok(mut unique) => decode(&mut unique)?,
-            Err(shared) => decode(&mut shared.to_vec())?,
-        };
+        let batch = json_tape::with_body_buffer(body, |json| decode(json))?;
         if batch.is_empty() {
             return Err(CodecError::Empty);
         }

@@ -183,6 +183,7 @@ mod to_otlp;
 mod v1_json;
 
 use bytes::Bytes;
+use spanpipe_codecs::json_tape::{self, JsonBuffer};
 use spanpipe_codecs::{Codec, CodecError};
 use spanpipe_core::SpanBatch;
 
@@ -237,12 +238,9 @@ fn non_empty(batch: SpanBatch) -> Result<SpanBatch, CodecError> {
 fn decode_json_body(
     codec: &str,
     body: Bytes,
-    decode: impl FnOnce(&mut [u8]) -> Result<SpanBatch, ZipkinError>,
+    decode: impl FnOnce(&mut dyn JsonBuffer) -> Result<SpanBatch, ZipkinError>,
 ) -> Result<SpanBatch, CodecError> {
-    let decoded = match body.try_into_mut() {
-        Ok(mut unique) => decode(&mut unique),
-        Err(shared) => decode(&mut shared.to_vec()),
-    };
+    let decoded = json_tape::with_body_buffer(body, decode);
     non_empty(decoded.map_err(|error| codec_error(codec, &error))?)
 }
 

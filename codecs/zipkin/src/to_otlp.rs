@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use simd_json::prelude::*;
 use simd_json::tape::Value as JsonValue;
+use spanpipe_codecs::json_tape;
 use spanpipe_core::{
     ArrayWriter, Attributes, BatchWriter, EventWriter, KeyValueListWriter, ResourceSpansWriter, SpanBatch, SpanWriter,
     ValueWriter, MAX_VALUE_DEPTH,
@@ -588,7 +589,8 @@ fn parse_go_bool(value: &str) -> Option<bool> {
 /// - the Collector's: `name|{"key":value,…}|droppedAttributesCount`.
 ///
 /// Any other value, or one of these forms that does not parse, is the event name as it stands.
-/// The JSON is parsed into simd-json's tape, which keeps the attributes in document order.
+/// The JSON is parsed into simd-json's tape, which keeps the attributes in document order, with the
+/// thread's second parser (the request's tape is still being read), so no annotation allocates.
 fn write_annotation(value: &str, scratch: &mut Vec<u8>, e: &mut EventWriter<'_>) {
     if !write_spec_form(value, scratch, e) && !write_collector_form(value, scratch, e) && !value.is_empty() {
         e.name(value);
@@ -611,18 +613,20 @@ fn write_spec_form(value: &str, scratch: &mut Vec<u8>, e: &mut EventWriter<'_>) 
     } else {
         return false;
     }
-    let Ok(tape) = simd_json::to_tape(scratch) else { return false };
-    let Some(outer) = tape.as_value().as_object() else { return false };
-    let mut entries = outer.iter();
-    let (Some((name, attributes)), None) = (entries.next(), entries.next()) else { return false };
-    if attributes.as_object().is_none() || !fits_depth(attributes, 1) {
-        return false;
-    }
-    if !name.is_empty() {
-        e.name(name);
-    }
-    write_json_attributes(attributes, e);
-    true
+    json_tape::with_tape(scratch, |tape| {
+        let Some(outer) = tape.as_value().as_object() else { return false };
+        let mut entries = outer.iter();
+        let (Some((name, attributes)), None) = (entries.next(), entries.next()) else { return false };
+        if attributes.as_object().is_none() || !fits_depth(attributes, 1) {
+            return false;
+        }
+        if !name.is_empty() {
+            e.name(name);
+        }
+        write_json_attributes(attributes, e);
+        true
+    })
+    .unwrap_or(false)
 }
 
 fn write_collector_form(value: &str, scratch: &mut Vec<u8>, e: &mut EventWriter<'_>) -> bool {
@@ -636,19 +640,21 @@ fn write_collector_form(value: &str, scratch: &mut Vec<u8>, e: &mut EventWriter<
     let Ok(dropped) = dropped.parse::<u32>() else { return false };
     scratch.clear();
     scratch.extend_from_slice(json.as_bytes());
-    let Ok(tape) = simd_json::to_tape(scratch) else { return false };
-    let attributes = tape.as_value();
-    if attributes.as_object().is_none() || !fits_depth(attributes, 1) {
-        return false;
-    }
-    if !name.is_empty() {
-        e.name(name);
-    }
-    write_json_attributes(attributes, e);
-    if dropped != 0 {
-        e.dropped_attributes_count(dropped);
-    }
-    true
+    json_tape::with_tape(scratch, |tape| {
+        let attributes = tape.as_value();
+        if attributes.as_object().is_none() || !fits_depth(attributes, 1) {
+            return false;
+        }
+        if !name.is_empty() {
+            e.name(name);
+        }
+        write_json_attributes(attributes, e);
+        if dropped != 0 {
+            e.dropped_attributes_count(dropped);
+        }
+        true
+    })
+    .unwrap_or(false)
 }
 
 /// Whether `value`, nested `depth` levels inside an attribute value, stays within what the

@@ -22,6 +22,7 @@ use crate::json_decode::{boolean, endpoint, for_each_span, hex_id, non_zero, str
 use crate::json_text::push_double;
 use crate::to_otlp::{check_times, micros_to_nanos, write_batch, Endpoint, Kind, SpanLists, SpecialTags, ZipkinSpan};
 use crate::DecodeOptions;
+use spanpipe_codecs::json_tape::JsonBuffer;
 
 type Result<T> = std::result::Result<T, JsonFault>;
 
@@ -30,8 +31,14 @@ type Result<T> = std::result::Result<T, JsonFault>;
 ///
 /// # Errors
 /// A [`ZipkinError`] naming the JSON path of the offending value and what is wrong with it.
-pub fn decode_v1_json(json: &mut [u8], options: DecodeOptions) -> std::result::Result<SpanBatch, ZipkinError> {
-    with_tape(json, |root, capacity| {
+pub fn decode_v1_json<B: JsonBuffer + ?Sized>(
+    json: &mut B,
+    options: DecodeOptions,
+) -> std::result::Result<SpanBatch, ZipkinError> {
+    with_tape(json, |root, body_len| {
+        // A v1 body repeats each span's endpoint on every annotation, so the batch takes well
+        // under half of it; the request's framing, resource and scope come on top.
+        let capacity = body_len / 2 + 512;
         let mut request = Request::default();
         let mut converter = Converter::default();
         for_each_span(root, |item| converter.convert(item, &mut request))?;

@@ -7,7 +7,7 @@ use spanpipe_core::WireType;
 use spanpipe_zipkin::{decode_json, decode_proto, decode_v1_json, DecodeOptions, Location, Problem, ZipkinError};
 
 /// A JSON decoder of either version.
-type JsonDecoder = fn(&mut [u8], DecodeOptions) -> Result<spanpipe_core::SpanBatch, ZipkinError>;
+type JsonDecoder = fn(&mut Vec<u8>, DecodeOptions) -> Result<spanpipe_core::SpanBatch, ZipkinError>;
 
 fn json_error(body: &str) -> ZipkinError {
     decode_json(&mut body.as_bytes().to_vec(), DecodeOptions::default()).expect_err(body)

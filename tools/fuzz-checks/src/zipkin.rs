@@ -63,7 +63,7 @@ fn check_accepted(batch: &SpanBatch, options: DecodeOptions) {
 }
 
 /// Decodes `data` as JSON with either option and checks what is accepted.
-fn check_json(data: &[u8], decode: fn(&mut [u8], DecodeOptions) -> Result<SpanBatch, ZipkinError>) {
+fn check_json(data: &[u8], decode: fn(&mut Vec<u8>, DecodeOptions) -> Result<SpanBatch, ZipkinError>) {
     for parse_string_tags in [false, true] {
         let options = DecodeOptions { parse_string_tags };
         if let Ok(batch) = decode(&mut data.to_vec(), options) {
