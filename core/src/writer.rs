@@ -832,15 +832,34 @@ pub trait Attributes {
     /// Appends a string attribute.
     fn str_attribute(&mut self, key: &str, value: &str) {
         let (buf, number, written) = self.attribute_target();
-        put_scalar_attribute(buf, number, key, len_field_size(value.len()), |buf| {
-            // Most values are under 128 bytes: tag and length as one block (as the key's).
-            if value.len() < 0x80 {
-                buf.extend_from_slice(&[short_len_tag(field::ANY_STRING), value.len() as u8]);
-                buf.extend_from_slice(value.as_bytes());
-            } else {
+        // The usual attribute (a field number under 16, key and value under 122 bytes together)
+        // has one-byte tags and lengths throughout: its four headers go out as two blocks of
+        // four bytes around the key, with no length to compute. The bytes are
+        // `put_scalar_attribute`'s, which writes every other attribute.
+        let (key_len, value_len) = (key.len(), value.len());
+        if number < 16 && key_len != 0 && key_len + value_len < 0x80 - 6 {
+            let any_value_len = 2 + value_len;
+            let key_value_len = 2 + key_len + 2 + any_value_len;
+            buf.reserve(2 + key_value_len);
+            buf.extend_from_slice(&[
+                short_len_tag(number),
+                key_value_len as u8,
+                short_len_tag(field::KEY_VALUE_KEY),
+                key_len as u8,
+            ]);
+            buf.extend_from_slice(key.as_bytes());
+            buf.extend_from_slice(&[
+                short_len_tag(field::KEY_VALUE_VALUE),
+                any_value_len as u8,
+                short_len_tag(field::ANY_STRING),
+                value_len as u8,
+            ]);
+            buf.extend_from_slice(value.as_bytes());
+        } else {
+            put_scalar_attribute(buf, number, key, len_field_size(value_len), |buf| {
                 put_string(buf, field::ANY_STRING, value);
-            }
-        });
+            });
+        }
         if Self::OF_RESOURCE && key == SERVICE_NAME {
             let end = buf.len();
             written.resource_service_name(ByteRange::new(end - value.len()..end));
@@ -1152,7 +1171,8 @@ mod tests {
             body(&mut SpanWriter { buf: &mut buf, written: &mut Written::default() });
             buf
         }
-        let lengths = [0, 1, 100, 115, 116, 117, 127, 128, 200, 16_370, 16_400, 20_000];
+        // 121 and 122 bytes of key and value together straddle the one-byte-header form.
+        let lengths = [0, 1, 21, 22, 100, 115, 116, 117, 120, 121, 122, 127, 128, 200, 16_370, 16_400, 20_000];
         for key_len in lengths {
             let key = "k".repeat(key_len);
             for value_len in lengths {

@@ -296,6 +296,16 @@ impl<'a> Tag<'a> {
 #[inline]
 fn read_tag<'a, R: ProtocolReader<'a>>(reader: &mut R) -> Result<Tag<'a>> {
     let start = reader.offset();
+    if let Some(tag) = read_usual_tag(reader) {
+        return Ok(tag);
+    }
+    reader.seek(start);
+    read_tag_fields(reader)
+}
+
+/// Reads a `Tag` field by field, in any order and form the protocol allows.
+fn read_tag_fields<'a, R: ProtocolReader<'a>>(reader: &mut R) -> Result<Tag<'a>> {
+    let start = reader.offset();
     let mut key = None;
     let mut vtype = None;
     let (mut v_str, mut v_double, mut v_bool, mut v_long, mut v_binary) = ("", 0.0, false, 0, &[][..]);
@@ -322,6 +332,30 @@ fn read_tag<'a, R: ProtocolReader<'a>>(reader: &mut R) -> Result<Tag<'a>> {
         other => TagValue::Unknown(other),
     };
     Ok(Tag { key, value, special: None })
+}
+
+/// A tag laid out as Jaeger's clients write one — `key`, `vType`, then the one value field its
+/// type names (string, long or double), each with its usual header, then the stop — read without
+/// the general field loop: most tags of most batches. `None` for any other layout (other field
+/// order, extra or repeated fields, booleans, binaries, unknown types) or a value that does not
+/// read, with the reader left wherever it stopped; [`read_tag`] then starts again with the
+/// general loop, which decides, and reports any error, exactly as for every other tag.
+#[inline]
+fn read_usual_tag<'a, R: ProtocolReader<'a>>(reader: &mut R) -> Option<Tag<'a>> {
+    if !reader.field_is(0, 1, TType::Binary) {
+        return None;
+    }
+    let key = reader.read_str("Tag.key").ok()?;
+    if !reader.field_is(1, 2, TType::I32) {
+        return None;
+    }
+    let value = match reader.read_i32().ok()? {
+        0 if reader.field_is(2, 3, TType::Binary) => TagValue::Str(reader.read_str("Tag.vStr").ok()?),
+        1 if reader.field_is(2, 4, TType::Double) => TagValue::Double(reader.read_double().ok()?),
+        3 if reader.field_is(2, 6, TType::I64) => TagValue::Long(reader.read_i64().ok()?),
+        _ => return None,
+    };
+    reader.stop_is_next().then_some(Tag { key, value, special: None })
 }
 
 /// Reads the `list<Tag>` at the reader's position onto `tags`, each tag once; `each` sees every
@@ -842,5 +876,115 @@ fn write_span(
     let sampled = (span.flags & 1) as u32;
     if sampled != 0 {
         s.flags(sampled);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::thrift::{BinaryReader, BinaryWriter, CompactReader, CompactWriter, ProtocolWriter};
+    use proptest::prelude::*;
+
+    /// One field of a `Tag` struct as a writer might put it: its id and a value of some type.
+    #[derive(Clone, Debug)]
+    enum Field {
+        Binary(i16, Vec<u8>),
+        I32(i16, i32),
+        I64(i16, i64),
+        Double(i16, f64),
+        Bool(i16, bool),
+    }
+
+    fn field() -> impl Strategy<Value = Field> {
+        // Mostly the ids and types of `Tag`'s own fields, sometimes others.
+        let id = prop_oneof![4 => 1i16..=7, 1 => -3i16..40];
+        prop_oneof![
+            (id.clone(), proptest::collection::vec(any::<u8>(), 0..20)).prop_map(|(id, b)| Field::Binary(id, b)),
+            (id.clone(), prop_oneof![0i32..=5, any::<i32>()]).prop_map(|(id, v)| Field::I32(id, v)),
+            (id.clone(), any::<i64>()).prop_map(|(id, v)| Field::I64(id, v)),
+            (id.clone(), any::<f64>()).prop_map(|(id, v)| Field::Double(id, v)),
+            (id, any::<bool>()).prop_map(|(id, v)| Field::Bool(id, v)),
+        ]
+    }
+
+    /// Arbitrary fields, or the usual layout with arbitrary values (`vType` any of Jaeger's and a
+    /// few others) and sometimes a field more, so both readers see near misses of that layout.
+    fn fields() -> impl Strategy<Value = Vec<Field>> {
+        let usual = (
+            proptest::collection::vec(any::<u8>(), 0..12),
+            prop_oneof![0i32..=5, -1i32..7],
+            prop_oneof![Just(3i16), Just(4), Just(6), 1i16..8],
+            field(),
+            proptest::option::of(field()),
+        )
+            .prop_map(|(key, v_type, value_id, value, extra)| {
+                let value = match value {
+                    Field::Binary(_, b) => Field::Binary(value_id, b),
+                    Field::I32(_, v) => Field::I32(value_id, v),
+                    Field::I64(_, v) => Field::I64(value_id, v),
+                    Field::Double(_, v) => Field::Double(value_id, v),
+                    Field::Bool(_, v) => Field::Bool(value_id, v),
+                };
+                let mut fields = vec![Field::Binary(1, key), Field::I32(2, v_type), value];
+                fields.extend(extra);
+                fields
+            });
+        prop_oneof![proptest::collection::vec(field(), 0..5), usual]
+    }
+
+    fn write<W: ProtocolWriter>(fields: &[Field]) -> Vec<u8> {
+        let mut w = W::with_buf(Vec::new());
+        w.struct_begin();
+        for field in fields {
+            match field {
+                Field::Binary(id, b) => w.field_binary(*id, b),
+                Field::I32(id, v) => w.field_i32(*id, *v),
+                Field::I64(id, v) => w.field_i64(*id, *v),
+                Field::Double(id, v) => w.field_double(*id, *v),
+                Field::Bool(id, v) => w.field_bool(*id, *v),
+            }
+        }
+        w.struct_end();
+        w.into_buf()
+    }
+
+    /// The usual-layout reader reads a tag exactly as the general one does, or declines.
+    fn agrees<'a, R: ProtocolReader<'a>>(mut fast: R) -> std::result::Result<bool, TestCaseError> {
+        let mut general = fast;
+        let read = read_usual_tag(&mut fast);
+        if let Some(tag) = read {
+            let expected = read_tag_fields(&mut general);
+            prop_assert_eq!(format!("{expected:?}"), format!("{:?}", Ok::<_, DecodeError>(tag)));
+            prop_assert_eq!(fast.offset(), general.offset());
+        }
+        Ok(read.is_some())
+    }
+
+    proptest! {
+        #[test]
+        fn the_usual_layout_reads_as_the_general_loop(fields in fields(), cut in any::<prop::sample::Index>()) {
+            for bytes in [write::<CompactWriter>(&fields), write::<BinaryWriter>(&fields)] {
+                let truncated = &bytes[..cut.index(bytes.len() + 1)];
+                for input in [&bytes[..], truncated] {
+                    agrees(CompactReader::new(input))?;
+                    agrees(BinaryReader::new(input))?;
+                }
+            }
+        }
+
+        /// What Jaeger's clients write (and this crate's encoder): key, type, value, in order.
+        #[test]
+        fn string_long_and_double_tags_take_the_usual_layout(key in ".{0,12}", text in ".{0,40}", long in any::<i64>(), double in any::<f64>()) {
+            let key = Field::Binary(1, key.into_bytes());
+            for value in [
+                [Field::I32(2, 0), Field::Binary(3, text.into_bytes())],
+                [Field::I32(2, 3), Field::I64(6, long)],
+                [Field::I32(2, 1), Field::Double(4, double)],
+            ] {
+                let fields = [key.clone(), value[0].clone(), value[1].clone()];
+                prop_assert!(agrees(CompactReader::new(&write::<CompactWriter>(&fields)))?);
+                prop_assert!(agrees(BinaryReader::new(&write::<BinaryWriter>(&fields)))?);
+            }
+        }
     }
 }

@@ -116,6 +116,23 @@ pub trait ProtocolReader<'a>: Copy {
     /// struct's previous field (start each struct at 0); the compact protocol encodes ids as
     /// deltas from it.
     fn field_begin(&mut self, last_id: &mut i16) -> Result<Option<FieldHeader>>;
+
+    /// Consumes the next field header if it is the usual one for field `id` of type `ttype`
+    /// after field `last_id` (compact: the one-byte delta form; binary: the only form), and
+    /// says whether it did. Decoders read structs laid out as their writers lay them out with
+    /// this, without the general field loop; any other header is left for [`Self::field_begin`].
+    /// Never matches a compact boolean, whose value is in its header.
+    fn field_is(&mut self, last_id: i16, id: i16, ttype: TType) -> bool;
+
+    /// Consumes a struct's stop byte if it comes next, and says whether it did.
+    fn stop_is_next(&mut self) -> bool {
+        let at = self.offset();
+        let is_stop = self.input().get(at) == Some(&0);
+        if is_stop {
+            self.seek(at + 1);
+        }
+        is_stop
+    }
     /// A `bool` value outside a field header (in a list, or a binary-protocol field).
     fn read_bool(&mut self) -> Result<bool>;
     fn read_byte(&mut self) -> Result<i8>;
@@ -403,6 +420,15 @@ impl<'a> ProtocolReader<'a> for CompactReader<'a> {
     }
 
     #[inline]
+    fn field_is(&mut self, last_id: i16, id: i16, ttype: TType) -> bool {
+        let delta = i32::from(id) - i32::from(last_id);
+        let usual = (delta as u8) << 4 | CompactWriter::type_id(ttype);
+        let matches = (1..=15).contains(&delta) && ttype != TType::Bool && self.input.get(self.pos) == Some(&usual);
+        self.pos += usize::from(matches);
+        matches
+    }
+
+    #[inline]
     fn read_bool(&mut self) -> Result<bool> {
         let [byte] = take_array::<1>(self.input, &mut self.pos)?;
         // Lists of booleans hold one byte each: 1 is true; 0 and 2 (the field-header false) false.
@@ -551,6 +577,14 @@ impl<'a> ProtocolReader<'a> for BinaryReader<'a> {
         let ttype = Self::ttype(id, at)?;
         let id = i16::from_be_bytes(take_array(self.input, &mut self.pos)?);
         Ok(Some(FieldHeader { id, ttype, bool_value: None }))
+    }
+
+    #[inline]
+    fn field_is(&mut self, _last_id: i16, id: i16, ttype: TType) -> bool {
+        let [high, low] = id.to_be_bytes();
+        let matches = self.input.get(self.pos..self.pos + 3) == Some(&[BinaryWriter::type_id(ttype), high, low][..]);
+        self.pos += 3 * usize::from(matches);
+        matches
     }
 
     #[inline]
