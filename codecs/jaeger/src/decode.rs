@@ -293,7 +293,9 @@ impl<'a> Tag<'a> {
     }
 }
 
-#[inline]
+/// Reads one `Tag`. Inlined into the list loop, so the usual tag is built where it is pushed
+/// (returned out of line, a tag went through memory and its caller stalled reading it back).
+#[inline(always)]
 fn read_tag<'a, R: ProtocolReader<'a>>(reader: &mut R) -> Result<Tag<'a>> {
     let start = reader.offset();
     if let Some(tag) = read_usual_tag(reader) {
@@ -304,6 +306,7 @@ fn read_tag<'a, R: ProtocolReader<'a>>(reader: &mut R) -> Result<Tag<'a>> {
 }
 
 /// Reads a `Tag` field by field, in any order and form the protocol allows.
+#[inline(never)]
 fn read_tag_fields<'a, R: ProtocolReader<'a>>(reader: &mut R) -> Result<Tag<'a>> {
     let start = reader.offset();
     let mut key = None;
@@ -340,7 +343,7 @@ fn read_tag_fields<'a, R: ProtocolReader<'a>>(reader: &mut R) -> Result<Tag<'a>>
 /// order, extra or repeated fields, booleans, binaries, unknown types) or a value that does not
 /// read, with the reader left wherever it stopped; [`read_tag`] then starts again with the
 /// general loop, which decides, and reports any error, exactly as for every other tag.
-#[inline]
+#[inline(always)]
 fn read_usual_tag<'a, R: ProtocolReader<'a>>(reader: &mut R) -> Option<Tag<'a>> {
     if !reader.field_is(0, 1, TType::Binary) {
         return None;

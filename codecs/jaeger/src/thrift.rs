@@ -159,7 +159,7 @@ pub trait ProtocolReader<'a>: Copy {
     }
 
     /// A `string`: `binary` that must be UTF-8.
-    #[inline]
+    #[inline(always)]
     fn read_str(&mut self, field: &'static str) -> Result<&'a str> {
         let start = self.offset();
         let bytes = self.read_binary()?;
@@ -419,7 +419,7 @@ impl<'a> ProtocolReader<'a> for CompactReader<'a> {
         Ok(Some(FieldHeader { id, ttype, bool_value }))
     }
 
-    #[inline]
+    #[inline(always)]
     fn field_is(&mut self, last_id: i16, id: i16, ttype: TType) -> bool {
         let delta = i32::from(id) - i32::from(last_id);
         let usual = (delta as u8) << 4 | CompactWriter::type_id(ttype);
@@ -579,10 +579,16 @@ impl<'a> ProtocolReader<'a> for BinaryReader<'a> {
         Ok(Some(FieldHeader { id, ttype, bool_value: None }))
     }
 
-    #[inline]
+    #[inline(always)]
     fn field_is(&mut self, _last_id: i16, id: i16, ttype: TType) -> bool {
+        // Byte by byte: comparing slices would build the expected header on the stack first.
         let [high, low] = id.to_be_bytes();
-        let matches = self.input.get(self.pos..self.pos + 3) == Some(&[BinaryWriter::type_id(ttype), high, low][..]);
+        let matches = match self.input.get(self.pos..self.pos + 3) {
+            Some(&[type_id, id_high, id_low]) => {
+                type_id == BinaryWriter::type_id(ttype) && id_high == high && id_low == low
+            }
+            _ => false,
+        };
         self.pos += 3 * usize::from(matches);
         matches
     }
