@@ -1,25 +1,9 @@
 //! Trace and span ids written as hex digits, as every JSON-family protocol carries them.
 //!
-//! One digit table and one pair loop for all decoders: OTLP/JSON wants exactly `2N` digits, Zipkin
+//! One digit reader and one pair loop for all decoders: OTLP/JSON wants exactly `2N` digits, Zipkin
 //! accepts fewer and left-pads them (as zipkin-go does): [`decode_exact`] and
 //! [`decode_left_padded`], the second using the first for full-length ids. Validity is tested once per id, not once per digit: only a byte that is
 //! not a hex digit maps to a value with high bits set.
-
-/// Each byte's value as a hex digit of either case; `0xFF` for a byte that is not one.
-static HEX_VALUES: [u8; 256] = {
-    let mut table = [0xFF; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        table[byte] = match byte as u8 {
-            digit @ b'0'..=b'9' => digit - b'0',
-            digit @ b'a'..=b'f' => digit - b'a' + 10,
-            digit @ b'A'..=b'F' => digit - b'A' + 10,
-            _ => 0xFF,
-        };
-        byte += 1;
-    }
-    table
-};
 
 /// A hex digit's value, or a value with high bits set for a byte that is not one: arithmetic and
 /// selects rather than a table lookup, so the compiler can do a whole id in vector registers.
@@ -55,13 +39,13 @@ pub fn decode_left_padded<const N: usize>(digits: &[u8]) -> Option<[u8; N]> {
     let first = N - digits.len().div_ceil(2);
     let mut seen = 0u8;
     if let Some(&digit) = lone.first() {
-        let value = HEX_VALUES[usize::from(digit)];
+        let value = digit_value(digit);
         seen |= value;
         id[first] = value;
     }
     for (byte, pair) in id[first + lone.len()..].iter_mut().zip(pairs.chunks_exact(2)) {
         let &[high, low] = pair else { return None };
-        let (high, low) = (HEX_VALUES[usize::from(high)], HEX_VALUES[usize::from(low)]);
+        let (high, low) = (digit_value(high), digit_value(low));
         seen |= high | low;
         *byte = (high << 4) | low;
     }
