@@ -15,6 +15,7 @@
 //!   annotation's JSON while its request's tape is being read) takes a second set.
 
 use std::cell::RefCell;
+use std::thread::LocalKey;
 
 use bytes::{Bytes, BytesMut};
 use simd_json::{Node, Tape, INPUT_PADDING};
@@ -87,15 +88,26 @@ pub fn with_tape<B: JsonBuffer + ?Sized, R>(
     json: &mut B,
     parsed: impl for<'i> FnOnce(&Tape<'i>) -> R,
 ) -> Result<R, simd_json::Error> {
+    with_padded(json, &PARSERS, Parser::default, |parser, padded, len| parser.parse(padded, len, parsed))
+}
+
+/// Pads `json` for simd-json and lends it, with its length and a parser from `pool` (or a new one
+/// from `new`), to `run`; then gives the buffer back at its length and the parser to the pool.
+pub(crate) fn with_padded<B: JsonBuffer + ?Sized, R>(
+    json: &mut B,
+    pool: &'static LocalKey<ParserPool>,
+    new: fn() -> Parser,
+    run: impl FnOnce(&mut Parser, &mut [u8], usize) -> R,
+) -> R {
     let len = json.len();
-    let mut parser = PARSERS.with(|parsers| parsers.borrow_mut().pop()).unwrap_or_default();
+    let mut parser = pool.with(|parsers| parsers.borrow_mut().pop()).unwrap_or_else(|| Box::new(new()));
     json.resize_to(len + INPUT_PADDING);
-    let result = parser.parse(json.bytes_mut(), len, parsed);
+    let result = run(&mut parser, json.bytes_mut(), len);
     json.resize_to(len);
     // Keep the buffers for the next document on this thread unless they grew large: one huge
     // request must not pin its memory for the life of the thread.
     if len <= MAX_RETAINED_INPUT {
-        PARSERS.with(|parsers| {
+        pool.with(|parsers| {
             let mut parsers = parsers.borrow_mut();
             if parsers.len() < MAX_RETAINED_PARSERS {
                 parsers.push(parser);
@@ -115,18 +127,22 @@ const MAX_RETAINED_PARSERS: usize = 2;
 
 thread_local! {
     /// Parsers not in use on this thread. Taken out for the duration of a parse, so a parse
-    /// inside another takes the next one (or builds its own). Boxed: a parser is some 140 bytes of
-    /// buffer headers, and moving it out and back by value (two `memcpy` calls) took a tenth of
-    /// the time an empty document takes to decode.
-    static PARSERS: RefCell<Vec<Box<Parser>>> = const { RefCell::new(Vec::new()) };
+    /// inside another takes the next one (or builds its own).
+    static PARSERS: ParserPool = const { RefCell::new(Vec::new()) };
 }
+
+/// A thread's parsers not in use. Boxed: a parser is some 140 bytes of buffer headers, and
+/// moving it out of the pool and back by value (two `memcpy` calls) took a tenth of the time an
+/// empty document takes to decode.
+#[allow(clippy::vec_box, reason = "the boxes are what is moved in and out, not the parsers")]
+pub(crate) type ParserPool = RefCell<Vec<Box<Parser>>>;
 
 /// simd-json's reusable state.
 #[derive(Default)]
-struct Parser {
-    buffers: simd_json::Buffers,
+pub(crate) struct Parser {
+    pub(crate) buffers: simd_json::Buffers,
     /// The tape's nodes, kept empty between documents (so the `'static` borrows nothing).
-    nodes: Vec<Node<'static>>,
+    pub(crate) nodes: Vec<Node<'static>>,
 }
 
 impl Parser {
