@@ -14,23 +14,13 @@
 //! decoded pre-made copies and dropped the batches outside the timing, which left ours a cold
 //! input and output on every iteration and the baseline none.
 //!
-//! Two back-to-back runs on the shared 2-core development VM, 2026-12-02, under load (load average
-//! 1–1.5), thousands of spans per second, with the system allocator this harness used until the
-//! collector's (mimalloc, below) was installed; with mimalloc the baseline is up to 30% faster
-//! and the ratios lower — docs/PERFORMANCE.md has both side by side:
-//!
-//! | spans | serde_json → structs | zipkin_json → batch | ratio | zipkin_v1_json | zipkin_proto |
-//! |---|---|---|---|---|---|
-//! | 1 | 181 / 193 | 299 / 356 | 1.65× / 1.85× | 109 / 114 | 276 / 275 |
-//! | 100 | 144 / 172 | 391 / 455 | 2.72× / 2.64× | 128 / 136 | 321 / 325 |
-//! | 1000 | 98 / 93 | 290 / 362 | 2.95× / 3.89× | 93 / 108 | 337 / 354 |
-//!
-//! A v1 body is about 2.4 times the bytes of the same v2 spans (every entry repeats its endpoint,
-//! whose address is parsed each time), and the converter keeps each entry's owner in per-request
-//! vectors, so v1 decodes at roughly a third of v2's rate. A one-span request is dominated by
-//! simd-json's two stages (about half of it) and fixed costs (the batch's buffer and index
-//! vectors); the decoder also does more than the baseline — it validates ids, numbers and
-//! addresses, maps to OTLP, and produces the indexed protobuf batch.
+//! Figures, with how and when they were measured, are in docs/PERFORMANCE.md (one table per
+//! change, each side by side with the commit before it; this machine's wall-clock noise makes
+//! anything else meaningless). A v1 body is about 2.4 times the bytes of the same v2 spans
+//! (every entry repeats its endpoint, whose address is parsed each time), and the converter keeps
+//! each entry's owner in per-request vectors, so v1 decodes at roughly a third of v2's rate. The
+//! v2 decoder also does more than the baseline: it validates ids, numbers and addresses, maps to
+//! OTLP, and produces the indexed protobuf batch.
 
 use std::collections::HashMap;
 use std::hint::black_box;

@@ -222,6 +222,13 @@ pub(crate) fn encode_spans(batch: &SpanBatch, default_service_name: &str, sink: 
                 generated.tags.push((keys::STATUS_CODE, "ERROR".into()));
                 let message = details.status.map_or("", |status| status.message);
                 generated.tags.push((keys::ERROR, message.into()));
+                // The error tag carries the description, but there `true` is a bare flag and
+                // `false` no error at all: such a description also goes into
+                // `otel.status_description`, which decoders read beside `otel.status_code` (ours
+                // and the Collector's), so that it survives the round trip.
+                if matches!(message, "true" | "false") {
+                    generated.tags.push((keys::STATUS_DESCRIPTION, message.into()));
+                }
             }
             _ => {}
         }

@@ -160,7 +160,7 @@
 //! | resource attributes but `service.name` | `tags` | unless the span has an attribute of the same name (the span's wins) |
 //! | scope name, version | tags `otel.scope.name`, `otel.scope.version` | when not empty |
 //! | `status` `OK` | tag `otel.status_code=OK` | |
-//! | `status` `ERROR` | tags `otel.status_code=ERROR`, `error=<message>` | `error` is `""` without a message (the specification) |
+//! | `status` `ERROR` | tags `otel.status_code=ERROR`, `error=<message>` | `error` is `""` without a message (the specification); a message `true` or `false`, which `error` cannot carry (a bare flag, no error), is also written as `otel.status_description` |
 //! | `status` `UNSET` | — | an attribute `error` of `false`/`"false"` is dropped on spans that are not in error (the specification) |
 //! | dropped counts | tags `otel.dropped_*_count` | when not zero |
 //! | `trace_state` | tag `w3c.tracestate` | when not empty |

@@ -519,3 +519,33 @@ proptest! {
         otlp_round_trip(&resources, true)?;
     }
 }
+
+/// The error tag carries a failed span's description, but there `true` is a bare flag and `false`
+/// no error: those descriptions must still come back, through JSON and protobuf alike (found by
+/// the `zipkin_json` fuzz target, whose input is in its corpus).
+#[test]
+fn error_descriptions_the_error_tag_cannot_carry_survive_the_round_trip() {
+    for description in ["true", "false", "", "boom"] {
+        let body = json!([{
+            "traceId": "2", "id": "1", "timestamp": 10,
+            "tags": {"otel.status_code": "ERROR", "otel.status_description": description}
+        }]);
+        let batch = decode_json(serde_json::to_vec(&body).unwrap());
+        let status = |batch: &SpanBatch| {
+            let span = batch.span(0).expect("one span");
+            (span.status_code(), span.status_message().to_owned())
+        };
+        assert_eq!(status(&batch), (spanpipe_core::StatusCode::Error, description.to_owned()));
+        let json = ZipkinV2Json::default();
+        let proto = ZipkinV2Proto::default();
+        let mut through_json = batch.clone();
+        let mut through_proto = batch.clone();
+        // Twice: the second round must change nothing either.
+        for _ in 0..2 {
+            through_json = json.decode(json.encode(&through_json).unwrap()).unwrap();
+            through_proto = proto.decode(proto.encode(&through_proto).unwrap()).unwrap();
+            assert_eq!(status(&through_json), status(&batch), "{description:?} through Zipkin JSON");
+            assert_eq!(status(&through_proto), status(&batch), "{description:?} through Zipkin protobuf");
+        }
+    }
+}
