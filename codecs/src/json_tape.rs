@@ -15,7 +15,6 @@
 //!   annotation's JSON while its request's tape is being read) takes a second set.
 
 use std::cell::RefCell;
-use std::thread::LocalKey;
 
 use bytes::{Bytes, BytesMut};
 use simd_json::{Node, Tape, INPUT_PADDING};
@@ -88,26 +87,15 @@ pub fn with_tape<B: JsonBuffer + ?Sized, R>(
     json: &mut B,
     parsed: impl for<'i> FnOnce(&Tape<'i>) -> R,
 ) -> Result<R, simd_json::Error> {
-    with_padded(json, &PARSERS, Parser::default, |parser, padded, len| parser.parse(padded, len, parsed))
-}
-
-/// Pads `json` for simd-json and lends it, with its length and a parser from `pool` (or a new one
-/// from `new`), to `run`; then gives the buffer back at its length and the parser to the pool.
-pub(crate) fn with_padded<B: JsonBuffer + ?Sized, R>(
-    json: &mut B,
-    pool: &'static LocalKey<ParserPool>,
-    new: fn() -> Parser,
-    run: impl FnOnce(&mut Parser, &mut [u8], usize) -> R,
-) -> R {
     let len = json.len();
-    let mut parser = pool.with(|parsers| parsers.borrow_mut().pop()).unwrap_or_else(|| Box::new(new()));
+    let mut parser = PARSERS.with(|parsers| parsers.borrow_mut().pop()).unwrap_or_default();
     json.resize_to(len + INPUT_PADDING);
-    let result = run(&mut parser, json.bytes_mut(), len);
+    let result = parser.parse(json.bytes_mut(), len, parsed);
     json.resize_to(len);
     // Keep the buffers for the next document on this thread unless they grew large: one huge
     // request must not pin its memory for the life of the thread.
     if len <= MAX_RETAINED_INPUT {
-        pool.with(|parsers| {
+        PARSERS.with(|parsers| {
             let mut parsers = parsers.borrow_mut();
             if parsers.len() < MAX_RETAINED_PARSERS {
                 parsers.push(parser);
@@ -135,14 +123,14 @@ thread_local! {
 /// moving it out of the pool and back by value (two `memcpy` calls) took a tenth of the time an
 /// empty document takes to decode.
 #[allow(clippy::vec_box, reason = "the boxes are what is moved in and out, not the parsers")]
-pub(crate) type ParserPool = RefCell<Vec<Box<Parser>>>;
+type ParserPool = RefCell<Vec<Box<Parser>>>;
 
 /// simd-json's reusable state.
 #[derive(Default)]
-pub(crate) struct Parser {
-    pub(crate) buffers: simd_json::Buffers,
+struct Parser {
+    buffers: simd_json::Buffers,
     /// The tape's nodes, kept empty between documents (so the `'static` borrows nothing).
-    pub(crate) nodes: Vec<Node<'static>>,
+    nodes: Vec<Node<'static>>,
 }
 
 impl Parser {
