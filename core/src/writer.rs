@@ -39,7 +39,11 @@ struct Frame {
 fn open(buf: &mut Vec<u8>, number: u32, reserved: usize) -> Frame {
     put_tag(buf, number, WireType::Len);
     let len_at = buf.len();
-    buf.resize(len_at + reserved, 0);
+    debug_assert!(reserved <= 3, "frames reserve at most three bytes");
+    // At most three bytes are reserved: a fixed-size copy and a shorter length, rather than
+    // `resize`'s byte loop.
+    buf.extend_from_slice(&[0; 3]);
+    buf.truncate(len_at + reserved);
     Frame { len_at, reserved }
 }
 
@@ -50,10 +54,29 @@ struct Closed {
     moved: i64,
 }
 
+/// Closes `frame`: writes its length prefix into the bytes reserved for it, moving the body when
+/// the prefix needs more or fewer. Inlined for the usual case of a prefix that fits exactly (a
+/// one-byte length for an event, a status or an attribute value); the move is out of line.
+#[inline]
 fn close(buf: &mut Vec<u8>, frame: Frame) -> Closed {
     let body_start = frame.len_at + frame.reserved;
     let body_len = buf.len() - body_start;
+    if frame.reserved == 1 && body_len < 0x80 {
+        buf[frame.len_at] = body_len as u8;
+        return Closed { payload: body_start..buf.len(), moved: 0 };
+    }
     let needed = varint_len(body_len as u64);
+    if needed == frame.reserved {
+        write_varint_into(&mut buf[frame.len_at..body_start], body_len as u64);
+        return Closed { payload: body_start..buf.len(), moved: 0 };
+    }
+    close_moving(buf, frame, body_len, needed)
+}
+
+/// [`close`] when the length prefix needs more or fewer bytes than were reserved.
+#[inline(never)]
+fn close_moving(buf: &mut Vec<u8>, frame: Frame, body_len: usize, needed: usize) -> Closed {
+    let body_start = frame.len_at + frame.reserved;
     if needed > frame.reserved {
         let grow = needed - frame.reserved;
         let old_len = buf.len();
