@@ -275,3 +275,84 @@ fn port_0_binds_one_port_for_every_executor_and_each_serves_it() {
         .sum();
     assert_eq!(stats, 16);
 }
+
+/// Whether this process holds `CAP_NET_ADMIN` (bit 12 of its effective capability set), which
+/// lets `SO_RCVBUFFORCE` lift a socket buffer past the sysctl `net.core.rmem_max`.
+fn holds_cap_net_admin() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
+    let effective = status.lines().find_map(|line| line.strip_prefix("CapEff:")).expect("CapEff line");
+    u64::from_str_radix(effective.trim(), 16).expect("hex capability set") & (1 << 12) != 0
+}
+
+/// A process without `CAP_NET_ADMIN` (a container's usual root, or any other user) is refused
+/// `SO_RCVBUFFORCE`: the UDP listener must fall back to `SO_RCVBUF`, get what `net.core.rmem_max`
+/// allows, warn naming that sysctl, and serve. The test below runs in a child process whose
+/// capability bounding set lacks `CAP_NET_ADMIN` (util-linux's `setpriv`; run directly when the
+/// capability is not held anyway), so the tests run as root here still cover that path.
+#[test]
+fn without_cap_net_admin_a_udp_buffer_past_rmem_max_is_capped_with_a_warning_and_the_port_serves() {
+    let test_binary = std::env::current_exe().expect("the test binary's path");
+    let mut child = if holds_cap_net_admin() {
+        let mut setpriv = std::process::Command::new("setpriv");
+        setpriv.args(["--bounding-set=-net_admin", "--inh-caps=-net_admin", "--"]).arg(test_binary);
+        setpriv
+    } else {
+        std::process::Command::new(test_binary)
+    };
+    child.args(["--exact", "a_udp_buffer_past_rmem_max_without_cap_net_admin", "--ignored", "--nocapture"]);
+    let output = child.output().expect("setpriv (util-linux) runs the test binary");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the child test failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "the child ran the test:\n{stdout}");
+}
+
+/// Run by the test above, without `CAP_NET_ADMIN`.
+#[test]
+#[ignore = "run without CAP_NET_ADMIN by the test above"]
+fn a_udp_buffer_past_rmem_max_without_cap_net_admin() {
+    assert!(!holds_cap_net_admin(), "this test is about a process without CAP_NET_ADMIN");
+    let rmem_max: usize =
+        std::fs::read_to_string("/proc/sys/net/core/rmem_max").expect("procfs").trim().parse().expect("a number");
+    // Twice the cap, within what a socket option can ask (a host whose cap is past that has no
+    // size to be refused).
+    let wanted = (rmem_max * 2).min(1 << 30);
+    let log = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let writer = {
+        let log = Arc::clone(&log);
+        move || CapturedLog(Arc::clone(&log))
+    };
+    let subscriber = tracing_subscriber::fmt().with_writer(writer).with_ansi(false).finish();
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber in this process");
+
+    let mut capped = config();
+    capped.protocols.thrift_compact = Some(udp(65_000, wanted));
+    let server = start_with(capped, SinkMode::Accept);
+    send_datagrams(server.address(Protocol::JaegerThriftCompact), &[request(2)]);
+    assert_eq!(server.wait_for_spans(2, WAIT), 2, "the port serves with the buffer it got");
+    assert_eq!(server.finish_one(Protocol::JaegerThriftCompact).requests_accepted, 1);
+
+    let log = String::from_utf8(log.lock().unwrap().clone()).expect("UTF-8 log");
+    if wanted <= rmem_max {
+        assert!(!log.contains("net.core.rmem_max"), "granted in full, nothing to warn about: {log}");
+        return;
+    }
+    let warning = log.lines().find(|line| line.contains("net.core.rmem_max")).unwrap_or_else(|| panic!("{log}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains("protocol=\"thrift_compact\""), "{warning}");
+    assert!(warning.contains(&format!("requested={wanted}")), "{warning}");
+    assert!(warning.contains(&format!("granted={rmem_max}")), "what the sysctl allows: {warning}");
+}
+
+/// A `tracing` writer appending to a shared buffer.
+struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
