@@ -268,32 +268,34 @@ pub(crate) fn endpoint<'i>(value: Value<'_, 'i>) -> Result<Endpoint<'i>> {
 }
 
 /// An IPv4 address as `Ipv4Addr::from_str` reads it (four decimal octets up to 255, without
-/// leading zeros), without its general-purpose parser: most Zipkin spans carry two.
+/// leading zeros), without its general-purpose parser: most Zipkin spans carry two. Read octet by
+/// octet, each at most three digits: a loop over bytes with a state for each took 18 instructions
+/// a character, a twelfth of a span's decoding.
 fn dotted_quad(text: &str) -> Option<Ipv4Addr> {
+    let bytes = text.as_bytes();
+    let digit = |at: usize| bytes.get(at).and_then(|byte| byte.is_ascii_digit().then(|| u32::from(byte - b'0')));
     let mut octets = [0u8; 4];
-    let (mut octet, mut value, mut digits) = (0, 0u32, 0);
-    for &byte in text.as_bytes() {
-        match byte {
-            // A zero is a whole octet or not its first digit; past 255 (so past three digits) no.
-            b'0'..=b'9' if !(digits == 1 && value == 0) => {
-                value = value * 10 + u32::from(byte - b'0');
-                digits += 1;
-                if value > 255 {
-                    return None;
-                }
+    let mut at = 0;
+    for (index, octet) in octets.iter_mut().enumerate() {
+        if index > 0 {
+            if bytes.get(at) != Some(&b'.') {
+                return None;
             }
-            b'.' if digits != 0 && octet < 3 => {
-                octets[octet] = value as u8;
-                (octet, value, digits) = (octet + 1, 0, 0);
-            }
-            _ => return None,
+            at += 1;
         }
+        let mut value = digit(at)?;
+        at += 1;
+        // A leading zero is a whole octet; otherwise up to two more digits.
+        if value != 0 {
+            for _ in 0..2 {
+                let Some(next) = digit(at) else { break };
+                value = value * 10 + next;
+                at += 1;
+            }
+        }
+        *octet = u8::try_from(value).ok()?;
     }
-    if octet != 3 || digits == 0 {
-        return None;
-    }
-    octets[3] = value as u8;
-    Some(Ipv4Addr::from(octets))
+    (at == bytes.len()).then_some(Ipv4Addr::from(octets))
 }
 
 /// An address in its textual form; `""` is absent.
