@@ -11,9 +11,10 @@
 //! SDK exported with what arrived, field by field, under these rules:
 //!
 //! - ids, parent and name exactly; times as the exporters round them to microseconds;
-//! - resource: `service.name` only (Zipkin carries the service as `localEndpoint.serviceName`,
-//!   Jaeger as the process's service name; both exporters send the other resource attributes as
-//!   span tags, so they arrive as span attributes);
+//! - resource: `service.name` (Zipkin carries the service as `localEndpoint.serviceName`, Jaeger
+//!   as the process's service name); both exporters send the other resource attributes as span
+//!   tags, which arrive as span attributes, but for Zipkin those named like resource semantic
+//!   conventions (`telemetry.sdk.*`, `service.version`, …), which go back to the resource;
 //! - scope name and version from the `otel.scope.*` tags, which are consumed like
 //!   `otel.library.*`, `otel.status_*`, `error` and `span.kind`;
 //! - status code and message from `otel.status_code` / `otel.status_description` or `error`;
@@ -168,7 +169,20 @@ fn check_span(protocol: Protocol, service: &str, sent: &SdkSpan, arrived: &Arriv
     let duration = microseconds(sent.end_time_unix_nano - sent.start_time_unix_nano);
     assert_eq!(span.start_time_unix_nano, start * 1_000, "{what}: start");
     assert_eq!(span.end_time_unix_nano, (start + duration) * 1_000, "{what}: end");
-    assert_eq!(arrived.resource_attributes, [("service.name".to_owned(), Value::String(service.to_owned()))]);
+    // Both exporters send the resource's attributes as span tags. Zipkin decoding moves those
+    // named like resource semantic conventions back to the resource (the Collector's rule); the
+    // rest, and all of them for Jaeger (whose process carries only the service name here), stay
+    // span attributes.
+    let to_resource = |key: &str| protocol != Protocol::Jaeger && spanpipe_zipkin::is_resource_attribute(key);
+    let mut resource: BTreeMap<String, Value> = arrived.resource_attributes.iter().cloned().collect();
+    assert_eq!(resource.remove("service.name"), Some(Value::String(service.to_owned())), "{what}: service");
+    let sent_resource: Vec<&(String, Value)> =
+        sent.resource_attributes.iter().filter(|(key, _)| key != "service.name" && to_resource(key)).collect();
+    assert_eq!(resource.len(), sent_resource.len(), "{what}: resource {resource:?}");
+    for (key, value) in sent_resource {
+        let got = resource.get(key).unwrap_or_else(|| panic!("{what}: resource attribute `{key}` is missing"));
+        assert!(matches!(got, Value::String(text) if text_means(text, value)), "{what}: resource `{key}` is {got:?}");
+    }
     assert_eq!(
         (arrived.scope_name.as_str(), arrived.scope_version.as_str()),
         (&*sent.scope_name, &*sent.scope_version)
@@ -183,9 +197,10 @@ fn check_span(protocol: Protocol, service: &str, sent: &SdkSpan, arrived: &Arriv
     };
     assert_eq!(span.kind, kind, "{what}: kind");
 
-    // Span tags hold the span's attributes and then the resource's (all but the service name,
-    // which both protocols carry on their own, and which the exporters repeat as a tag too).
-    let expected: Vec<&(String, Value)> = sent.attributes.iter().chain(&sent.resource_attributes).collect();
+    // Span tags hold the span's attributes and then the resource's (the service name too, which
+    // both protocols also carry on their own): all but those that went to the resource.
+    let expected: Vec<&(String, Value)> =
+        sent.attributes.iter().chain(sent.resource_attributes.iter().filter(|(key, _)| !to_resource(key))).collect();
     let received: BTreeMap<String, Value> = pairs(&span.attributes).into_iter().collect();
     assert_eq!(received.len(), expected.len(), "{what}: attributes {received:?}");
     for (key, value) in expected {

@@ -118,16 +118,19 @@ fn spangen(line: &str) -> spangen::Finished {
     spangen::run(&args).unwrap_or_else(|error| panic!("`spangen {line}`: {error}"))
 }
 
-/// Zipkin carries attributes as strings and resource attributes as span tags: checked against the
-/// OTLP form of the same requests, every span counts as altered. So the exact result above comes
-/// from comparing with the protocol's own form, not from a check that sees nothing.
+/// Zipkin carries attributes as strings: checked against the OTLP form of the same requests, the
+/// spans with attributes of other types count as altered. So the exact result above comes from
+/// comparing with the protocol's own form, not from a check that sees nothing. The spans whose
+/// attributes are all strings do match the OTLP form: their resource attributes (`service.version`,
+/// `host.name`), sent as span tags, went back to the resource.
 fn assert_otlp_form_would_differ(finished: &spangen::Finished, file: &Path) {
     let profile = spangen::profile::Profile::preset(spangen::profile::ProfileName::HttpService);
     let total = finished.acknowledged.requests() * finished.plan.span_stride();
     let otlp_plan = spangen::plan::Plan::new(&profile, 1, 100, 16, Some(total), spangen::wire::Wire::OtlpProtobuf)
         .expect("the same requests, planned for OTLP");
     let report = spangen::verify::verify(file, &otlp_plan, &finished.acknowledged).expect("the file reads");
-    assert_eq!((report.missing, report.altered), (0, total), "{report:#?}");
+    assert_eq!(report.missing, 0, "{report:#?}");
+    assert!(report.altered > 0 && report.altered < total, "{report:#?}");
 }
 
 #[test]

@@ -20,11 +20,11 @@
 //! tree of owned Zipkin structs. Each decoder makes one validating pass that parses the few fixed
 //! fields of every span (ids, kind, name, times, endpoints) and leaves tags and annotations where
 //! they lie in the body — simd-json's tape for JSON, byte ranges for protobuf. The spans are then
-//! grouped (one `ResourceSpans` per local service, one `ScopeSpans` per instrumentation scope,
-//! each in order of first appearance) and written by one mapping shared by both formats, which
-//! re-reads tags and annotations from the body. Grouping needs every span's service before the
-//! first `ResourceSpans` is written, hence the two passes; the first costs a few dozen bytes per
-//! span and no allocation per field.
+//! grouped (one `ResourceSpans` per resource — local service and resource tags —, one
+//! `ScopeSpans` per instrumentation scope, each in order of first appearance) and written by one
+//! mapping shared by both formats, which re-reads tags and annotations from the body. Grouping
+//! needs every span's resource before the first `ResourceSpans` is written, hence the two passes;
+//! the first costs a few dozen bytes per span and no allocation per field.
 //!
 //! Encoding reads the batch's lazy views and hands each span's Zipkin fields to a sink (JSON text
 //! or protobuf); again one mapping serves both formats.
@@ -40,7 +40,8 @@
 //! | `kind` | `kind` | `CLIENT`, `SERVER`, `PRODUCER`, `CONSUMER`; none → `UNSPECIFIED`, or `INTERNAL` with tag `span.kind=internal` (the tag is then consumed) |
 //! | `timestamp` (µs) | `start_time_unix_nano` | ×1000. Absent (or 0): start 0 and attribute `otel.zipkin.absentField.startTime=true` (the Collector's marker) |
 //! | `duration` (µs) | `end_time_unix_nano` | start + duration ×1000 |
-//! | `localEndpoint.serviceName` | resource `service.name` | absent or `""`: a `ResourceSpans` without a resource |
+//! | `localEndpoint.serviceName` | resource `service.name` | absent or `""`: the `service.name` tag if there is one, else no `service.name` (and no resource at all without resource tags) |
+//! | tags named as resource attributes of the semantic conventions ([`is_resource_attribute`]: `host.name`, `telemetry.sdk.*`, `k8s.*`, …) | resource attributes (strings, in body order, after `service.name`) | spans of one service whose resource tags differ (or come in another order) get a `ResourceSpans` each; a `service.name` tag that names another service than the endpoint stays a span attribute |
 //! | `localEndpoint.ipv4` / `ipv6` | attribute `net.host.ip` | IPv6 wins when both are set (the Collector writes both, the second overwriting) |
 //! | `localEndpoint.port` | attribute `net.host.port` (int) | when > 0 |
 //! | `remoteEndpoint.serviceName` | attribute `peer.service` | unless a `peer.service` tag exists (the specification) |
@@ -85,10 +86,18 @@
 //! `timestamp` or `value`; protobuf fields of the wrong wire type, truncated or malformed framing,
 //! strings that are not UTF-8.
 //!
-//! Where this differs from the Collector (v0.14x): its resource also takes tags named like
-//! resource semantic conventions (`host.name`, …) from the first span of each service and drops
-//! them from every later span; here every tag stays on its span, so no span loses one. Its
-//! `otlp.link.N` tags (an OpenCensus-era link encoding) stay attributes. Recent Collectors can
+//! Resource tags: clients whose protocol has no resource send its attributes as span tags (the
+//! OpenTelemetry SDKs' Zipkin exporters repeat every resource attribute, `service.name` too, on
+//! every span; so does this crate's encoder), and decoding puts the ones the semantic conventions
+//! (1.6.1, the version the Collector reads them by) name resource attributes back on the resource.
+//! Other resource attributes cannot be told from span attributes and stay on the span.
+//!
+//! Where this differs from the Collector (v0.14x): it takes the resource tags of the first span
+//! of each service and drops the resource tags of every later span of that service, so a later
+//! span with other values (another host) loses them; here spans whose resource tags differ get
+//! resources of their own, so no span loses one. Its `service.name` tag overrides
+//! `localEndpoint.serviceName` in the resource; here the endpoint's wins and a contradicting tag
+//! stays on the span. Its `otlp.link.N` tags (an OpenCensus-era link encoding) stay attributes. Recent Collectors can
 //! switch the endpoint attributes to `network.local.address`, `network.peer.address` and
 //! `service.peer.name` by feature gate; this crate writes the names the specification's Zipkin
 //! page and the Collector's long-standing default use.
@@ -189,6 +198,7 @@ use spanpipe_core::SpanBatch;
 
 pub use error::{Location, Problem, ReceiveOnly, ZipkinError};
 pub use json_decode::decode_json;
+pub use keys::is_resource_attribute;
 pub use proto_decode::decode_proto;
 pub use v1_json::decode_v1_json;
 

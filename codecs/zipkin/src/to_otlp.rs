@@ -130,6 +130,78 @@ impl<'a, L> ZipkinSpan<'a, L> {
     }
 }
 
+impl<'a, L: SpanLists<'a>> ZipkinSpan<'a, L> {
+    /// The service the span's resource names: its local endpoint's, else its `service.name` tag
+    /// (a client that sends no endpoint may still tag it), else none.
+    fn service(&self) -> &'a str {
+        match self.local {
+            Some(Endpoint { service_name, .. }) if !service_name.is_empty() => service_name,
+            _ => self.special.service_name.unwrap_or(""),
+        }
+    }
+
+    /// The span's tags that name resource attributes, in body order, but `service.name` (which
+    /// [`Self::service`] stands for).
+    fn resource_tags(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        // Most spans have none: then the tags are not walked again.
+        let tags = (self.special.resource_tags != 0).then(|| self.lists.tags().enumerate());
+        tags.into_iter()
+            .flatten()
+            .filter(|(position, (key, _))| self.special.is_resource_tag(*position, key))
+            .map(|(_, tag)| tag)
+    }
+
+    /// Whether two spans of the same service make the same resource: the same resource tags, in
+    /// the same order (spans from one SDK repeat its resource alike on every span), as told by
+    /// their number and [`ResourceDigest`].
+    fn same_resource(&self, other: &Self) -> bool {
+        self.special.resource_tags == other.special.resource_tags
+            && self.special.resource_digest == other.special.resource_digest
+    }
+}
+
+/// A 64-bit digest of a span's resource tags (keys and values, in order), so that spans are
+/// grouped by resource without reading their tags again: every span of a request from an SDK
+/// carries the same half dozen of them, and comparing those text by text for every span cost
+/// more than the rest of its decoding. Each text's length and 8-byte words go through an xor, a
+/// multiply by an odd constant and a rotation. Different resource tags could, in principle, share
+/// a digest; that would put spans of one request (one sender's) in one resource.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ResourceDigest(u64);
+
+impl ResourceDigest {
+    const MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
+
+    fn mix(self, word: u64) -> Self {
+        Self((self.0 ^ word).wrapping_mul(Self::MULTIPLIER).rotate_left(29))
+    }
+
+    /// The text's length, then its 8-byte words, then the 1 to 7 bytes left as a word of their
+    /// own (read overlapping the last full word when there is one).
+    fn add_text(self, text: &str) -> Self {
+        let bytes = text.as_bytes();
+        let mut digest = self.mix(bytes.len() as u64);
+        let mut rest = bytes;
+        while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+            digest = digest.mix(u64::from_le_bytes(*word));
+            rest = tail;
+        }
+        if rest.is_empty() {
+            digest
+        } else if let Some(last) = bytes.last_chunk::<8>() {
+            digest.mix(u64::from_le_bytes(*last))
+        } else {
+            digest.mix(rest.iter().rev().fold(0, |word, &byte| word << 8 | u64::from(byte)))
+        }
+    }
+
+    /// Out of line: most tags are not resource tags, and `SpecialTags::see` stays small.
+    #[inline(never)]
+    fn add_tag(self, key: &str, value: &str) -> Self {
+        self.add_text(key).add_text(value)
+    }
+}
+
 /// Checks that a span's times fit 64-bit nanoseconds, as the writer needs them.
 pub(crate) fn check_times(timestamp: Option<u64>, duration: u64) -> Result<(), Problem> {
     let start = timestamp.unwrap_or(0);
@@ -157,6 +229,18 @@ pub(crate) struct SpecialTags<'a> {
     dropped_events: Option<u32>,
     dropped_links: Option<u32>,
     peer_service: bool,
+    /// The `service.name` tag.
+    service_name: Option<&'a str>,
+    /// How many tags other than `service.name` name resource attributes
+    /// ([`keys::is_resource_attribute`]): they go to the resource, not the span.
+    resource_tags: u16,
+    /// Their digest.
+    resource_digest: ResourceDigest,
+    /// Which of the first 64 tags (by position in the body) they are, so that writing the span
+    /// and its resource does not ask [`keys::is_resource_attribute`] again.
+    resource_tag_positions: u64,
+    /// How many tags [`Self::see`] has seen (up to 255: the positions past 63 are not kept).
+    tags_seen: u8,
 }
 
 impl<'a> SpecialTags<'a> {
@@ -169,7 +253,10 @@ impl<'a> SpecialTags<'a> {
     }
 
     /// Takes note of one tag, in body order (a later tag with the same key wins).
+    #[inline]
     pub(crate) fn see(&mut self, key: &'a str, value: &'a str) {
+        let position = self.tags_seen;
+        self.tags_seen = self.tags_seen.saturating_add(1);
         match key {
             keys::SCOPE_NAME => self.scope_name = Some(value),
             keys::SCOPE_VERSION => self.scope_version = Some(value),
@@ -184,7 +271,27 @@ impl<'a> SpecialTags<'a> {
             keys::DROPPED_EVENTS => self.dropped_events = value.parse().ok(),
             keys::DROPPED_LINKS => self.dropped_links = value.parse().ok(),
             keys::PEER_SERVICE => self.peer_service = true,
+            keys::SERVICE_NAME => self.service_name = Some(value),
+            _ if keys::is_resource_attribute(key) => {
+                self.resource_tags = self.resource_tags.saturating_add(1);
+                self.resource_digest = self.resource_digest.add_tag(key, value);
+                if let Some(bit) = 1u64.checked_shl(u32::from(position)) {
+                    self.resource_tag_positions |= bit;
+                }
+            }
             _ => {}
+        }
+    }
+
+    /// Whether the tag at `position` (in body order) goes to the resource: one of those counted
+    /// in [`Self::resource_tags`].
+    fn is_resource_tag(&self, position: usize, key: &str) -> bool {
+        if self.resource_tags == 0 {
+            false
+        } else if position < 64 {
+            self.resource_tag_positions >> position & 1 != 0
+        } else {
+            key != keys::SERVICE_NAME && keys::is_resource_attribute(key)
         }
     }
 
@@ -221,8 +328,9 @@ fn status_code_from_name(name: &str) -> Option<i32> {
     }
 }
 
-/// Groups spans into one `ResourceSpans` per local service name and one `ScopeSpans` per
-/// instrumentation scope within it, both in order of first appearance, and writes them.
+/// Groups spans into one `ResourceSpans` per resource (service and resource tags) and one
+/// `ScopeSpans` per instrumentation scope within it, both in order of first appearance, and
+/// writes them.
 pub(crate) fn write_batch<'a, L: SpanLists<'a>>(
     spans: &[ZipkinSpan<'a, L>],
     options: DecodeOptions,
@@ -232,12 +340,12 @@ pub(crate) fn write_batch<'a, L: SpanLists<'a>>(
     let mut context = SpanContext { spans, options, scratch: Scratch::default() };
     // Spans of one request usually share service and scope: then there is one group, known
     // without building the grouping tables (a fifth of the allocations of a one-span request).
-    if let Some(group) = single_group(spans) {
-        write_resource(&mut writer, group.service, |rs| write_scope(rs, group.scope, 0..spans.len(), &mut context));
+    if let Some((first, scope)) = single_group(spans) {
+        write_resource(&mut writer, first, |rs| write_scope(rs, scope, 0..spans.len(), &mut context));
     } else {
         let groups = Groups::of(spans);
         for resource in &groups.resources {
-            write_resource(&mut writer, resource.service, |rs| {
+            write_resource(&mut writer, &spans[resource.span], |rs| {
                 for &scope_index in &resource.scopes {
                     let scope = &groups.scopes[scope_index];
                     write_scope(rs, scope.scope, scope.spans.iter().copied(), &mut context);
@@ -256,8 +364,9 @@ struct SpanContext<'s, 'a, L> {
     scratch: Scratch,
 }
 
-/// The local service name of a span, with the scope name and version of its special tags: the
-/// span's group.
+/// The service of a span, with the scope name and version of its special tags: the span's
+/// group, as far as it can be told without reading its resource tags
+/// ([`ZipkinSpan::same_resource`] does that).
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct GroupKey<'a> {
     service: &'a str,
@@ -265,22 +374,38 @@ struct GroupKey<'a> {
 }
 
 impl<'a> GroupKey<'a> {
-    fn of<L>(span: &ZipkinSpan<'a, L>) -> Self {
-        Self { service: span.local.map_or("", |endpoint| endpoint.service_name), scope: span.special.scope() }
+    fn of<L: SpanLists<'a>>(span: &ZipkinSpan<'a, L>) -> Self {
+        Self { service: span.service(), scope: span.special.scope() }
     }
 }
 
-/// The group of every span when they all have the same one (and there is at least one span).
-fn single_group<'a, L>(spans: &[ZipkinSpan<'a, L>]) -> Option<GroupKey<'a>> {
-    let mut keys = spans.iter().map(GroupKey::of);
-    let first = keys.next()?;
-    keys.all(|key| key == first).then_some(first)
+/// The first span and the scope when every span has the same group (and there is at least one
+/// span).
+fn single_group<'s, 'a, L: SpanLists<'a>>(
+    spans: &'s [ZipkinSpan<'a, L>],
+) -> Option<(&'s ZipkinSpan<'a, L>, (&'a str, &'a str))> {
+    let (first, rest) = spans.split_first()?;
+    let key = GroupKey::of(first);
+    rest.iter().all(|span| GroupKey::of(span) == key && first.same_resource(span)).then_some((first, key.scope))
 }
 
-fn write_resource(writer: &mut BatchWriter, service: &str, scopes: impl FnOnce(&mut ResourceSpansWriter<'_>)) {
+/// A `ResourceSpans` whose resource is `span`'s: its service and its resource tags.
+fn write_resource<'a, L: SpanLists<'a>>(
+    writer: &mut BatchWriter,
+    span: &ZipkinSpan<'a, L>,
+    scopes: impl FnOnce(&mut ResourceSpansWriter<'_>),
+) {
+    let service = span.service();
     writer.resource_spans(|rs| {
-        if !service.is_empty() {
-            rs.resource(|r| r.str_attribute(keys::SERVICE_NAME, service));
+        if !service.is_empty() || span.special.resource_tags != 0 {
+            rs.resource(|r| {
+                if !service.is_empty() {
+                    r.str_attribute(keys::SERVICE_NAME, service);
+                }
+                for (key, value) in span.resource_tags() {
+                    r.str_attribute(key, value);
+                }
+            });
         }
         scopes(rs);
     });
@@ -310,9 +435,12 @@ fn write_scope<'a, L: SpanLists<'a>>(
     });
 }
 
-struct ResourceGroup<'a> {
-    service: &'a str,
+struct ResourceGroup {
+    /// The first span of the resource, whose service and resource tags it writes.
+    span: usize,
     scopes: Vec<usize>,
+    /// The next resource of the same service (with other resource tags), if any.
+    other: Option<usize>,
 }
 
 struct ScopeGroup<'a> {
@@ -321,26 +449,27 @@ struct ScopeGroup<'a> {
 }
 
 struct Groups<'a> {
-    resources: Vec<ResourceGroup<'a>>,
+    resources: Vec<ResourceGroup>,
     scopes: Vec<ScopeGroup<'a>>,
 }
 
 impl<'a> Groups<'a> {
-    fn of<L>(spans: &[ZipkinSpan<'a, L>]) -> Self {
+    fn of<L: SpanLists<'a>>(spans: &[ZipkinSpan<'a, L>]) -> Self {
         let mut groups = Groups { resources: Vec::new(), scopes: Vec::new() };
-        let mut resource_of = FirstSeen::default();
+        let mut resources = ResourcesSeen::default();
         let mut scope_of = FirstSeen::default();
-        // Neighbouring spans often share service and scope: skip the lookups while they do.
-        let mut previous: Option<(GroupKey<'a>, usize)> = None;
+        // Neighbouring spans often share resource and scope: skip the lookups while they do.
+        let mut previous: Option<(GroupKey<'a>, &ZipkinSpan<'a, L>, usize)> = None;
         for (index, span) in spans.iter().enumerate() {
             let key = GroupKey::of(span);
             let scope = match previous {
-                Some((previous_key, scope)) if previous_key == key => scope,
+                Some((previous_key, previous_span, scope))
+                    if previous_key == key && previous_span.same_resource(span) =>
+                {
+                    scope
+                }
                 _ => {
-                    let (resource, new_resource) = resource_of.index(key.service);
-                    if new_resource {
-                        groups.resources.push(ResourceGroup { service: key.service, scopes: Vec::new() });
-                    }
+                    let resource = resources.index(&mut groups.resources, spans, index);
                     let (scope, new_scope) = scope_of.index((resource, key.scope));
                     if new_scope {
                         groups.scopes.push(ScopeGroup { scope: key.scope, spans: Vec::new() });
@@ -349,10 +478,51 @@ impl<'a> Groups<'a> {
                     scope
                 }
             };
-            previous = Some((key, scope));
+            previous = Some((key, span, scope));
             groups.scopes[scope].spans.push(index);
         }
         groups
+    }
+}
+
+/// Numbers resources in order of first appearance: services through [`FirstSeen`], and the
+/// resources of one service (one, unless its spans carry different resource tags) as a chain
+/// through [`ResourceGroup::other`].
+#[derive(Default)]
+struct ResourcesSeen<'a> {
+    services: FirstSeen<&'a str>,
+    /// The first resource of each service, by the service's number.
+    first_resource: Vec<usize>,
+}
+
+impl<'a> ResourcesSeen<'a> {
+    /// The resource of `spans[index]`, pushed to `resources` if it is new.
+    fn index<L: SpanLists<'a>>(
+        &mut self,
+        resources: &mut Vec<ResourceGroup>,
+        spans: &[ZipkinSpan<'a, L>],
+        index: usize,
+    ) -> usize {
+        let span = &spans[index];
+        let new = resources.len();
+        let (service, new_service) = self.services.index(span.service());
+        if new_service {
+            self.first_resource.push(new);
+        } else {
+            let mut candidate = self.first_resource[service];
+            loop {
+                if spans[resources[candidate].span].same_resource(span) {
+                    return candidate;
+                }
+                match resources[candidate].other {
+                    Some(next) => candidate = next,
+                    None => break,
+                }
+            }
+            resources[candidate].other = Some(new);
+        }
+        resources.push(ResourceGroup { span: index, scopes: Vec::new(), other: None });
+        new
     }
 }
 
@@ -438,7 +608,8 @@ fn write_span<'a, L: SpanLists<'a>>(
     let remote = span.remote.unwrap_or_default();
     let local_address = local.address();
     let remote_address = remote.address();
-    let consumed = |key: &str| match key {
+    let service = span.service();
+    let consumed = |key: &str, value: &str| match key {
         keys::SCOPE_NAME | keys::SCOPE_VERSION | keys::LIBRARY_NAME | keys::LIBRARY_VERSION | keys::TRACE_STATE => true,
         keys::STATUS_CODE | keys::STATUS_DESCRIPTION => special.status_code.is_some(),
         keys::ERROR => special.error_marks_failure(),
@@ -450,10 +621,12 @@ fn write_span<'a, L: SpanLists<'a>>(
         keys::HOST_PORT => local.port != 0,
         keys::PEER_IP => remote_address.is_some(),
         keys::PEER_PORT => remote.port != 0,
+        // The resource's own; a `service.name` tag that contradicts the endpoint stays here.
+        keys::SERVICE_NAME => value == service,
         _ => false,
     };
-    for (key, value) in span.lists.tags() {
-        if consumed(key) {
+    for (position, (key, value)) in span.lists.tags().enumerate() {
+        if special.is_resource_tag(position, key) || consumed(key, value) {
             continue;
         }
         if options.parse_string_tags {
@@ -705,6 +878,34 @@ mod tests {
         for address in ["0.0.0.0", "255.255.255.255", "10.1.0.200", "9.99.100.7", "127.0.0.1"] {
             let address: Ipv4Addr = address.parse().unwrap();
             assert_eq!(DottedQuad::of(address).as_str(), address.to_string());
+        }
+    }
+
+    fn digest(tags: &[(&str, &str)]) -> ResourceDigest {
+        tags.iter().fold(ResourceDigest::default(), |digest, (key, value)| digest.add_tag(key, value))
+    }
+
+    #[test]
+    fn resource_digests_tell_tags_apart_by_text_boundary_and_order() {
+        let cases: &[&[(&str, &str)]] = &[
+            &[],
+            &[("host.name", "")],
+            &[("host.name", "node-1")],
+            &[("host.name", "node-2")],
+            &[("host.name", "node-1"), ("os.type", "linux")],
+            &[("os.type", "linux"), ("host.name", "node-1")],
+            &[("host.nam", "enode-1")],
+            // Past one word, and the overlapping read of the last one.
+            &[("host.name", "ip-10-0-0-1.eu-west-1.compute.internal")],
+            &[("host.name", "ip-10-0-0-2.eu-west-1.compute.internal")],
+            &[("host.name", "ip-10-0-0-1.eu-west-1.compute.internaL")],
+            &[("host.name", "ip-10-0-0-1.eu-west-1.compute.interna")],
+        ];
+        let digests: Vec<ResourceDigest> = cases.iter().map(|tags| digest(tags)).collect();
+        for (i, a) in digests.iter().enumerate() {
+            for (j, b) in digests.iter().enumerate() {
+                assert_eq!(a == b, i == j, "{:?} and {:?}", cases[i], cases[j]);
+            }
         }
     }
 

@@ -40,6 +40,9 @@ struct ZSpan {
     shared: bool,
 }
 
+/// Tags that name resource attributes: they go to the resource and come back as tags.
+const RESOURCE_TAGS: &[&str] = &["service.name", "host.name", "telemetry.sdk.language", "k8s.pod.name"];
+
 /// Text that is an annotation name and nothing else (no `|` form, no leading quote).
 fn plain_text() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9 ./_-]{0,12}"
@@ -53,8 +56,13 @@ fn zipkin_span() -> impl Strategy<Value = ZSpan> {
         (proptest::option::of(1u64..1 << 52), 0u64..1 << 40),
         (proptest::option::of(endpoint()), proptest::option::of(endpoint())),
         proptest::collection::vec((0u64..1 << 52, plain_text()), 0..4),
-        // Tag keys outside the names the mapping gives a meaning.
-        proptest::collection::btree_map("t\\.[a-z]{1,6}", "\\PC{0,10}", 0..5),
+        // Tag keys outside the names the mapping gives a meaning, and some that name the
+        // resource (`service.name` among them).
+        proptest::collection::btree_map(
+            prop_oneof![3 => "t\\.[a-z]{1,6}".boxed(), 1 => proptest::sample::select(RESOURCE_TAGS).prop_map(str::to_owned).boxed()],
+            "\\PC{0,10}",
+            0..5,
+        ),
         (any::<bool>(), any::<bool>()),
     )
         .prop_map(
@@ -194,9 +202,20 @@ fn to_proto(spans: &[ZSpan]) -> Vec<u8> {
 }
 
 /// What a Zipkin span means, in the form the encoder writes it: ids as numbers, the endpoint
-/// address that survives (Zipkin → OTLP keeps one), the default service name for a local
-/// endpoint without one, no empty endpoints, no debug/shared.
+/// address that survives (Zipkin → OTLP keeps one), the `service.name` tag as the local service
+/// when the endpoint names none (and gone when it names the same), the default service name for a
+/// local endpoint without one, no empty endpoints, no debug/shared.
 fn meaning(span: &ZSpan) -> Value {
+    let mut tags = span.tags.clone();
+    let mut local = span.local.clone().unwrap_or_default();
+    if let Some(service) = tags.get("service.name").cloned() {
+        if local.service.is_empty() {
+            local.service = service;
+            tags.remove("service.name");
+        } else if local.service == service {
+            tags.remove("service.name");
+        }
+    }
     let normal_endpoint = |endpoint: &Endpoint, default: &str| {
         let mut normal = Endpoint {
             service: if endpoint.service.is_empty() { default.to_owned() } else { endpoint.service.clone() },
@@ -207,7 +226,7 @@ fn meaning(span: &ZSpan) -> Value {
         }
         normal
     };
-    let local = normal_endpoint(&span.local.clone().unwrap_or_default(), DEFAULT_SERVICE_NAME);
+    let local = normal_endpoint(&local, DEFAULT_SERVICE_NAME);
     let remote =
         span.remote.as_ref().map(|remote| normal_endpoint(remote, "")).filter(|remote| *remote != Endpoint::default());
     json!({
@@ -221,7 +240,7 @@ fn meaning(span: &ZSpan) -> Value {
         "localEndpoint": endpoint_json(&local),
         "remoteEndpoint": remote.as_ref().map(endpoint_json),
         "annotations": span.annotations,
-        "tags": span.tags,
+        "tags": tags,
     })
 }
 
@@ -304,8 +323,9 @@ enum Attr {
 type Event = (u64, String, Vec<(String, Attr)>);
 /// A scope's (name, version) and its spans.
 type ScopeGroup = ((String, String), Vec<OSpan>);
-/// A resource's service name and its scopes.
-type ResourceGroup = (String, Vec<ScopeGroup>);
+/// A resource's service name, its other attributes (resource semantic conventions, which Zipkin
+/// carries as tags) and its scopes.
+type ResourceGroup = (String, Vec<(String, String)>, Vec<ScopeGroup>);
 
 #[derive(Clone, Debug)]
 struct OSpan {
@@ -405,15 +425,17 @@ fn otlp_span(typed: bool) -> impl Strategy<Value = OSpan> {
 /// with at least one span: the grouping the decoder produces.
 fn otlp_batch(typed: bool) -> impl Strategy<Value = Vec<ResourceGroup>> {
     let scope = (("[a-z.]{0,6}", "[0-9.]{0,4}"), proptest::collection::vec(otlp_span(typed), 1..3));
-    let resource = ("[a-z-]{1,8}", proptest::collection::vec(scope, 1..3));
+    let attributes = proptest::sample::subsequence(&RESOURCE_TAGS[1..], 0..=3)
+        .prop_flat_map(|keys| keys.into_iter().map(|key| (Just(key.to_owned()), "s[a-z]{0,6}")).collect::<Vec<_>>());
+    let resource = ("[a-z-]{1,8}", attributes, proptest::collection::vec(scope, 1..3));
     proptest::collection::vec(resource, 1..3).prop_map(|resources| {
         let mut services = std::collections::HashSet::new();
         resources
             .into_iter()
-            .filter(|(service, _)| services.insert(service.clone()))
-            .map(|(service, scopes)| {
+            .filter(|(service, ..)| services.insert(service.clone()))
+            .map(|(service, attributes, scopes)| {
                 let mut seen = std::collections::HashSet::new();
-                (service, scopes.into_iter().filter(|(key, _)| seen.insert(key.clone())).collect())
+                (service, attributes, scopes.into_iter().filter(|(key, _)| seen.insert(key.clone())).collect())
             })
             .collect()
     })
@@ -430,9 +452,14 @@ fn write_attr(w: &mut impl Attributes, key: &str, value: &Attr) {
 
 fn build(resources: &[ResourceGroup]) -> SpanBatch {
     let mut writer = BatchWriter::new();
-    for (service, scopes) in resources {
+    for (service, attributes, scopes) in resources {
         writer.resource_spans(|rs| {
-            rs.resource(|r| r.str_attribute("service.name", service));
+            rs.resource(|r| {
+                r.str_attribute("service.name", service);
+                for (key, value) in attributes {
+                    r.str_attribute(key, value);
+                }
+            });
             for ((scope_name, scope_version), spans) in scopes {
                 rs.scope_spans(|ss| {
                     if !scope_name.is_empty() || !scope_version.is_empty() {
