@@ -57,9 +57,9 @@
 //! How it checks: `--verify` reads a file exporter's OTLP/JSON lines and reports acknowledged
 //! spans that are missing, duplicated or altered ([`verify`]). For the UDP protocols,
 //! "acknowledged" means "sent". A span is compared with its form after the protocol's own
-//! encoder and decoder — Zipkin has no links and makes attributes and resource attributes string
-//! tags, Jaeger has no INTERNAL kind — so a protocol's mapping is not mistaken for damage, and
-//! anything else still is.
+//! encoder and decoder — Zipkin has no links, makes attributes strings and keeps only the resource
+//! attributes the semantic conventions name on the resource, Jaeger has no INTERNAL kind — so a
+//! protocol's mapping is not mistaken for damage, and anything else still is.
 //!
 //! The library is what the binary runs and what end-to-end tests drive directly.
 

@@ -9,9 +9,10 @@
 //!
 //! The expected content is the template span in the *protocol's* form: what its mapping carries
 //! after the protocol's own encoder and decoder ([`crate::wire`]), recorded in each
-//! [`crate::template::TemplateSpan`]. Zipkin has no links and makes every attribute and resource
-//! attribute a string tag, Jaeger has no INTERNAL kind; a span that arrives in that form is
-//! intact, and anything else that differs is altered. One check serves every protocol.
+//! [`crate::template::TemplateSpan`]. Zipkin has no links, makes every attribute a string and
+//! brings back to the resource only the resource attributes the semantic conventions name,
+//! Jaeger has no INTERNAL kind; a span that arrives in that form is intact, and anything else
+//! that differs is altered. One check serves every protocol.
 //!
 //! What "acknowledged" means depends on the protocol: an OTLP success answer (less a
 //! `partial_success`), Zipkin's and Jaeger's 2xx, a WebSocket acknowledgement that accepted the
