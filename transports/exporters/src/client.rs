@@ -240,6 +240,35 @@ pub(crate) struct ClientResponse {
     pub trailers: Option<HeaderMap>,
 }
 
+#[cfg(test)]
+impl ClientResponse {
+    /// A response as a server would send it, for the tests of how each exporter reads answers.
+    pub(crate) fn for_test(
+        status: u16,
+        headers: &[(&str, &str)],
+        trailers: Option<&[(&str, &str)]>,
+        body: impl Into<Bytes>,
+    ) -> Self {
+        let map = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        http::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                        http::header::HeaderValue::from_str(value).unwrap(),
+                    )
+                })
+                .collect::<HeaderMap>()
+        };
+        Self {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: map(headers),
+            body: body.into(),
+            trailers: trailers.map(map),
+        }
+    }
+}
+
 /// A request body made of up to two shared chunks (a gRPC frame header and the message), written
 /// without being joined: hyper hands both to one vectored write.
 #[derive(Debug, Default)]

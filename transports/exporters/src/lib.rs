@@ -86,6 +86,7 @@ use crate::client::{HttpVersion, PoolSettings};
 use crate::network::{NetworkExporter, NetworkSettings};
 use crate::otlp_grpc::GrpcProtocol;
 use crate::otlp_http::HttpProtocol;
+use crate::settings::NetworkExporterConfig;
 use crate::zipkin::ZipkinProtocol;
 
 /// The exporter type names this crate implements, as configs spell them.
@@ -205,6 +206,19 @@ fn validated<C: ComponentConfig>(name: &str, config: &C) -> Result<(), BuildErro
     }
 }
 
+/// A network exporter's endpoints, once its whole config is valid, with their TLS loaded.
+fn ready_endpoints<C: ComponentConfig + NetworkExporterConfig>(
+    name: &str,
+    config: &C,
+) -> Result<Vec<Endpoint>, BuildError> {
+    validated(name, config)?;
+    let endpoints =
+        config.parsed_endpoints().map_err(|errors| BuildError::Invalid { name: name.to_owned(), errors })?;
+    config
+        .secured_endpoints(endpoints)
+        .map_err(|source| BuildError::Tls { name: name.to_owned(), source: Box::new(source) })
+}
+
 impl ExporterBuilder {
     /// An `otlp` (gRPC) exporter; its TLS certificates are loaded now.
     ///
@@ -212,12 +226,7 @@ impl ExporterBuilder {
     /// [`BuildError::Invalid`] with every problem of the config, [`BuildError::Tls`] when a
     /// certificate cannot be loaded.
     pub fn otlp(name: &str, config: &OtlpExporterConfig) -> Result<Self, BuildError> {
-        validated(name, config)?;
-        let endpoints =
-            config.parsed_endpoints().map_err(|errors| BuildError::Invalid { name: name.to_owned(), errors })?;
-        let endpoints = config
-            .secured_endpoints(endpoints)
-            .map_err(|source| BuildError::Tls { name: name.to_owned(), source: Box::new(source) })?;
+        let endpoints = ready_endpoints(name, config)?;
         Ok(Self { name: name.to_owned(), kind: BuilderKind::Otlp { config: Arc::new(config.clone()), endpoints } })
     }
 
@@ -227,12 +236,7 @@ impl ExporterBuilder {
     /// [`BuildError::Invalid`] with every problem of the config, [`BuildError::Tls`] when a
     /// certificate cannot be loaded.
     pub fn otlp_http(name: &str, config: &OtlpHttpExporterConfig) -> Result<Self, BuildError> {
-        validated(name, config)?;
-        let endpoints =
-            config.parsed_endpoints().map_err(|errors| BuildError::Invalid { name: name.to_owned(), errors })?;
-        let endpoints = config
-            .secured_endpoints(endpoints)
-            .map_err(|source| BuildError::Tls { name: name.to_owned(), source: Box::new(source) })?;
+        let endpoints = ready_endpoints(name, config)?;
         HttpProtocol::new(config).map_err(|source| BuildError::Encode { name: name.to_owned(), source })?;
         Ok(Self { name: name.to_owned(), kind: BuilderKind::OtlpHttp { config: Arc::new(config.clone()), endpoints } })
     }
@@ -243,12 +247,7 @@ impl ExporterBuilder {
     /// [`BuildError::Invalid`] with every problem of the config, [`BuildError::Tls`] when a
     /// certificate cannot be loaded.
     pub fn zipkin(name: &str, config: &ZipkinExporterConfig) -> Result<Self, BuildError> {
-        validated(name, config)?;
-        let endpoints =
-            config.parsed_endpoints().map_err(|errors| BuildError::Invalid { name: name.to_owned(), errors })?;
-        let endpoints = config
-            .secured_endpoints(endpoints)
-            .map_err(|source| BuildError::Tls { name: name.to_owned(), source: Box::new(source) })?;
+        let endpoints = ready_endpoints(name, config)?;
         ZipkinProtocol::new(config).map_err(|source| BuildError::Encode { name: name.to_owned(), source })?;
         Ok(Self { name: name.to_owned(), kind: BuilderKind::Zipkin { config: Arc::new(config.clone()), endpoints } })
     }
@@ -299,63 +298,19 @@ impl ExporterBuilder {
         let stats = Arc::new(ExporterStats::new());
         let kind = match &self.kind {
             BuilderKind::Otlp { config, endpoints } => {
-                let settings = NetworkSettings {
-                    name: self.name.clone(),
-                    endpoints: endpoints.clone(),
-                    pool: PoolSettings {
-                        version: HttpVersion::Http2,
-                        connect: connect_options(config.timeout.0),
-                        keepalive: Some(config.keepalive.clone()),
-                        idle_timeout: Duration::MAX,
-                        max_idle: 0,
-                        reuse: true,
-                    },
-                    timeout: config.timeout.0,
-                    retry: config.retry_on_failure.clone(),
-                    queue: config.sending_queue.clone(),
-                    failover: config.failover.clone(),
-                    health: health.clone(),
-                };
+                let settings = network_settings(&self.name, endpoints, config.as_ref(), &health);
                 ExporterKind::Otlp(NetworkExporter::start(settings, GrpcProtocol::new(config), stats))
             }
             BuilderKind::OtlpHttp { config, endpoints } => {
                 let protocol = HttpProtocol::new(config)
                     .map_err(|source| BuildError::Encode { name: self.name.clone(), source })?;
-                let settings = NetworkSettings {
-                    name: self.name.clone(),
-                    endpoints: endpoints.clone(),
-                    pool: http1_pool(
-                        config.timeout.0,
-                        config.idle_conn_timeout.0,
-                        config.max_idle_conns,
-                        config.disable_keep_alives,
-                    ),
-                    timeout: config.timeout.0,
-                    retry: config.retry_on_failure.clone(),
-                    queue: config.sending_queue.clone(),
-                    failover: config.failover.clone(),
-                    health: health.clone(),
-                };
+                let settings = network_settings(&self.name, endpoints, config.as_ref(), &health);
                 ExporterKind::OtlpHttp(NetworkExporter::start(settings, protocol, stats))
             }
             BuilderKind::Zipkin { config, endpoints } => {
                 let protocol = ZipkinProtocol::new(config)
                     .map_err(|source| BuildError::Encode { name: self.name.clone(), source })?;
-                let settings = NetworkSettings {
-                    name: self.name.clone(),
-                    endpoints: endpoints.clone(),
-                    pool: http1_pool(
-                        config.timeout.0,
-                        config.idle_conn_timeout.0,
-                        config.max_idle_conns,
-                        config.disable_keep_alives,
-                    ),
-                    timeout: config.timeout.0,
-                    retry: config.retry_on_failure.clone(),
-                    queue: config.sending_queue.clone(),
-                    failover: config.failover.clone(),
-                    health: health.clone(),
-                };
+                let settings = network_settings(&self.name, endpoints, config.as_ref(), &health);
                 ExporterKind::Zipkin(NetworkExporter::start(settings, protocol, stats))
             }
             BuilderKind::File(builder) => ExporterKind::File(builder.instance()),
@@ -368,7 +323,29 @@ impl ExporterBuilder {
 
 /// The pool of an HTTP/1.1 exporter (HTTP/2 where TLS's ALPN selects it), from the Collector's
 /// `confighttp` client keys.
-fn http1_pool(
+/// The engine's settings for a network exporter: its endpoints, and the connection pool, timeout,
+/// retries, queue and failover of its config.
+fn network_settings(
+    name: &str,
+    endpoints: &[Endpoint],
+    config: &impl NetworkExporterConfig,
+    health: &Option<Arc<dyn HealthSink>>,
+) -> NetworkSettings {
+    let blocks = config.client_blocks();
+    NetworkSettings {
+        name: name.to_owned(),
+        endpoints: endpoints.to_vec(),
+        pool: config.pool(),
+        timeout: blocks.timeout.0,
+        retry: blocks.retry_on_failure.clone(),
+        queue: blocks.sending_queue.clone(),
+        failover: blocks.failover.clone(),
+        health: health.clone(),
+    }
+}
+
+/// An HTTP/1.1 pool as Go's `http.Transport` keeps one, from the `confighttp` keys.
+pub(crate) fn http1_pool(
     timeout: Duration,
     idle_conn_timeout: Duration,
     max_idle_conns: usize,
@@ -384,7 +361,7 @@ fn http1_pool(
     }
 }
 
-fn connect_options(timeout: Duration) -> ConnectOptions {
+pub(crate) fn connect_options(timeout: Duration) -> ConnectOptions {
     ConnectOptions {
         connect_timeout: Some(timeout),
         read_buffer_size: CLIENT_READ_BUFFER,

@@ -25,12 +25,15 @@ use serde::{Deserialize, Serialize};
 use spanpipe_config::{ComponentConfig, FieldError, GoDuration};
 use spanpipe_core::SpanBatch;
 
-use crate::client::{secure_endpoints, ChunkedBody, ClientResponse, Endpoint, TlsRule, MAX_RESPONSE_BYTES};
+use crate::client::{
+    secure_endpoints, ChunkedBody, ClientResponse, Endpoint, HttpVersion, PoolSettings, TlsRule, MAX_RESPONSE_BYTES,
+};
 use crate::compression::{compress, decompress};
+use crate::connect_options;
 use crate::network::{EncodeError, ExportError, Outcome, Payload, Protocol};
 use crate::settings::{
-    validate_headers, validate_timeout, Compression, CompressionParams, FailoverConfig, KeepaliveConfig, QueueConfig,
-    RetryConfig, TlsClientConfig,
+    client_blocks, listed_endpoints, parse_keyed_endpoints, ClientBlocks, Compression, CompressionParams,
+    FailoverConfig, KeepaliveConfig, NetworkExporterConfig, QueueConfig, RetryConfig, TlsClientConfig,
 };
 use spanpipe_transports::grpc_status::{ExportTraceServiceResponse, RpcStatus};
 use spanpipe_transports::tls::{TlsError, ALPN_H2};
@@ -91,41 +94,39 @@ impl Default for OtlpExporterConfig {
     }
 }
 
-impl OtlpExporterConfig {
-    /// The endpoints in failover order, each with the config path that set it.
-    pub(crate) fn endpoint_entries(&self) -> Vec<(String, &str)> {
-        if self.endpoints.is_empty() {
-            vec![("endpoint".to_owned(), self.endpoint.as_str())]
-        } else {
-            self.endpoints.iter().enumerate().map(|(i, text)| (format!("endpoints[{i}]"), text.as_str())).collect()
-        }
-    }
-
-    /// The parsed endpoints, or the errors that name the bad ones.
-    pub(crate) fn parsed_endpoints(&self) -> Result<Vec<Endpoint>, Vec<FieldError>> {
+impl NetworkExporterConfig for OtlpExporterConfig {
+    fn parsed_endpoints(&self) -> Result<Vec<Endpoint>, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let mut endpoints = Vec::new();
         if !self.endpoint.is_empty() && !self.endpoints.is_empty() {
             errors.push(FieldError::new("endpoints", "set either `endpoint` or `endpoints`, not both"));
         }
-        for (path, text) in self.endpoint_entries() {
-            match parse_grpc_endpoint(text) {
-                Ok(endpoint) => endpoints.push(endpoint),
-                Err(message) => errors.push(FieldError::new(path, message)),
-            }
-        }
-        if errors.is_empty() {
-            Ok(endpoints)
+        let keyed: Vec<(String, &str)> = if self.endpoints.is_empty() {
+            vec![("endpoint".to_owned(), self.endpoint.as_str())]
         } else {
-            Err(errors)
+            listed_endpoints(&self.endpoints).collect()
+        };
+        parse_keyed_endpoints(keyed, parse_grpc_endpoint, errors)
+    }
+
+    fn client_blocks(&self) -> ClientBlocks<'_> {
+        client_blocks!(self)
+    }
+
+    /// HTTP/2: one multiplexed connection per core and endpoint, pinged as `keepalive` says.
+    fn pool(&self) -> PoolSettings {
+        PoolSettings {
+            version: HttpVersion::Http2,
+            connect: connect_options(self.timeout.0),
+            keepalive: Some(self.keepalive.clone()),
+            idle_timeout: Duration::MAX,
+            max_idle: 0,
+            reuse: true,
         }
     }
 
-    /// `endpoints` with their TLS, loaded from the `tls` block (certificate files read now).
-    ///
-    /// # Errors
-    /// [`TlsError`] naming the key or file that cannot be used.
-    pub(crate) fn secured_endpoints(&self, endpoints: Vec<Endpoint>) -> Result<Vec<Endpoint>, TlsError> {
+    /// gRPC's rule (`configgrpc`): TLS unless the `tls` block is `insecure`, whatever the
+    /// scheme, and ALPN offers HTTP/2 only.
+    fn secured_endpoints(&self, endpoints: Vec<Endpoint>) -> Result<Vec<Endpoint>, TlsError> {
         let mut endpoints = secure_endpoints(endpoints, &self.tls, TlsRule::UnlessInsecure, &[ALPN_H2])?;
         // grpc-go sends the name the certificate is checked against as the `:authority`.
         if self.tls.enables_tls() && !self.tls.server_name_override.is_empty() {
@@ -143,15 +144,8 @@ impl OtlpExporterConfig {
 
 impl ComponentConfig for OtlpExporterConfig {
     fn validate(&self) -> Vec<FieldError> {
-        let mut errors = self.parsed_endpoints().err().unwrap_or_default();
-        crate::settings::validate_tls(&self.tls, &mut errors);
-        validate_timeout(self.timeout, &mut errors);
-        validate_headers(&self.headers, &mut errors);
-        self.compression_params.validate(self.compression, &mut errors);
+        let mut errors = self.network_errors();
         self.keepalive.validate(&mut errors);
-        self.retry_on_failure.validate(&mut errors);
-        self.sending_queue.validate(&mut errors);
-        self.failover.validate(&mut errors);
         errors
     }
 }
@@ -389,20 +383,7 @@ mod tests {
         trailers: Option<&[(&str, &str)]>,
         body: Bytes,
     ) -> ClientResponse {
-        let map = |pairs: &[(&str, &str)]| {
-            pairs
-                .iter()
-                .map(|(name, value)| {
-                    (HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap())
-                })
-                .collect::<HeaderMap>()
-        };
-        ClientResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: map(headers),
-            body,
-            trailers: trailers.map(map),
-        }
+        ClientResponse::for_test(status, headers, trailers, body)
     }
 
     fn framed(message: &[u8]) -> Bytes {

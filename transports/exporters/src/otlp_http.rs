@@ -23,15 +23,15 @@ use spanpipe_codecs::Codec as _;
 use spanpipe_config::{ComponentConfig, FieldError, GoDuration};
 use spanpipe_core::SpanBatch;
 
-use crate::client::{secure_endpoints, ChunkedBody, ClientResponse, Endpoint, TlsRule, MAX_RESPONSE_BYTES};
+use crate::client::{ChunkedBody, ClientResponse, Endpoint, PoolSettings, MAX_RESPONSE_BYTES};
 use crate::compression::{compress, decompress};
+use crate::http1_pool;
 use crate::network::{EncodeError, ExportError, Outcome, Payload, Protocol};
 use crate::settings::{
-    validate_headers, validate_timeout, Compression, CompressionParams, FailoverConfig, QueueConfig, RetryConfig,
-    TlsClientConfig,
+    client_blocks, listed_endpoints, parse_keyed_endpoints, ClientBlocks, Compression, CompressionParams,
+    FailoverConfig, NetworkExporterConfig, QueueConfig, RetryConfig, TlsClientConfig,
 };
 use spanpipe_transports::grpc_status::{ExportTraceServiceResponse, RpcStatus};
-use spanpipe_transports::tls::{TlsError, ALPN_H2, ALPN_HTTP1};
 
 /// The path the OTLP specification gives trace exports.
 pub const TRACES_PATH: &str = "/v1/traces";
@@ -126,60 +126,42 @@ impl Default for OtlpHttpExporterConfig {
     }
 }
 
-impl OtlpHttpExporterConfig {
-    /// The trace URLs in failover order, or the errors that name the bad keys.
-    pub(crate) fn parsed_endpoints(&self) -> Result<Vec<Endpoint>, Vec<FieldError>> {
+impl NetworkExporterConfig for OtlpHttpExporterConfig {
+    /// The trace URLs: `endpoints` (each a base URL, as `endpoint`), `traces_endpoint` as written,
+    /// or `endpoint` with `/v1/traces` appended.
+    fn parsed_endpoints(&self) -> Result<Vec<Endpoint>, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let mut endpoints = Vec::new();
-        let mut add =
-            |path: String, text: &str, append_traces_path: bool| match parse_http_endpoint(text, append_traces_path) {
-                Ok(endpoint) => endpoints.push(endpoint),
-                Err(message) => errors.push(FieldError::new(path, message)),
-            };
-        if !self.endpoints.is_empty() {
-            for (i, text) in self.endpoints.iter().enumerate() {
-                add(format!("endpoints[{i}]"), text, true);
-            }
+        let keyed: Vec<(String, (&str, bool))> = if !self.endpoints.is_empty() {
             if !self.endpoint.is_empty() || !self.traces_endpoint.is_empty() {
                 errors.push(FieldError::new(
                     "endpoints",
                     "set either `endpoints` or `endpoint`/`traces_endpoint`, not both",
                 ));
             }
+            listed_endpoints(&self.endpoints).map(|(path, text)| (path, (text, true))).collect()
         } else if !self.traces_endpoint.is_empty() {
-            add("traces_endpoint".to_owned(), &self.traces_endpoint, false);
+            vec![("traces_endpoint".to_owned(), (self.traces_endpoint.as_str(), false))]
         } else if !self.endpoint.is_empty() {
-            add("endpoint".to_owned(), &self.endpoint, true);
+            vec![("endpoint".to_owned(), (self.endpoint.as_str(), true))]
         } else {
             errors.push(FieldError::new("endpoint", "either `endpoint` or `traces_endpoint` must be set"));
-        }
-        if errors.is_empty() {
-            Ok(endpoints)
-        } else {
-            Err(errors)
-        }
+            Vec::new()
+        };
+        parse_keyed_endpoints(keyed, |(text, append_traces_path)| parse_http_endpoint(text, append_traces_path), errors)
     }
 
-    /// `endpoints` with their TLS (for `https://` ones), loaded from the `tls` block now.
-    ///
-    /// # Errors
-    /// [`TlsError`] naming the key or file that cannot be used.
-    pub(crate) fn secured_endpoints(&self, endpoints: Vec<Endpoint>) -> Result<Vec<Endpoint>, TlsError> {
-        secure_endpoints(endpoints, &self.tls, TlsRule::ByScheme, &[ALPN_H2, ALPN_HTTP1])
+    fn client_blocks(&self) -> ClientBlocks<'_> {
+        client_blocks!(self)
+    }
+
+    fn pool(&self) -> PoolSettings {
+        http1_pool(self.timeout.0, self.idle_conn_timeout.0, self.max_idle_conns, self.disable_keep_alives)
     }
 }
 
 impl ComponentConfig for OtlpHttpExporterConfig {
     fn validate(&self) -> Vec<FieldError> {
-        let mut errors = self.parsed_endpoints().err().unwrap_or_default();
-        crate::settings::validate_tls(&self.tls, &mut errors);
-        validate_timeout(self.timeout, &mut errors);
-        validate_headers(&self.headers, &mut errors);
-        self.compression_params.validate(self.compression, &mut errors);
-        self.retry_on_failure.validate(&mut errors);
-        self.sending_queue.validate(&mut errors);
-        self.failover.validate(&mut errors);
-        errors
+        self.network_errors()
     }
 }
 
@@ -417,8 +399,6 @@ fn read_http_outcome(endpoint: &Endpoint, response: &ClientResponse, now: System
 
 #[cfg(test)]
 mod tests {
-    use http::header::HeaderName;
-    use http::StatusCode;
 
     use spanpipe_transports::grpc_status::ExportTracePartialSuccess;
 
@@ -429,17 +409,7 @@ mod tests {
     }
 
     fn response(status: u16, headers: &[(&str, &str)], body: impl Into<Bytes>) -> ClientResponse {
-        ClientResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: headers
-                .iter()
-                .map(|(name, value)| {
-                    (HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap())
-                })
-                .collect(),
-            body: body.into(),
-            trailers: None,
-        }
+        ClientResponse::for_test(status, headers, None, body)
     }
 
     #[test]

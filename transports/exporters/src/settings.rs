@@ -1,6 +1,7 @@
-//! Config blocks the `otlp` and `otlphttp` exporters share, with the OpenTelemetry Collector's keys
-//! and defaults (`configretry.BackOffConfig`, `exporterhelper` queue config, `configgrpc`
-//! keepalive, `configtls`, `configcompression`), plus spanpipe's `failover` block.
+//! Config blocks the network exporters (`otlp`, `otlphttp`, `zipkin`) share, with the
+//! OpenTelemetry Collector's keys and defaults (`configretry.BackOffConfig`, `exporterhelper` queue
+//! config, `configgrpc` keepalive, `configtls`, `configcompression`), plus spanpipe's `failover`
+//! block; and [`NetworkExporterConfig`], which checks and loads them the same way for all three.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,6 +9,104 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use spanpipe_config::{FieldError, GoDuration};
+use spanpipe_transports::tls::{TlsError, ALPN_H2, ALPN_HTTP1};
+
+use crate::client::{secure_endpoints, Endpoint, PoolSettings, TlsRule};
+
+/// The config of an exporter built on the network engine (`crate::network`): where it sends, and
+/// the client blocks every such exporter has. Their checks and the loading of their endpoints are
+/// written once, here; each exporter adds only what is its own (the `otlp` exporter's
+/// `keepalive`, for one).
+pub(crate) trait NetworkExporterConfig {
+    /// The endpoints in failover order, or the errors that name the bad keys.
+    fn parsed_endpoints(&self) -> Result<Vec<Endpoint>, Vec<FieldError>>;
+
+    /// The blocks every network exporter has.
+    fn client_blocks(&self) -> ClientBlocks<'_>;
+
+    /// The connection pool its keys ask for.
+    fn pool(&self) -> PoolSettings;
+
+    /// `endpoints` with their TLS, loaded from the `tls` block now (certificate files are read).
+    /// This is HTTP's rule, which the `otlphttp` and `zipkin` exporters follow: the URL's scheme
+    /// decides, and ALPN offers HTTP/2 then HTTP/1.1.
+    ///
+    /// # Errors
+    /// [`TlsError`] naming the key or file that cannot be used.
+    fn secured_endpoints(&self, endpoints: Vec<Endpoint>) -> Result<Vec<Endpoint>, TlsError> {
+        secure_endpoints(endpoints, self.client_blocks().tls, TlsRule::ByScheme, &[ALPN_H2, ALPN_HTTP1])
+    }
+
+    /// Every problem of the endpoints and of the shared blocks, each under its key.
+    fn network_errors(&self) -> Vec<FieldError> {
+        let mut errors = self.parsed_endpoints().err().unwrap_or_default();
+        let blocks = self.client_blocks();
+        validate_tls(blocks.tls, &mut errors);
+        validate_timeout(blocks.timeout, &mut errors);
+        validate_headers(blocks.headers, &mut errors);
+        blocks.compression_params.validate(blocks.compression, &mut errors);
+        blocks.retry_on_failure.validate(&mut errors);
+        blocks.sending_queue.validate(&mut errors);
+        blocks.failover.validate(&mut errors);
+        errors
+    }
+}
+
+/// Borrowed views of the blocks [`NetworkExporterConfig`] checks.
+pub(crate) struct ClientBlocks<'a> {
+    pub(crate) tls: &'a TlsClientConfig,
+    pub(crate) timeout: GoDuration,
+    pub(crate) headers: &'a BTreeMap<String, String>,
+    pub(crate) compression: Compression,
+    pub(crate) compression_params: &'a CompressionParams,
+    pub(crate) retry_on_failure: &'a RetryConfig,
+    pub(crate) sending_queue: &'a QueueConfig,
+    pub(crate) failover: &'a FailoverConfig,
+}
+
+/// [`ClientBlocks`] of a config whose blocks have the Collector's key names as field names, as all
+/// of them do.
+macro_rules! client_blocks {
+    ($config:expr) => {
+        $crate::settings::ClientBlocks {
+            tls: &$config.tls,
+            timeout: $config.timeout,
+            headers: &$config.headers,
+            compression: $config.compression,
+            compression_params: &$config.compression_params,
+            retry_on_failure: &$config.retry_on_failure,
+            sending_queue: &$config.sending_queue,
+            failover: &$config.failover,
+        }
+    };
+}
+pub(crate) use client_blocks;
+
+/// The keys of spanpipe's `endpoints` failover list, `endpoints[0]` on, with their texts.
+pub(crate) fn listed_endpoints(endpoints: &[String]) -> impl Iterator<Item = (String, &str)> {
+    endpoints.iter().enumerate().map(|(i, text)| (format!("endpoints[{i}]"), text.as_str()))
+}
+
+/// Parses each keyed endpoint with `parse`, naming a bad one by its key. `errors` holds what was
+/// found wrong before (conflicting keys, say); the endpoints come back only when there is none.
+pub(crate) fn parse_keyed_endpoints<T>(
+    keyed: impl IntoIterator<Item = (String, T)>,
+    parse: impl Fn(T) -> Result<Endpoint, String>,
+    mut errors: Vec<FieldError>,
+) -> Result<Vec<Endpoint>, Vec<FieldError>> {
+    let mut endpoints = Vec::new();
+    for (path, endpoint) in keyed {
+        match parse(endpoint) {
+            Ok(endpoint) => endpoints.push(endpoint),
+            Err(message) => errors.push(FieldError::new(path, message)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(endpoints)
+    } else {
+        Err(errors)
+    }
+}
 
 /// `retry_on_failure`: exponential backoff between attempts, as the Collector's `configretry`.
 ///

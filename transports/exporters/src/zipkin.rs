@@ -31,15 +31,15 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use spanpipe_config::{ComponentConfig, FieldError, GoDuration};
 use spanpipe_core::SpanBatch;
-use spanpipe_transports::tls::{TlsError, ALPN_H2, ALPN_HTTP1};
 
-use crate::client::{secure_endpoints, ChunkedBody, ClientResponse, Endpoint, TlsRule};
+use crate::client::{ChunkedBody, ClientResponse, Endpoint, PoolSettings};
+use crate::http1_pool;
 use crate::http_post::HttpPost;
 use crate::network::{EncodeError, ExportError, Outcome, Payload, Protocol};
 use crate::otlp_http::{parse_http_endpoint, response_body, retry_after};
 use crate::settings::{
-    validate_headers, validate_timeout, validate_tls, Compression, CompressionParams, FailoverConfig, QueueConfig,
-    RetryConfig, TlsClientConfig,
+    client_blocks, listed_endpoints, parse_keyed_endpoints, ClientBlocks, Compression, CompressionParams,
+    FailoverConfig, NetworkExporterConfig, QueueConfig, RetryConfig, TlsClientConfig,
 };
 
 /// The Zipkin server's spans API, for docs and examples: the Collector takes the whole URL from
@@ -145,9 +145,9 @@ impl Default for ZipkinExporterConfig {
     }
 }
 
-impl ZipkinExporterConfig {
-    /// The URLs in failover order, or the errors that name the bad keys.
-    pub(crate) fn parsed_endpoints(&self) -> Result<Vec<Endpoint>, Vec<FieldError>> {
+impl NetworkExporterConfig for ZipkinExporterConfig {
+    /// The URLs as written: the Collector appends no path to a Zipkin `endpoint`.
+    fn parsed_endpoints(&self) -> Result<Vec<Endpoint>, Vec<FieldError>> {
         let mut errors = Vec::new();
         let keyed: Vec<(String, &str)> = if self.endpoints.is_empty() {
             if self.endpoint.is_empty() {
@@ -163,42 +163,23 @@ impl ZipkinExporterConfig {
             if !self.endpoint.is_empty() {
                 errors.push(FieldError::new("endpoints", "set either `endpoints` or `endpoint`, not both"));
             }
-            self.endpoints.iter().enumerate().map(|(i, text)| (format!("endpoints[{i}]"), text.as_str())).collect()
+            listed_endpoints(&self.endpoints).collect()
         };
-        let mut endpoints = Vec::with_capacity(keyed.len());
-        for (path, text) in keyed {
-            match parse_http_endpoint(text, false) {
-                Ok(endpoint) => endpoints.push(endpoint),
-                Err(message) => errors.push(FieldError::new(path, message)),
-            }
-        }
-        if errors.is_empty() {
-            Ok(endpoints)
-        } else {
-            Err(errors)
-        }
+        parse_keyed_endpoints(keyed, |text| parse_http_endpoint(text, false), errors)
     }
 
-    /// `endpoints` with their TLS (for `https://` ones), loaded from the `tls` block now.
-    ///
-    /// # Errors
-    /// [`TlsError`] naming the key or file that cannot be used.
-    pub(crate) fn secured_endpoints(&self, endpoints: Vec<Endpoint>) -> Result<Vec<Endpoint>, TlsError> {
-        secure_endpoints(endpoints, &self.tls, TlsRule::ByScheme, &[ALPN_H2, ALPN_HTTP1])
+    fn client_blocks(&self) -> ClientBlocks<'_> {
+        client_blocks!(self)
+    }
+
+    fn pool(&self) -> PoolSettings {
+        http1_pool(self.timeout.0, self.idle_conn_timeout.0, self.max_idle_conns, self.disable_keep_alives)
     }
 }
 
 impl ComponentConfig for ZipkinExporterConfig {
     fn validate(&self) -> Vec<FieldError> {
-        let mut errors = self.parsed_endpoints().err().unwrap_or_default();
-        validate_tls(&self.tls, &mut errors);
-        validate_timeout(self.timeout, &mut errors);
-        validate_headers(&self.headers, &mut errors);
-        self.compression_params.validate(self.compression, &mut errors);
-        self.retry_on_failure.validate(&mut errors);
-        self.sending_queue.validate(&mut errors);
-        self.failover.validate(&mut errors);
-        errors
+        self.network_errors()
     }
 }
 
@@ -281,10 +262,9 @@ fn read_zipkin_outcome(endpoint: &Endpoint, response: &ClientResponse, now: Syst
 
 #[cfg(test)]
 mod tests {
-    use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+    use http::header::CONTENT_TYPE;
     use std::time::Duration;
 
-    use http::StatusCode;
     use spanpipe_codecs::Codec as _;
 
     use super::*;
@@ -294,17 +274,7 @@ mod tests {
     }
 
     fn response(status: u16, headers: &[(&str, &str)], body: &'static str) -> ClientResponse {
-        ClientResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: headers
-                .iter()
-                .map(|(name, value)| {
-                    (HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap())
-                })
-                .collect(),
-            body: Bytes::from_static(body.as_bytes()),
-            trailers: None,
-        }
+        ClientResponse::for_test(status, headers, None, body)
     }
 
     fn outcome(status: u16, headers: &[(&str, &str)]) -> Outcome {
