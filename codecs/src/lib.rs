@@ -16,6 +16,7 @@
 //! (codecs are shared behind `Arc`), so every data-plane core keeps its own copy and a new one is
 //! swapped in when a plugin registers a codec.
 
+pub mod field_path;
 pub mod hex_id;
 pub mod json_tape;
 pub mod otlp_json;

@@ -13,12 +13,13 @@
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
+use spanpipe_codecs::field_path::{PathContext as _, PathError as _};
 use spanpipe_core::{
     ArrayWriter, Attributes, BatchWriter, KeyValueListWriter, ResourceSpansWriter, ResourceWriter, ScopeSpansWriter,
     SpanBatch, SpanWriter, ValueWriter, MAX_VALUE_DEPTH,
 };
 
-use crate::error::{Context as _, Expected, Family, IntegerProblem, MsgpackError, MsgpackErrorKind};
+use crate::error::{Expected, Family, IntegerProblem, MsgpackError, MsgpackErrorKind};
 use crate::reader::{Reader, Result};
 
 /// Decodes a MessagePack `ExportTraceServiceRequest` (or `TracesData`) into a batch.

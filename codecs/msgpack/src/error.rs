@@ -1,13 +1,16 @@
 //! The decoding error: what is wrong ([`MsgpackErrorKind`]), where in the data model
 //! ([`FieldPath`]) and where in the bytes (the offset).
 //!
-//! As in the OTLP/JSON decoder, the path is built backwards: nothing about the position is
-//! recorded while decoding succeeds; a refused value creates the error with its byte offset and
-//! an empty path, and each enclosing level adds its key or index as the error travels up through
-//! `?`. The path is put in reading order once, at the public boundary.
+//! As in the OTLP/JSON decoder, the path is built backwards, with the same types
+//! ([`spanpipe_codecs::field_path`]): nothing about the position is recorded while decoding
+//! succeeds; a refused value creates the error with its byte offset and an empty path, and each
+//! enclosing level adds its key or index as the error travels up through `?`. The path is put in
+//! reading order once, at the public boundary.
 
 use std::fmt;
 
+use spanpipe_codecs::field_path::PathError;
+pub use spanpipe_codecs::field_path::{FieldPath, PathSegment};
 use spanpipe_core::ScanError;
 
 /// Why a MessagePack body was refused: what, the path of the field in the OTLP data model, and
@@ -46,7 +49,7 @@ struct Inner {
 impl fmt::Display for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} at byte {}", self.kind, self.offset)?;
-        if !self.path.segments.is_empty() {
+        if !self.path.is_empty() {
             write!(f, " (`{}`)", self.path)?;
         }
         Ok(())
@@ -77,92 +80,12 @@ impl MsgpackError {
     pub(crate) fn new(kind: MsgpackErrorKind, offset: usize) -> Self {
         Self(Box::new(Inner { kind, path: FieldPath::default(), offset }))
     }
-
-    /// Adds the enclosing map key (called while the error travels outwards).
-    #[cold]
-    pub(crate) fn in_key(mut self, key: &'static str) -> Self {
-        self.0.path.segments.push(PathSegment::Key(key));
-        self
-    }
-
-    /// Adds the enclosing array index (called while the error travels outwards).
-    #[cold]
-    pub(crate) fn in_index(mut self, index: usize) -> Self {
-        self.0.path.segments.push(PathSegment::Index(index));
-        self
-    }
-
-    /// Puts the path, collected innermost first, in reading order.
-    #[cold]
-    pub(crate) fn finish(mut self) -> Self {
-        self.0.path.segments.reverse();
-        self
-    }
 }
 
-/// Adds path context to results on their way out; a no-op unless the result is an error.
-pub(crate) trait Context<T> {
-    /// The error happened inside the value of `key`.
-    fn in_key(self, key: &'static str) -> Result<T, MsgpackError>;
-    /// The error happened inside element `index` of an array.
-    fn in_index(self, index: usize) -> Result<T, MsgpackError>;
-}
-
-impl<T> Context<T> for Result<T, MsgpackError> {
-    #[inline]
-    fn in_key(self, key: &'static str) -> Result<T, MsgpackError> {
-        self.map_err(|error| error.in_key(key))
+impl PathError for MsgpackError {
+    fn path_mut(&mut self) -> &mut FieldPath {
+        &mut self.0.path
     }
-
-    #[inline]
-    fn in_index(self, index: usize) -> Result<T, MsgpackError> {
-        self.map_err(|error| error.in_index(index))
-    }
-}
-
-/// Where in the request a fault is: map keys and array indexes from the top-level map down,
-/// displayed as `resourceSpans[0].scopeSpans[1].spans[3].traceId`.
-///
-/// Keys are named in lowerCamelCase whichever spelling (`trace_id` or `traceId`) the body used.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FieldPath {
-    segments: Vec<PathSegment>,
-}
-
-impl FieldPath {
-    /// The keys and indexes, outermost first.
-    #[must_use]
-    pub fn segments(&self) -> &[PathSegment] {
-        &self.segments
-    }
-
-    /// Whether the path is empty (the fault is in the top-level value or after it).
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.segments.is_empty()
-    }
-}
-
-impl fmt::Display for FieldPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (position, segment) in self.segments.iter().enumerate() {
-            match segment {
-                PathSegment::Key(key) if position == 0 => f.write_str(key)?,
-                PathSegment::Key(key) => write!(f, ".{key}")?,
-                PathSegment::Index(index) => write!(f, "[{index}]")?,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// One step of a [`FieldPath`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PathSegment {
-    /// A map key, in its lowerCamelCase spelling.
-    Key(&'static str),
-    /// An array index, from zero.
-    Index(usize),
 }
 
 /// The kinds of fault the decoder reports.

@@ -10,10 +10,11 @@
 //! `RetryInfo`.
 
 use rmp::encode::ByteBuf;
+use spanpipe_codecs::field_path::{PathContext as _, PathError as _};
 
 use crate::decode::{integer, narrow, str_or_nil};
 use crate::encode::{Infallibly as _, Map};
-use crate::error::{Context as _, Expected, MsgpackError, MsgpackErrorKind};
+use crate::error::{Expected, MsgpackError, MsgpackErrorKind};
 use crate::reader::{Reader, Result};
 
 /// An OTLP `ExportTraceServiceResponse`.

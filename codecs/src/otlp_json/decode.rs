@@ -30,8 +30,9 @@ use spanpipe_core::{
 
 use crate::json_tape::{self, JsonBuffer};
 
-use super::error::{Context as _, Expected, IntegerProblem, JsonError, JsonErrorKind, SyntaxError};
+use super::error::{Expected, IntegerProblem, JsonError, JsonErrorKind, SyntaxError};
 use super::tape::{Elements, Entries, Value};
+use crate::field_path::{PathContext as _, PathError as _};
 
 /// Decodes an OTLP/JSON `ExportTraceServiceRequest` (or `TracesData`) into a batch.
 ///

@@ -1,13 +1,10 @@
-//! The OTLP/JSON decoding error: what is wrong ([`JsonErrorKind`]) and where ([`JsonPath`]).
-//!
-//! Why the path is built backwards: decoding succeeds far more often than it fails, so the
-//! success path must not pay for error context. Nothing about the position is recorded while
-//! decoding; when a field is refused, the error is created with an empty path and each enclosing
-//! level adds its own key or array index as the error travels up through `?` (innermost first).
-//! The path is put in reading order once, at the public boundary. An error allocates; a field
-//! that decodes fine does not.
+//! The OTLP/JSON decoding error: what is wrong ([`JsonErrorKind`]) and where ([`FieldPath`],
+//! built backwards on the way out as [`crate::field_path`] explains).
 
 use std::fmt;
+
+use crate::field_path::PathError;
+pub use crate::field_path::{FieldPath, PathSegment};
 
 use spanpipe_core::ScanError;
 
@@ -29,12 +26,12 @@ pub struct JsonError(Box<Inner>);
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Inner {
     kind: JsonErrorKind,
-    path: JsonPath,
+    path: FieldPath,
 }
 
 impl fmt::Display for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.segments.is_empty() {
+        if self.path.is_empty() {
             write!(f, "{}", self.kind)
         } else {
             write!(f, "{} at `{}`", self.kind, self.path)
@@ -51,34 +48,13 @@ impl JsonError {
 
     /// Where: the JSON path of the offending value (empty for faults of the JSON text itself).
     #[must_use]
-    pub fn path(&self) -> &JsonPath {
+    pub fn path(&self) -> &FieldPath {
         &self.0.path
     }
 
     #[cold]
     pub(crate) fn new(kind: JsonErrorKind) -> Self {
-        Self(Box::new(Inner { kind, path: JsonPath { segments: Vec::new() } }))
-    }
-
-    /// Adds the enclosing object key (called while the error travels outwards).
-    #[cold]
-    pub(crate) fn in_key(mut self, key: &'static str) -> Self {
-        self.0.path.segments.push(PathSegment::Key(key));
-        self
-    }
-
-    /// Adds the enclosing array index (called while the error travels outwards).
-    #[cold]
-    pub(crate) fn in_index(mut self, index: usize) -> Self {
-        self.0.path.segments.push(PathSegment::Index(index));
-        self
-    }
-
-    /// Puts the path, collected innermost first, in reading order.
-    #[cold]
-    pub(crate) fn finish(mut self) -> Self {
-        self.0.path.segments.reverse();
-        self
+        Self(Box::new(Inner { kind, path: FieldPath::default() }))
     }
 
     #[cold]
@@ -103,70 +79,10 @@ impl JsonError {
     }
 }
 
-/// Adds path context to results on their way out; a no-op unless the result is an error.
-pub(crate) trait Context<T> {
-    /// The error happened inside the value of `key`.
-    fn in_key(self, key: &'static str) -> Result<T, JsonError>;
-    /// The error happened inside element `index` of an array.
-    fn in_index(self, index: usize) -> Result<T, JsonError>;
-}
-
-impl<T> Context<T> for Result<T, JsonError> {
-    #[inline]
-    fn in_key(self, key: &'static str) -> Result<T, JsonError> {
-        self.map_err(|error| error.in_key(key))
+impl PathError for JsonError {
+    fn path_mut(&mut self) -> &mut FieldPath {
+        &mut self.0.path
     }
-
-    #[inline]
-    fn in_index(self, index: usize) -> Result<T, JsonError> {
-        self.map_err(|error| error.in_index(index))
-    }
-}
-
-/// Where in the request a fault is: object keys and array indexes from the top-level object
-/// down, displayed as `resourceSpans[0].scopeSpans[1].spans[3].traceId`.
-///
-/// Keys are always named in lowerCamelCase, as the OTLP specification writes them, whichever
-/// spelling (`trace_id` or `traceId`) the request used.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct JsonPath {
-    segments: Vec<PathSegment>,
-}
-
-impl JsonPath {
-    /// The keys and indexes, outermost first.
-    #[must_use]
-    pub fn segments(&self) -> &[PathSegment] {
-        &self.segments
-    }
-
-    /// Whether the path is empty (the fault is in the JSON text or the top-level value).
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.segments.is_empty()
-    }
-}
-
-impl fmt::Display for JsonPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (position, segment) in self.segments.iter().enumerate() {
-            match segment {
-                PathSegment::Key(key) if position == 0 => f.write_str(key)?,
-                PathSegment::Key(key) => write!(f, ".{key}")?,
-                PathSegment::Index(index) => write!(f, "[{index}]")?,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// One step of a [`JsonPath`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PathSegment {
-    /// An object key, in its lowerCamelCase spelling.
-    Key(&'static str),
-    /// An array index, from zero.
-    Index(usize),
 }
 
 /// The kinds of fault the OTLP/JSON decoder reports.

@@ -71,7 +71,7 @@ use spanpipe_core::SpanBatch;
 
 pub use decode::decode;
 pub use encode::encode;
-pub use error::{Expected, IntegerProblem, JsonError, JsonErrorKind, JsonPath, JsonType, PathSegment, SyntaxError};
+pub use error::{Expected, FieldPath, IntegerProblem, JsonError, JsonErrorKind, JsonType, PathSegment, SyntaxError};
 
 use crate::{json_tape, Codec, CodecError};
 
