@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 
 use spanpipe_config::GoDuration;
 use spanpipe_exporters::{
-    Compression, DropReason, ExporterBuilder, FailoverConfig, HttpEncoding, OtlpHttpExporterConfig, RetryConfig,
-    TRACES_PATH,
+    Compression, DropReason, ExporterBuilder, FailoverConfig, HttpEncoding, OtlpHttpExporterConfig, TRACES_PATH,
 };
-use support::{batch, eventually, free_port, on_glommio, FakeServer, Reply};
+use support::{batch, eventually, fast_retry, free_port, on_glommio, FakeServer, Reply};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -20,13 +19,7 @@ fn config(endpoint: &str) -> OtlpHttpExporterConfig {
     OtlpHttpExporterConfig {
         endpoint: endpoint.to_owned(),
         timeout: GoDuration::from_secs(2),
-        retry_on_failure: RetryConfig {
-            initial_interval: GoDuration::from_millis(10),
-            randomization_factor: 0.0,
-            max_interval: GoDuration::from_millis(50),
-            max_elapsed_time: GoDuration::from_secs(5),
-            ..RetryConfig::default()
-        },
+        retry_on_failure: fast_retry(),
         ..OtlpHttpExporterConfig::default()
     }
 }

@@ -7,7 +7,7 @@ mod support;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -22,10 +22,10 @@ use spanpipe_codecs::Codec as _;
 use spanpipe_config::{ComponentConfig, ComponentRegistry, GoDuration};
 use spanpipe_core::SpanBatch;
 use spanpipe_exporters::{
-    BuildError, Compression, DropReason, Exporter, ExporterBuilder, QueueConfig, RetryConfig, ZipkinExporterConfig,
-    ZipkinFormat, ZIPKIN_SPANS_PATH,
+    BuildError, Compression, DropReason, Exporter, ExporterBuilder, QueueConfig, ZipkinExporterConfig, ZipkinFormat,
+    ZIPKIN_SPANS_PATH,
 };
-use support::{eventually, free_port, on_glommio};
+use support::{eventually, fast_retry, free_port, on_glommio, LoopbackServer};
 
 const WAIT: Duration = Duration::from_secs(10);
 const MISSING_SERVICE: &str = "<missing service name>";
@@ -72,8 +72,7 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 struct ZipkinServer {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: LoopbackServer,
 }
 
 impl ZipkinServer {
@@ -82,17 +81,11 @@ impl ZipkinServer {
     }
 
     fn start_on(addr: SocketAddr) -> Self {
-        let listener = StdListener::bind(addr).expect("bind loopback");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("local address");
         let state = Arc::new(Mutex::new(State::default()));
-        let (stop, stopped) = tokio::sync::oneshot::channel();
         let served = Arc::clone(&state);
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
-            runtime.block_on(serve(listener, served, stopped));
-        });
-        Self { addr, state, stop: Some(stop), thread: Some(thread) }
+        let server =
+            LoopbackServer::start(addr, None, || {}, move |peer, request| handle(Arc::clone(&served), peer, request));
+        Self { addr: server.addr, state, _server: server }
     }
 
     fn url(&self) -> String {
@@ -118,35 +111,6 @@ impl ZipkinServer {
             }
         }
         spans
-    }
-}
-
-impl Drop for ZipkinServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-async fn serve(listener: StdListener, state: Arc<Mutex<State>>, mut stopped: tokio::sync::oneshot::Receiver<()>) {
-    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-    loop {
-        tokio::select! {
-            _ = &mut stopped => return,
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
-                let state = Arc::clone(&state);
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| handle(Arc::clone(&state), peer, request));
-                    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-                    let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
-                });
-            }
-        }
     }
 }
 
@@ -242,13 +206,7 @@ fn config(endpoint: &str) -> ZipkinExporterConfig {
     ZipkinExporterConfig {
         endpoint: endpoint.to_owned(),
         timeout: GoDuration::from_secs(2),
-        retry_on_failure: RetryConfig {
-            initial_interval: GoDuration::from_millis(10),
-            randomization_factor: 0.0,
-            max_interval: GoDuration::from_millis(50),
-            max_elapsed_time: GoDuration::from_secs(5),
-            ..RetryConfig::default()
-        },
+        retry_on_failure: fast_retry(),
         ..ZipkinExporterConfig::default()
     }
 }

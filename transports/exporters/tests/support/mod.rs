@@ -1,6 +1,7 @@
-//! Test peers and helpers for the exporter tests: a scripted OTLP server (gRPC and HTTP, in
-//! plaintext or over TLS with tokio-rustls, on a tokio current-thread runtime in its own thread,
-//! loopback only), a way to run a test body on a glommio executor, and bounded waiting.
+//! Test peers and helpers for the exporter tests: a loopback HTTP server that any fake receiver
+//! can answer through (HTTP/1.1 and HTTP/2, in plaintext or over TLS with tokio-rustls, on a tokio
+//! current-thread runtime in its own thread), the scripted OTLP server built on it (gRPC and HTTP),
+//! a way to run a test body on a glommio executor, and bounded waiting.
 
 #![allow(dead_code)] // Each test file uses a different part.
 
@@ -127,8 +128,7 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 pub struct FakeServer {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: LoopbackServer,
 }
 
 impl FakeServer {
@@ -148,17 +148,15 @@ impl FakeServer {
     }
 
     fn serve_on(addr: SocketAddr, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
-        let listener = StdListener::bind(addr).expect("bind the fake server");
-        listener.set_nonblocking(true).expect("non-blocking listener");
-        let addr = listener.local_addr().expect("bound address");
         let state = Arc::new(Mutex::new(State::default()));
-        let (stop, stopped) = tokio::sync::oneshot::channel();
-        let served = Arc::clone(&state);
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
-            runtime.block_on(serve(listener, served, stopped, tls));
-        });
-        Self { addr, state, stop: Some(stop), thread: Some(thread) }
+        let (served, failures) = (Arc::clone(&state), Arc::clone(&state));
+        let server = LoopbackServer::start(
+            addr,
+            tls,
+            move || lock(&failures).failed_handshakes += 1,
+            move |peer, request| handle(Arc::clone(&served), peer, request),
+        );
+        Self { addr: server.addr, state, _server: server }
     }
 
     /// Answers for the next requests, in order.
@@ -192,7 +190,43 @@ impl FakeServer {
     }
 }
 
-impl Drop for FakeServer {
+/// A loopback HTTP server on its own thread and tokio runtime, speaking HTTP/1.1 and HTTP/2 (by
+/// preface) on one port, in plaintext or TLS only. Each request is answered by the handler it was
+/// started with. Dropping it closes the listener and every connection.
+#[derive(Debug)]
+pub struct LoopbackServer {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LoopbackServer {
+    /// Serves on `addr` (port 0 for a fresh one): `handle(peer, request)` answers every request;
+    /// `failed_handshake` runs for each TLS handshake that fails.
+    pub fn start<H, F, B>(
+        addr: SocketAddr,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        failed_handshake: impl Fn() + Send + Sync + 'static,
+        handle: H,
+    ) -> Self
+    where
+        H: Fn(SocketAddr, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+        B: Body<Data = Bytes, Error = Infallible> + Send + 'static,
+    {
+        let listener = StdListener::bind(addr).expect("bind the loopback server");
+        listener.set_nonblocking(true).expect("non-blocking listener");
+        let addr = listener.local_addr().expect("bound address");
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+            runtime.block_on(serve(listener, stopped, tls, Arc::new(failed_handshake), handle));
+        });
+        Self { addr, stop: Some(stop), thread: Some(thread) }
+    }
+}
+
+impl Drop for LoopbackServer {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -203,23 +237,26 @@ impl Drop for FakeServer {
     }
 }
 
-async fn serve(
+async fn serve<H, F, B>(
     listener: StdListener,
-    state: Arc<Mutex<State>>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
     tls: Option<tokio_rustls::TlsAcceptor>,
-) {
+    failed_handshake: Arc<dyn Fn() + Send + Sync>,
+    handle: H,
+) where
+    H: Fn(SocketAddr, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+    B: Body<Data = Bytes, Error = Infallible> + Send + 'static,
+{
     let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
     loop {
         tokio::select! {
             _ = &mut stopped => return,
             accepted = listener.accept() => {
                 let Ok((stream, peer)) = accepted else { continue };
-                let state = Arc::clone(&state);
-                let tls = tls.clone();
+                let (tls, failed_handshake, handle) = (tls.clone(), Arc::clone(&failed_handshake), handle.clone());
                 tokio::spawn(async move {
-                    let handler = Arc::clone(&state);
-                    let service = hyper::service::service_fn(move |request| handle(Arc::clone(&handler), peer, request));
+                    let service = hyper::service::service_fn(move |request| handle(peer, request));
                     let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
                     match tls {
                         None => {
@@ -229,7 +266,7 @@ async fn serve(
                             Ok(secured) => {
                                 let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(secured), service).await;
                             }
-                            Err(_) => lock(&state).failed_handshakes += 1,
+                            Err(_) => failed_handshake(),
                         },
                     }
                 });
