@@ -9,9 +9,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
-use common::{endpoint, endpoint_json, Endpoint};
+use common::{endpoint, endpoint_json, kind, v2_json, Endpoint, Kind, ZipkinSpan};
 
 use bytes::Bytes;
 use proptest::prelude::*;
@@ -23,23 +21,6 @@ use spanpipe_zipkin::{DecodeOptions, ZipkinV2Json, ZipkinV2Proto, DEFAULT_SERVIC
 
 // ---------------------------------------------------------------- Zipkin model (test side)
 
-#[derive(Clone, Debug)]
-struct ZSpan {
-    trace_id: u128,
-    id: u64,
-    parent_id: Option<u64>,
-    kind: Option<&'static str>,
-    name: String,
-    timestamp: Option<u64>,
-    duration: u64,
-    local: Option<Endpoint>,
-    remote: Option<Endpoint>,
-    annotations: Vec<(u64, String)>,
-    tags: BTreeMap<String, String>,
-    debug: bool,
-    shared: bool,
-}
-
 /// Tags that name resource attributes: they go to the resource and come back as tags.
 const RESOURCE_TAGS: &[&str] = &["service.name", "host.name", "telemetry.sdk.language", "k8s.pod.name"];
 
@@ -48,10 +29,10 @@ fn plain_text() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9 ./_-]{0,12}"
 }
 
-fn zipkin_span() -> impl Strategy<Value = ZSpan> {
+fn zipkin_span() -> impl Strategy<Value = ZipkinSpan> {
     (
         (1..=u128::MAX, 1..=u64::MAX, proptest::option::of(1..=u64::MAX)),
-        proptest::option::of(prop_oneof![Just("CLIENT"), Just("SERVER"), Just("PRODUCER"), Just("CONSUMER")]),
+        kind(),
         "\\PC{0,10}",
         (proptest::option::of(1u64..1 << 52), 0u64..1 << 40),
         (proptest::option::of(endpoint()), proptest::option::of(endpoint())),
@@ -76,7 +57,7 @@ fn zipkin_span() -> impl Strategy<Value = ZSpan> {
                 tags,
                 (debug, shared),
             )| {
-                ZSpan {
+                ZipkinSpan {
                     trace_id,
                     id,
                     parent_id: parent_id.filter(|&parent| parent != id),
@@ -93,45 +74,6 @@ fn zipkin_span() -> impl Strategy<Value = ZSpan> {
                 }
             },
         )
-}
-
-fn to_json(spans: &[ZSpan]) -> Vec<u8> {
-    let spans: Vec<Value> = spans
-        .iter()
-        .map(|span| {
-            let mut object = serde_json::Map::new();
-            object.insert("traceId".into(), json!(format!("{:032x}", span.trace_id)));
-            object.insert("id".into(), json!(format!("{:016x}", span.id)));
-            if let Some(parent) = span.parent_id {
-                object.insert("parentId".into(), json!(format!("{parent:016x}")));
-            }
-            if let Some(kind) = span.kind {
-                object.insert("kind".into(), json!(kind));
-            }
-            object.insert("name".into(), json!(span.name));
-            if let Some(timestamp) = span.timestamp {
-                object.insert("timestamp".into(), json!(timestamp));
-            }
-            object.insert("duration".into(), json!(span.duration));
-            if let Some(local) = &span.local {
-                object.insert("localEndpoint".into(), endpoint_json(local));
-            }
-            if let Some(remote) = &span.remote {
-                object.insert("remoteEndpoint".into(), endpoint_json(remote));
-            }
-            let annotations: Vec<Value> = span
-                .annotations
-                .iter()
-                .map(|(timestamp, value)| json!({"timestamp": timestamp, "value": value}))
-                .collect();
-            object.insert("annotations".into(), Value::Array(annotations));
-            object.insert("tags".into(), json!(span.tags));
-            object.insert("debug".into(), json!(span.debug));
-            object.insert("shared".into(), json!(span.shared));
-            Value::Object(object)
-        })
-        .collect();
-    serde_json::to_vec(&spans).unwrap()
 }
 
 fn put_uint(out: &mut Vec<u8>, number: u32, value: u64) {
@@ -156,7 +98,7 @@ fn endpoint_proto(endpoint: &Endpoint) -> Vec<u8> {
     out
 }
 
-fn to_proto(spans: &[ZSpan]) -> Vec<u8> {
+fn to_proto(spans: &[ZipkinSpan]) -> Vec<u8> {
     let mut out = Vec::new();
     for span in spans {
         let mut s = Vec::new();
@@ -166,8 +108,7 @@ fn to_proto(spans: &[ZSpan]) -> Vec<u8> {
         }
         put_len_field(&mut s, 3, &span.id.to_be_bytes());
         if let Some(kind) = span.kind {
-            let number = ["CLIENT", "SERVER", "PRODUCER", "CONSUMER"].iter().position(|k| *k == kind).unwrap() + 1;
-            put_uint(&mut s, 4, number as u64);
+            put_uint(&mut s, 4, kind.number());
         }
         put_len_field(&mut s, 5, span.name.as_bytes());
         if let Some(timestamp) = span.timestamp {
@@ -205,7 +146,7 @@ fn to_proto(spans: &[ZSpan]) -> Vec<u8> {
 /// address that survives (Zipkin → OTLP keeps one), the `service.name` tag as the local service
 /// when the endpoint names none (and gone when it names the same), the default service name for a
 /// local endpoint without one, no empty endpoints, no debug/shared.
-fn meaning(span: &ZSpan) -> Value {
+fn meaning(span: &ZipkinSpan) -> Value {
     let mut tags = span.tags.clone();
     let mut local = span.local.clone().unwrap_or_default();
     if let Some(service) = tags.get("service.name").cloned() {
@@ -233,7 +174,7 @@ fn meaning(span: &ZSpan) -> Value {
         "traceId": span.trace_id.to_string(),
         "id": span.id.to_string(),
         "parentId": span.parent_id.map(|parent| parent.to_string()),
-        "kind": span.kind,
+        "kind": span.kind.map(Kind::name),
         "name": span.name,
         "timestamp": span.timestamp,
         "duration": span.duration,
@@ -283,7 +224,7 @@ proptest! {
 
     #[test]
     fn zipkin_to_otlp_to_zipkin_keeps_the_meaning(spans in proptest::collection::vec(zipkin_span(), 1..6)) {
-        let from_json = decode_json(to_json(&spans));
+        let from_json = decode_json(v2_json(&spans));
         let from_proto = decode_proto(to_proto(&spans));
         prop_assert_eq!(common::request(&from_json), common::request(&from_proto), "JSON and protobuf forms differ");
 

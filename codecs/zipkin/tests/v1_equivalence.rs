@@ -12,73 +12,36 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
-use common::{endpoint, endpoint_json, Endpoint};
+use common::{endpoint, endpoint_json, kind, v2_json, Kind, ZipkinSpan};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use spanpipe_codecs::Codec;
 use spanpipe_zipkin::{DecodeOptions, ZipkinV1Json, ZipkinV2Json};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Client,
-    Server,
-    Producer,
-    Consumer,
-}
-
-impl Kind {
-    fn v2_name(self) -> &'static str {
-        match self {
-            Self::Client => "CLIENT",
-            Self::Server => "SERVER",
-            Self::Producer => "PRODUCER",
-            Self::Consumer => "CONSUMER",
-        }
-    }
-
-    /// The core annotations of this kind at the begin and end of a span, and the address
-    /// annotation key for its remote endpoint (`V2SpanConverter`).
-    fn v1_annotations(self) -> (&'static str, &'static str, &'static str) {
-        match self {
-            Self::Client => ("cs", "cr", "sa"),
-            Self::Server => ("sr", "ss", "ca"),
-            Self::Producer => ("ms", "ws", "ma"),
-            Self::Consumer => ("wr", "mr", "ma"),
-        }
+/// The core annotations of a kind at the begin and end of a span, and the address annotation key
+/// for its remote endpoint (`V2SpanConverter`).
+fn v1_annotations(kind: Kind) -> (&'static str, &'static str, &'static str) {
+    match kind {
+        Kind::Client => ("cs", "cr", "sa"),
+        Kind::Server => ("sr", "ss", "ca"),
+        Kind::Producer => ("ms", "ws", "ma"),
+        Kind::Consumer => ("wr", "mr", "ma"),
     }
 }
 
+/// A generated span, and whether its v1 form writes the high half of the trace id as
+/// `traceIdHigh` beside a 16-digit `traceId`.
 #[derive(Clone, Debug)]
-struct Span {
-    trace_id: u128,
-    /// Write the high half as `traceIdHigh` beside a 16-digit `traceId`.
+struct Case {
+    span: ZipkinSpan,
     split_trace_id: bool,
-    id: u64,
-    parent_id: Option<u64>,
-    kind: Option<Kind>,
-    name: String,
-    timestamp: Option<u64>,
-    duration: u64,
-    local: Endpoint,
-    remote: Option<Endpoint>,
-    annotations: Vec<(u64, String)>,
-    tags: BTreeMap<String, String>,
-    debug: bool,
 }
 
-fn span() -> impl Strategy<Value = Span> {
-    let kind = proptest::option::of(prop_oneof![
-        Just(Kind::Client),
-        Just(Kind::Server),
-        Just(Kind::Producer),
-        Just(Kind::Consumer)
-    ]);
+fn case() -> impl Strategy<Value = Case> {
     (
         (1..=u128::MAX, any::<bool>(), 1..=u64::MAX, proptest::option::of(1..=u64::MAX)),
-        kind,
+        kind(),
         "\\PC{0,10}",
         (proptest::option::of(1u64..1 << 52), 0u64..1 << 40, any::<bool>()),
         ("[a-z]{1,8}", endpoint(), proptest::option::of(endpoint())),
@@ -109,72 +72,37 @@ fn span() -> impl Strategy<Value = Span> {
                 let timestamp = timestamp.filter(|_| has_timestamp || kind.is_some()).or(kind.map(|_| 1));
                 let duration = if timestamp.is_some() { duration } else { 0 };
                 annotations.sort_by_key(|&(timestamp, _)| timestamp);
-                Span {
+                let span = ZipkinSpan {
                     trace_id,
-                    split_trace_id: split_trace_id && trace_id >> 64 != 0,
                     id,
                     parent_id: parent_id.filter(|&parent| parent != id),
                     kind,
                     name,
                     timestamp,
                     duration,
-                    local,
+                    local: Some(local),
                     remote,
                     annotations,
                     tags,
                     debug,
-                }
+                    shared: false,
+                };
+                Case { span, split_trace_id: split_trace_id && trace_id >> 64 != 0 }
             },
         )
-}
-
-fn v2_json(spans: &[Span]) -> Vec<u8> {
-    let spans: Vec<Value> = spans
-        .iter()
-        .map(|span| {
-            let mut object = serde_json::Map::new();
-            object.insert("traceId".into(), json!(format!("{:032x}", span.trace_id)));
-            object.insert("id".into(), json!(format!("{:016x}", span.id)));
-            if let Some(parent) = span.parent_id {
-                object.insert("parentId".into(), json!(format!("{parent:016x}")));
-            }
-            if let Some(kind) = span.kind {
-                object.insert("kind".into(), json!(kind.v2_name()));
-            }
-            object.insert("name".into(), json!(span.name));
-            if let Some(timestamp) = span.timestamp {
-                object.insert("timestamp".into(), json!(timestamp));
-                object.insert("duration".into(), json!(span.duration));
-            }
-            object.insert("localEndpoint".into(), endpoint_json(&span.local));
-            if let Some(remote) = &span.remote {
-                object.insert("remoteEndpoint".into(), endpoint_json(remote));
-            }
-            let annotations: Vec<Value> = span
-                .annotations
-                .iter()
-                .map(|(timestamp, value)| json!({"timestamp": timestamp, "value": value}))
-                .collect();
-            object.insert("annotations".into(), Value::Array(annotations));
-            object.insert("tags".into(), json!(span.tags));
-            object.insert("debug".into(), json!(span.debug));
-            Value::Object(object)
-        })
-        .collect();
-    serde_json::to_vec(&spans).unwrap()
 }
 
 /// The v1 form, as zipkin's v2 → v1 conversion writes it: core annotations for the kind at the
 /// span's begin and (with a duration) end, every annotation and tag with the local endpoint, the
 /// remote endpoint as an address annotation, and an empty `lc` tag to carry the local endpoint of a
 /// span without a kind.
-fn v1_json(spans: &[Span]) -> Vec<u8> {
-    let spans: Vec<Value> = spans
+fn v1_json(cases: &[Case]) -> Vec<u8> {
+    let spans: Vec<Value> = cases
         .iter()
-        .map(|span| {
-            let local = endpoint_json(&span.local);
+        .map(|Case { span, split_trace_id }| {
+            let local = endpoint_json(span.local.as_ref().expect("v1 spans have a local endpoint"));
             let mut object = serde_json::Map::new();
-            if span.split_trace_id {
+            if *split_trace_id {
                 object.insert("traceIdHigh".into(), json!(format!("{:016x}", span.trace_id >> 64)));
                 object.insert("traceId".into(), json!(format!("{:016x}", span.trace_id as u64)));
             } else {
@@ -195,7 +123,7 @@ fn v1_json(spans: &[Span]) -> Vec<u8> {
             let mut binary = Vec::new();
             match (span.kind, span.timestamp) {
                 (Some(kind), Some(timestamp)) => {
-                    let (begin, end, address) = kind.v1_annotations();
+                    let (begin, end, address) = v1_annotations(kind);
                     annotations.push((timestamp, begin.to_owned()));
                     if span.duration != 0 {
                         annotations.push((timestamp + span.duration, end.to_owned()));
@@ -231,12 +159,13 @@ proptest! {
 
     #[test]
     fn v1_json_decodes_to_the_batch_of_the_equivalent_v2_json(
-        spans in proptest::collection::vec(span(), 1..6),
+        cases in proptest::collection::vec(case(), 1..6),
         parse_string_tags in any::<bool>(),
     ) {
         let options = DecodeOptions { parse_string_tags };
+        let spans: Vec<ZipkinSpan> = cases.iter().map(|case| case.span.clone()).collect();
         let from_v2 = ZipkinV2Json::new(options).decode(Bytes::from(v2_json(&spans))).expect("generated v2 decodes");
-        let v1 = v1_json(&spans);
+        let v1 = v1_json(&cases);
         let from_v1 = ZipkinV1Json::new(options).decode(Bytes::from(v1.clone())).expect("generated v1 decodes");
         prop_assert_eq!(
             common::request(&from_v1),
