@@ -371,10 +371,7 @@ impl JaegerReceiver {
         sink: Rc<S>,
         codecs: &JaegerCodecs,
     ) -> Result<BoundReceiver<S>, ReceiverError> {
-        let problems = config.validate();
-        if !problems.is_empty() {
-            return Err(ReceiverError::InvalidConfig(problems));
-        }
+        ReceiverError::unless_valid(config)?;
         let mut listeners = Vec::new();
         if let Some(http) = &config.protocols.thrift_http {
             let thrift = &codecs.thrift_http;

@@ -169,10 +169,7 @@ impl ZipkinReceiver {
         sink: Rc<S>,
         codecs: &ZipkinCodecs,
     ) -> Result<BoundReceiver<S>, ReceiverError> {
-        let problems = config.validate();
-        if !problems.is_empty() {
-            return Err(ReceiverError::InvalidConfig(problems));
-        }
+        ReceiverError::unless_valid(config)?;
         let json = |codec: &Arc<dyn Codec>| MediaTable {
             accepted: vec![("application/json", Arc::clone(codec))],
             when_missing: Some(Arc::clone(codec)),

@@ -108,6 +108,19 @@ pub enum ReceiverError {
     Tls(#[source] Box<TlsError>),
 }
 
+impl ReceiverError {
+    /// Every problem `config` has, as [`ReceiverError::InvalidConfig`]; the first step of each
+    /// receiver's `bind`.
+    pub(crate) fn unless_valid(config: &impl ComponentConfig) -> Result<(), Self> {
+        let problems = config.validate();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Self::InvalidConfig(problems))
+        }
+    }
+}
+
 /// Why a request failed, before it is phrased in its protocol.
 #[derive(Debug)]
 pub(crate) enum Failure {
@@ -458,10 +471,7 @@ impl OtlpReceiver {
         sink: Rc<S>,
         codecs: &CodecRegistry,
     ) -> Result<BoundReceiver<S>, ReceiverError> {
-        let problems = config.validate();
-        if !problems.is_empty() {
-            return Err(ReceiverError::InvalidConfig(problems));
-        }
+        ReceiverError::unless_valid(config)?;
         let mut listeners = Vec::new();
         if let Some(grpc) = &config.protocols.grpc {
             listeners.push(Listener::grpc(grpc, Rc::clone(&sink), codecs)?);

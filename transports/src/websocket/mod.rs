@@ -127,7 +127,6 @@ use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use async_tungstenite::WebSocketStream;
 use glommio::net::{TcpListener, TcpStream};
 use spanpipe_codecs::{CodecRegistry, OtlpJson, OtlpProto};
-use spanpipe_config::ComponentConfig;
 
 use crate::otlp::connection::{self, Activity, ConnectionLimits, MonitoredIo};
 use crate::otlp::shutdown::{ConnectionTracker, ShutdownSignal};
@@ -164,10 +163,7 @@ impl WebSocketReceiver {
         sink: Rc<S>,
         codecs: &CodecRegistry,
     ) -> Result<BoundReceiver<S>, ReceiverError> {
-        let problems = config.validate();
-        if !problems.is_empty() {
-            return Err(ReceiverError::InvalidConfig(problems));
-        }
+        ReceiverError::unless_valid(config)?;
         Ok(BoundReceiver::websocket(WebSocketListener::bind(config, sink, codecs)?))
     }
 }
