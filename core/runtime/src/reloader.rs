@@ -224,7 +224,6 @@ impl Reloader {
                             .detail(outcome.changes.to_string()),
                     );
                 }
-                self.publish();
                 Ok(outcome)
             }
             Err(error) => {
@@ -265,6 +264,10 @@ impl Reloader {
         running.plan = plan;
         running.receivers = receivers;
         let revision = self.record.applied(hash.clone());
+        // The metrics follow the record at once: whoever sees the new revision at `/status` must
+        // find it in `spanpipe_config_revision` too, not after this reload's logging and health
+        // record are written.
+        self.publish();
         Ok(ReloadOutcome { revision, hash, changes })
     }
 
