@@ -321,8 +321,6 @@ impl ExporterBuilder {
     }
 }
 
-/// The pool of an HTTP/1.1 exporter (HTTP/2 where TLS's ALPN selects it), from the Collector's
-/// `confighttp` client keys.
 /// The engine's settings for a network exporter: its endpoints, and the connection pool, timeout,
 /// retries, queue and failover of its config.
 fn network_settings(
@@ -344,7 +342,8 @@ fn network_settings(
     }
 }
 
-/// An HTTP/1.1 pool as Go's `http.Transport` keeps one, from the `confighttp` keys.
+/// The pool of an HTTP/1.1 exporter (HTTP/2 where TLS's ALPN selects it), from the Collector's
+/// `confighttp` client keys.
 pub(crate) fn http1_pool(
     timeout: Duration,
     idle_conn_timeout: Duration,
