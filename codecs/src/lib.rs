@@ -20,6 +20,7 @@ pub mod field_path;
 pub mod hex_id;
 pub mod json_tape;
 pub mod otlp_json;
+pub mod otlp_map;
 mod otlp_proto;
 mod registry;
 

@@ -55,7 +55,10 @@
 //! recursion, attribute values nest at most [`spanpipe_core::MAX_VALUE_DEPTH`] levels, and
 //! declared lengths are never trusted for allocation, so no body can exhaust the stack or the
 //! heap. Errors ([`MsgpackError`]) carry the field path
-//! (`resourceSpans[0].scopeSpans[1].spans[3].traceId`) and the byte offset.
+//! (`resourceSpans[0].scopeSpans[1].spans[3].traceId`) and the byte offset. Which key is which
+//! field, and how each is written, is `spanpipe_codecs::otlp_map`, shared with the OTLP/JSON
+//! decoder; this crate supplies the cursor it reads with, and its own rules for the top-level
+//! messages, repeated singular messages and `KeyValue`s.
 //!
 //! [`encode`] writes from the batch's borrowed views with `rmp::encode`. Because keys follow
 //! field-number order, protobuf → batch → MessagePack → batch gives back the batch's bytes

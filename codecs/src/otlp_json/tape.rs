@@ -63,7 +63,7 @@ impl<'t, 'i> Value<'t, 'i> {
 
     /// The key/value pairs, if this is an object.
     #[inline]
-    pub(super) fn entries(&self) -> Option<Entries<'t, 'i>> {
+    pub(super) fn object_entries(&self) -> Option<Entries<'t, 'i>> {
         match self.node {
             Node::Object { len, .. } => Some(Entries { rest: self.contents, remaining: len }),
             _ => None,
@@ -72,7 +72,7 @@ impl<'t, 'i> Value<'t, 'i> {
 
     /// The elements, if this is an array.
     #[inline]
-    pub(super) fn elements(&self) -> Option<Elements<'t, 'i>> {
+    pub(super) fn array_elements(&self) -> Option<Elements<'t, 'i>> {
         match self.node {
             Node::Array { len, .. } => Some(Elements { rest: self.contents, remaining: len }),
             _ => None,
@@ -137,7 +137,7 @@ mod tests {
         let mut bytes = json.as_bytes().to_vec();
         let tape = simd_json::to_tape(&mut bytes).unwrap();
         let root = Value::root(&tape.0).unwrap();
-        root.entries().unwrap().map(|(key, value)| (key.to_owned(), value.json_type())).collect()
+        root.object_entries().unwrap().map(|(key, value)| (key.to_owned(), value.json_type())).collect()
     }
 
     #[test]
@@ -160,7 +160,7 @@ mod tests {
         let mut bytes = br#"[{"a":[1,2]},[],3,{"b":{}}]"#.to_vec();
         let tape = simd_json::to_tape(&mut bytes).unwrap();
         let root = Value::root(&tape.0).unwrap();
-        let types: Vec<JsonType> = root.elements().unwrap().map(|v| v.json_type()).collect();
+        let types: Vec<JsonType> = root.array_elements().unwrap().map(|v| v.json_type()).collect();
         assert_eq!(types, [JsonType::Object, JsonType::Array, JsonType::Number, JsonType::Object]);
     }
 }
