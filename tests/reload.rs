@@ -242,9 +242,24 @@ const SIMPLE_PIPELINE: &str = "traces: {receivers: [otlp], processors: [batch], 
 fn refused(collector: &Spanpipe, text: &str, write: impl Fn(&Path, &str)) -> Vec<String> {
     let before = refusals(collector);
     write(collector.config_path(), text);
-    wait_until("the reload to be refused", RELOAD_TIMEOUT, || refusals(collector) > before);
-    let status = collector.status();
+    // The first `/status` answer that counts the refusal: its health log must hold it already.
+    let mut status = serde_json::Value::Null;
+    wait_until("the reload to be refused", RELOAD_TIMEOUT, || {
+        status = collector.status();
+        status["config"]["reloads_refused"].as_u64().expect("config.reloads_refused at /status") > before
+    });
     assert_eq!(status["config"]["revision"], 1, "a refused config is not applied: {status}");
+    let in_health_log = status["health"]
+        .as_array()
+        .expect("health records")
+        .iter()
+        .filter(|record| record["action"] == "reload_refused")
+        .count() as u64;
+    assert_eq!(
+        Some(in_health_log),
+        status["config"]["reloads_refused"].as_u64(),
+        "every refusal that shows is in the health log: {status}"
+    );
     status["config"]["last_refusal"]["errors"]
         .as_array()
         .expect("last_refusal.errors")
@@ -308,7 +323,23 @@ fn invalid_configs_are_refused_by_name_and_the_running_pipeline_stays() {
     let reasons = refused(&collector, half, |path, text| std::fs::write(path, text).expect("writing"));
     assert!(!reasons.is_empty());
     std::fs::write(collector.config_path(), &whole).expect("writing the rest");
-    wait_until("the completed file to be applied", RELOAD_TIMEOUT, || revision(&collector) == 2);
+    let mut first_at_revision_2 = serde_json::Value::Null;
+    wait_until("the completed file to be applied", RELOAD_TIMEOUT, || {
+        first_at_revision_2 = collector.status();
+        first_at_revision_2["config"]["revision"] == 2
+    });
+    // The health record is written before the revision shows at `/status`, so the first answer
+    // that shows revision 2 holds it already.
+    let applied: Vec<&serde_json::Value> = first_at_revision_2["health"]
+        .as_array()
+        .expect("health records")
+        .iter()
+        .filter(|record| record["action"] == "reload_applied")
+        .collect();
+    assert_eq!(applied.len(), 1, "{first_at_revision_2}");
+    let state = |record: &serde_json::Value, key: &str| record[key].as_str().unwrap_or_default().to_owned();
+    assert!(state(applied[0], "before").starts_with("revision 1 ("), "{first_at_revision_2}");
+    assert!(state(applied[0], "after").starts_with("revision 2 ("), "{first_at_revision_2}");
     send(&mut sent);
 
     let status = collector.status();

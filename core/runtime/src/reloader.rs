@@ -196,7 +196,7 @@ impl Reloader {
     /// A [`ReloadError`]; the running config stays and the refusal is recorded.
     pub fn apply(&self, config: Config, trigger: &str) -> Result<ReloadOutcome, ReloadError> {
         let mut running = self.lock();
-        match self.apply_locked(&mut running, config) {
+        match self.apply_locked(&mut running, config, trigger) {
             Ok(outcome) => {
                 drop(running);
                 if outcome.changes.is_empty() {
@@ -218,11 +218,6 @@ impl Reloader {
                             tracing::info!(receiver = %receiver.id, protocol = protocol.as_str(), %address, "receiver listening");
                         }
                     }
-                    self.health.record(
-                        HealthRecord::new("config", trigger, "reload_applied")
-                            .after(format!("revision {} ({})", outcome.revision, outcome.hash))
-                            .detail(outcome.changes.to_string()),
-                    );
                 }
                 Ok(outcome)
             }
@@ -237,7 +232,7 @@ impl Reloader {
         self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn apply_locked(&self, running: &mut Running, config: Config) -> Result<ReloadOutcome, ReloadError> {
+    fn apply_locked(&self, running: &mut Running, config: Config, trigger: &str) -> Result<ReloadOutcome, ReloadError> {
         if self.stop.load(Ordering::Acquire) {
             return Err(ReloadError::Stopping);
         }
@@ -263,10 +258,19 @@ impl Reloader {
         running.config = config;
         running.plan = plan;
         running.receivers = receivers;
-        let revision = self.record.applied(hash.clone());
-        // The metrics follow the record at once: whoever sees the new revision at `/status` must
-        // find it in `spanpipe_config_revision` too, not after this reload's logging and health
-        // record are written.
+        // Whoever sees the new revision at `/status` must find it in the health log and in
+        // `spanpipe_config_revision` too: the health record is written first, the revision is
+        // recorded (which `/status` reads), and the metrics follow at once. Only an applied
+        // reload, under the lock held here, moves the revision, so the next one is known.
+        let revision = status.revision + 1;
+        self.health.record(
+            HealthRecord::new("config", trigger, "reload_applied")
+                .before(format!("revision {} ({})", status.revision, status.hash))
+                .after(format!("revision {revision} ({hash})"))
+                .detail(changes.to_string()),
+        );
+        let recorded = self.record.applied(hash.clone());
+        debug_assert_eq!(recorded, revision, "the revision moved outside the reload lock");
         self.publish();
         Ok(ReloadOutcome { revision, hash, changes })
     }
@@ -330,7 +334,7 @@ impl Reloader {
     fn refuse(&self, trigger: &str, error: ReloadError) -> ReloadError {
         let reasons = error.reasons();
         tracing::error!(trigger, "config reload refused; the running config stays: {error}");
-        self.record.refused(reasons.clone());
+        // In the health log before it shows at `/status`, as an applied reload is.
         let status = self.record.snapshot();
         self.health.record(
             HealthRecord::new("config", trigger, "reload_refused")
@@ -338,6 +342,7 @@ impl Reloader {
                 .after(format!("revision {} ({}), unchanged", status.revision, status.hash))
                 .detail(reasons.join("; ")),
         );
+        self.record.refused(reasons);
         self.publish();
         error
     }

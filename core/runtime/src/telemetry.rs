@@ -167,9 +167,11 @@ impl Telemetry {
     /// the latest self-healing actions (newest last), as JSON.
     #[must_use]
     pub fn status(&self) -> String {
+        // The config first: the reloader writes a reload's health record before the reload shows
+        // in its status, so read in this order an answer never shows a reload without its record.
+        let config = self.reloader().map(|reloader| reloader.status());
         let health = self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let records = health.map(|health| health.latest(STATUS_RECORDS)).unwrap_or_default();
-        let config = self.reloader().map(|reloader| reloader.status());
         let status = serde_json::json!({ "ready": self.is_ready(), "config": config, "health": records });
         let mut text = status.to_string();
         text.push('\n');
