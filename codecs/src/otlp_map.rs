@@ -343,8 +343,10 @@ pub fn span<'a, V: MapValue<'a>>(
     ss.span(|s| {
         let mut ids = RequiredIds::default();
         value.entries(|key, value| {
+            if span_context(key, value, s, &mut ids)? {
+                return Ok(());
+            }
             match key {
-                span_context_keys!() => span_context(key, value, s, &mut ids),
                 // An absent or empty parent id is how OTLP says "root span".
                 "parentSpanId" | "parent_span_id" => set(value.id::<8>(), "parentSpanId", |id| s.parent_span_id(&id)),
                 "name" => set(value.non_empty_string(), "name", |name| s.name(name)),
@@ -406,13 +408,19 @@ fn link<'a, V: MapValue<'a>>(
 ) -> Result<(), V::Error> {
     s.link(|l| {
         let mut ids = RequiredIds::default();
-        value.entries(|key, value| match key {
-            span_context_keys!() => span_context(key, value, l, &mut ids),
-            "attributes" => reader.attributes(value, l, 0).in_key("attributes"),
-            "droppedAttributesCount" | "dropped_attributes_count" => {
-                set(value.non_zero_u32("uint32"), "droppedAttributesCount", |count| l.dropped_attributes_count(count))
+        value.entries(|key, value| {
+            if span_context(key, value, l, &mut ids)? {
+                return Ok(());
             }
-            _ => value.skip(),
+            match key {
+                "attributes" => reader.attributes(value, l, 0).in_key("attributes"),
+                "droppedAttributesCount" | "dropped_attributes_count" => {
+                    set(value.non_zero_u32("uint32"), "droppedAttributesCount", |count| {
+                        l.dropped_attributes_count(count)
+                    })
+                }
+                _ => value.skip(),
+            }
         })?;
         ids.check(value)
     })
@@ -470,36 +478,28 @@ macro_rules! span_context_writer {
 
 span_context_writer!(SpanWriter, LinkWriter);
 
-/// The keys of [`span_context`]'s fields, for the message's own `match` to hand over: one
-/// dispatch on the key for every field.
-macro_rules! span_context_keys {
-    () => {
-        "traceId" | "trace_id" | "spanId" | "span_id" | "traceState" | "trace_state" | "flags"
-    };
-}
-use span_context_keys;
-
-/// Reads a span-context field of a span or link (`key` is one of [`span_context_keys`]).
+/// Reads the span-context field `key` of a span or link: `true` if `key` names one.
 #[inline]
 fn span_context<'a, V: MapValue<'a>>(
     key: &str,
     value: &mut V,
     w: &mut impl SpanContextWriter,
     ids: &mut RequiredIds,
-) -> Result<(), V::Error> {
+) -> Result<bool, V::Error> {
     match key {
         "traceId" | "trace_id" => set(value.id::<16>(), "traceId", |id| {
             w.trace_id(&id);
             ids.trace_id = true;
-        }),
+        })?,
         "spanId" | "span_id" => set(value.id::<8>(), "spanId", |id| {
             w.span_id(&id);
             ids.span_id = true;
-        }),
-        "traceState" | "trace_state" => set(value.non_empty_string(), "traceState", |state| w.trace_state(state)),
-        "flags" => set(value.non_zero_u32("fixed32"), "flags", |flags| w.flags(flags)),
-        _ => value.skip(),
+        })?,
+        "traceState" | "trace_state" => set(value.non_empty_string(), "traceState", |state| w.trace_state(state))?,
+        "flags" => set(value.non_zero_u32("fixed32"), "flags", |flags| w.flags(flags))?,
+        _ => return Ok(false),
     }
+    Ok(true)
 }
 
 /// Which of a span's or link's ids were met. The protos call both required, and the index

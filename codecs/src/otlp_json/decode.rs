@@ -153,56 +153,63 @@ impl Decoder {
             }
         }
         let Some((member, value)) = chosen else { return Ok(()) };
+        self.member(member, value, w, depth).in_key(member.key())
+    }
+
+    /// The value of the one `AnyValue` member written.
+    fn member(&mut self, member: Member, value: Value<'_, '_>, w: &mut ValueWriter<'_>, depth: usize) -> Result {
         match member {
             Member::String => {
-                if let Some(text) = string(value).in_key("stringValue")? {
+                if let Some(text) = string(value)? {
                     w.string(text);
                 }
             }
             Member::Bool => {
-                if let Some(flag) = boolean(value).in_key("boolValue")? {
+                if let Some(flag) = boolean(value)? {
                     w.bool(flag);
                 }
             }
             Member::Int => {
-                if let Some(int) = int64(value).in_key("intValue")? {
+                if let Some(int) = int64(value)? {
                     w.int(int);
                 }
             }
             Member::Double => {
-                if let Some(double) = double(value).in_key("doubleValue")? {
+                if let Some(double) = double(value)? {
                     w.double(double);
                 }
             }
             Member::Bytes => {
-                if let Some(text) = string(value).in_key("bytesValue")? {
+                if let Some(text) = string(value)? {
                     self.scratch.clear();
-                    base64_into(text, &mut self.scratch).in_key("bytesValue")?;
+                    base64_into(text, &mut self.scratch)?;
                     w.bytes(&self.scratch);
                 }
             }
             Member::Array => {
-                let entries = object(value).in_key("arrayValue")?;
-                check_depth(depth).in_key("arrayValue")?;
-                w.array(|a| self.array_values(entries, a, depth + 1)).in_key("arrayValue")?;
+                let entries = object(value)?;
+                check_depth(depth)?;
+                w.array(|a| self.array_values(entries, a, depth + 1))?;
             }
             Member::KvList => {
-                let entries = object(value).in_key("kvlistValue")?;
-                check_depth(depth).in_key("kvlistValue")?;
-                w.kvlist(|l| self.kvlist_values(entries, l, depth + 1)).in_key("kvlistValue")?;
+                let entries = object(value)?;
+                check_depth(depth)?;
+                w.kvlist(|l| self.kvlist_values(entries, l, depth + 1))?;
             }
         }
         Ok(())
     }
 
     fn array_values(&mut self, entries: Entries<'_, '_>, a: &mut ArrayWriter<'_>, depth: usize) -> Result {
-        for (key, value) in entries {
+        for (key, mut value) in entries {
             if key == "values" {
-                for (i, item) in array(value).in_key("values")?.enumerate() {
-                    // Array elements are AnyValue messages; `{}` is an empty one, `null` no message.
-                    let entries = object(item).in_index(i).in_key("values")?;
-                    a.value(|v| self.any_value(entries, v, depth)).in_index(i).in_key("values")?;
-                }
+                value
+                    .elements(|item| {
+                        // Array elements are AnyValue messages; `{}` is an empty one, `null` no message.
+                        let entries = object(*item)?;
+                        a.value(|v| self.any_value(entries, v, depth))
+                    })
+                    .in_key("values")?;
             }
         }
         Ok(())
