@@ -14,6 +14,11 @@
 //! decoded pre-made copies and dropped the batches outside the timing, which left ours a cold
 //! input and output on every iteration and the baseline none.
 //!
+//! `simd_json_tape_only` is a reference, not a decoder: the same copy and simd-json parse into the
+//! tape that `zipkin_json` starts with, and nothing after it. It is the floor of any decoder built
+//! on simd-json's tape, measured in the same run, so the share of the baseline's time left for
+//! validation, mapping and writing can be read off every run rather than estimated.
+//!
 //! Figures, with how and when they were measured, are in docs/PERFORMANCE.md (one table per
 //! change, each side by side with the commit before it; this machine's wall-clock noise makes
 //! anything else meaningless). A v1 body is about 2.4 times the bytes of the same v2 spans
@@ -178,6 +183,14 @@ fn decode(c: &mut Criterion) {
                 scratch.clear();
                 scratch.extend_from_slice(black_box(&json));
                 decode_json(&mut scratch, DecodeOptions::default()).expect("valid document").len()
+            })
+        });
+        // The floor under `zipkin_json`: its copy and parse, without the decoding.
+        group.bench_function("simd_json_tape_only", |b| {
+            b.iter(|| {
+                scratch.clear();
+                scratch.extend_from_slice(black_box(&json));
+                spanpipe_codecs::json_tape::with_tape(&mut scratch, |tape| black_box(tape.0.len())).expect("valid")
             })
         });
         let v1 = v1_document(spans);
