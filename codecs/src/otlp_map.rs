@@ -1,7 +1,8 @@
 //! OTLP's JSON data model read from a format that spells it as keyed maps, written once for
 //! OTLP/JSON (here) and MessagePack (`spanpipe-msgpack`): which key names which field, in either
 //! spelling (`traceId` or `trace_id`), how each field is written through the span writer, which
-//! values mean "absent" (proto3's defaults), which fields are required, and the enum names.
+//! values mean "absent" (proto3's defaults), which fields are required, the enum names, and how
+//! numbers spelled as strings read (so both formats refuse `"1.0"` for an integer alike).
 //!
 //! A format supplies a cursor, [`MapValue`], that reads one value in its own encoding and makes
 //! its own errors, and reads attribute lists itself ([`AttributeReader`]). What stays with each
@@ -216,6 +217,67 @@ pub fn parse_double(text: &str) -> Option<f64> {
         "Infinity" => Some(f64::INFINITY),
         "-Infinity" => Some(f64::NEG_INFINITY),
         _ => text.parse().ok(),
+    }
+}
+
+/// Why an integer field was refused, in either format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IntegerProblem {
+    /// Not decimal digits at all (`"12x"`, `""`).
+    #[error("not a decimal integer")]
+    NotAnInteger,
+    /// A fraction or exponent (`1.5`, `1e3`, `"1.0"`): integers must be plain decimal digits.
+    #[error("integers must be written without a fraction or exponent")]
+    Fraction,
+    /// Outside the range of the field's type (including any negative value for unsigned types).
+    #[error("out of range")]
+    OutOfRange,
+}
+
+/// An integer's string spelling (the mapping writes 64-bit integers as strings): an optional `-`
+/// and one or more ASCII digits, nothing else (no `+`, no spaces), widened to `i128` so that one
+/// routine serves `int64` and `uint64` alike; callers narrow it to their type. Leading zeros are
+/// allowed, as Go's `strconv` (the Collector) allows them.
+///
+/// # Errors
+/// Which [`IntegerProblem`] the text has.
+pub fn parse_decimal(text: &str) -> Result<i128, IntegerProblem> {
+    let (negative, digits) = match text.as_bytes() {
+        [b'-', digits @ ..] => (true, digits),
+        digits => (false, digits),
+    };
+    if digits.is_empty() {
+        return Err(IntegerProblem::NotAnInteger);
+    }
+    let mut magnitude: u64 = 0;
+    for &digit in digits {
+        if !digit.is_ascii_digit() {
+            return Err(classify_non_integer(text));
+        }
+        magnitude = magnitude
+            .checked_mul(10)
+            .and_then(|m| m.checked_add(u64::from(digit - b'0')))
+            .ok_or_else(|| classify_non_integer(text))?;
+    }
+    let magnitude = i128::from(magnitude);
+    Ok(if negative { -magnitude } else { magnitude })
+}
+
+/// Why a string that failed integer parsing is not an integer: a number with a fraction or
+/// exponent, one too large (all digits), or no number at all.
+#[cold]
+fn classify_non_integer(text: &str) -> IntegerProblem {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        IntegerProblem::OutOfRange
+    } else if digits.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'))
+        && digits.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+        && text.parse::<f64>().is_ok_and(f64::is_finite)
+    {
+        IntegerProblem::Fraction
+    } else {
+        IntegerProblem::NotAnInteger
     }
 }
 

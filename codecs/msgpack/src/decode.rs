@@ -270,7 +270,9 @@ pub(crate) fn integer(r: &mut Reader<'_>, ty: &'static str, expected: Expected) 
         Family::Str => {
             let at = *r;
             let text = r.str(expected)?;
-            parse_decimal(text).map(Some).map_err(|problem| at.error(MsgpackErrorKind::InvalidInteger { ty, problem }))
+            otlp_map::parse_decimal(text)
+                .map(Some)
+                .map_err(|problem| at.error(MsgpackErrorKind::InvalidInteger { ty, problem }))
         }
         _ => r.integer(expected).map(Some),
     }
@@ -290,16 +292,6 @@ fn int64(r: &mut Reader<'_>) -> Result<i64> {
         Some(int) => narrow(&at, int, "int64"),
         None => Err(at.error(MsgpackErrorKind::WrongType { expected: Expected::Integer, found: Family::Nil })),
     }
-}
-
-/// A decimal integer string: an optional `-` and one or more ASCII digits, nothing else.
-fn parse_decimal(text: &str) -> std::result::Result<i128, IntegerProblem> {
-    let digits = text.strip_prefix('-').unwrap_or(text);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(IntegerProblem::NotAnInteger);
-    }
-    // At most 39 digits fit an i128; longer strings of digits are out of range for every field.
-    text.parse().map_err(|_| IntegerProblem::OutOfRange)
 }
 
 /// A double: a float, an integer (converted, as JSON numbers are) or a string
@@ -443,20 +435,5 @@ fn hex_fault(text: &str, expected: usize) -> MsgpackErrorKind {
     match text.chars().position(|c| !c.is_ascii_hexdigit()) {
         Some(position) => MsgpackErrorKind::InvalidHexDigit { position },
         None => MsgpackErrorKind::InvalidIdLength { expected, found: text.len().div_ceil(2) },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decimal_strings_are_digits_with_an_optional_minus() {
-        assert_eq!(parse_decimal("-42"), Ok(-42));
-        assert_eq!(parse_decimal("0018446744073709551615"), Ok(18_446_744_073_709_551_615));
-        for text in ["", "-", "+1", "1.0", "1e3", " 1", "0x10"] {
-            assert_eq!(parse_decimal(text), Err(IntegerProblem::NotAnInteger), "{text:?}");
-        }
-        assert_eq!(parse_decimal(&"9".repeat(60)), Err(IntegerProblem::OutOfRange));
     }
 }

@@ -11,6 +11,7 @@ use std::fmt;
 
 use spanpipe_codecs::field_path::PathError;
 pub use spanpipe_codecs::field_path::{FieldPath, PathSegment};
+pub use spanpipe_codecs::otlp_map::IntegerProblem;
 use spanpipe_core::ScanError;
 
 /// Why a MessagePack body was refused: what, the path of the field in the OTLP data model, and
@@ -258,16 +259,4 @@ impl fmt::Display for Expected {
             Self::Bytes => "bytes (a bin, or a base64 string)",
         })
     }
-}
-
-/// Why an integer field was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum IntegerProblem {
-    /// A string that is not decimal digits (`"12x"`, `""`, `"1e3"`).
-    #[error("not a decimal integer")]
-    NotAnInteger,
-    /// Outside the range of the field's type (including any negative value for unsigned types).
-    #[error("out of range")]
-    OutOfRange,
 }

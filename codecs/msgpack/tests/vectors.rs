@@ -204,8 +204,14 @@ fn malformed_bodies_are_refused_with_what_and_where() {
         (
             "count as an exponent string",
             span(vec![("droppedEventsCount", V::Str("1e3"))]),
-            MsgpackErrorKind::InvalidInteger { ty: "uint32", problem: IntegerProblem::NotAnInteger },
+            MsgpackErrorKind::InvalidInteger { ty: "uint32", problem: IntegerProblem::Fraction },
             format!("{SPAN}.droppedEventsCount"),
+        ),
+        (
+            "count as a string that is no number",
+            span(vec![("droppedLinksCount", V::Str("12x"))]),
+            MsgpackErrorKind::InvalidInteger { ty: "uint32", problem: IntegerProblem::NotAnInteger },
+            format!("{SPAN}.droppedLinksCount"),
         ),
         (
             "flags beyond 32 bits",

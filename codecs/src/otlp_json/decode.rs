@@ -302,7 +302,7 @@ fn integer(value: Value<'_, '_>, ty: &'static str) -> Result<Option<i128>> {
         Node::Static(StaticNode::I64(int)) => return Ok(Some(i128::from(int))),
         Node::Static(StaticNode::U64(int)) => return Ok(Some(i128::from(int))),
         Node::Static(StaticNode::F64(_)) => IntegerProblem::Fraction,
-        Node::String(text) => match parse_decimal(text) {
+        Node::String(text) => match otlp_map::parse_decimal(text) {
             Ok(int) => return Ok(Some(int)),
             Err(problem) => problem,
         },
@@ -334,47 +334,6 @@ fn double(value: Value<'_, '_>) -> Result<Option<f64>> {
         }
         Node::Static(StaticNode::Null) => Ok(None),
         _ => Err(wrong_type(Expected::Number, &value)),
-    }
-}
-
-/// A decimal integer string: an optional `-` and one or more ASCII digits, nothing else (no
-/// `+`, no spaces). Leading zeros are allowed, as Go's `strconv` (the collector) allows them.
-pub(super) fn parse_decimal(text: &str) -> std::result::Result<i128, IntegerProblem> {
-    let (negative, digits) = match text.as_bytes() {
-        [b'-', digits @ ..] => (true, digits),
-        digits => (false, digits),
-    };
-    if digits.is_empty() {
-        return Err(IntegerProblem::NotAnInteger);
-    }
-    let mut magnitude: u64 = 0;
-    for &digit in digits {
-        if !digit.is_ascii_digit() {
-            return Err(classify_non_integer(text));
-        }
-        magnitude = magnitude
-            .checked_mul(10)
-            .and_then(|m| m.checked_add(u64::from(digit - b'0')))
-            .ok_or_else(|| classify_non_integer(text))?;
-    }
-    let magnitude = i128::from(magnitude);
-    Ok(if negative { -magnitude } else { magnitude })
-}
-
-/// Why a string that failed integer parsing is not an integer: a number with a fraction or
-/// exponent, one too large (all digits), or no number at all.
-#[cold]
-fn classify_non_integer(text: &str) -> IntegerProblem {
-    let digits = text.strip_prefix('-').unwrap_or(text);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        IntegerProblem::OutOfRange
-    } else if digits.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'))
-        && digits.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
-        && text.parse::<f64>().is_ok_and(f64::is_finite)
-    {
-        IntegerProblem::Fraction
-    } else {
-        IntegerProblem::NotAnInteger
     }
 }
 

@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::field_path::PathError;
 pub use crate::field_path::{FieldPath, PathSegment};
+pub use crate::otlp_map::IntegerProblem;
 
 use spanpipe_core::ScanError;
 
@@ -254,19 +255,4 @@ impl fmt::Display for Expected {
             Self::Enum => "an enum (an integer or a name such as \"SPAN_KIND_SERVER\")",
         })
     }
-}
-
-/// Why an integer field was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum IntegerProblem {
-    /// Not decimal digits at all (`"12x"`, `""`).
-    #[error("not a decimal integer")]
-    NotAnInteger,
-    /// A fraction or exponent (`1.5`, `1e3`, `"1.0"`): integers must be plain decimal digits.
-    #[error("integers must be written without a fraction or exponent")]
-    Fraction,
-    /// Outside the range of the field's type (including any negative value for unsigned types).
-    #[error("out of range")]
-    OutOfRange,
 }

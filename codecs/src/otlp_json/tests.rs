@@ -3,10 +3,10 @@
 
 use spanpipe_core::{AnyValueView, SpanBatch, SpanKind, StatusCode, MAX_VALUE_DEPTH};
 
-use super::decode::{base64_into, decode_hex, parse_decimal};
+use super::decode::{base64_into, decode_hex};
 use super::encode::{write_base64, write_double, write_hex, write_str};
 use super::*;
-use crate::otlp_map::parse_double;
+use crate::otlp_map::{parse_decimal, parse_double};
 
 const TRACE: &str = "5b8efff798038103d269b633813fc60c";
 const SPAN: &str = "eee19b7ec3c1b174";
@@ -178,6 +178,8 @@ fn decimal_strings_parse_exactly_at_the_edges() {
     assert_eq!(parse_decimal("007"), Ok(7));
     assert_eq!(parse_decimal("18446744073709551616"), Err(IntegerProblem::OutOfRange));
     assert_eq!(parse_decimal("-18446744073709551616"), Err(IntegerProblem::OutOfRange));
+    assert_eq!(parse_decimal("0018446744073709551615"), Ok(i128::from(u64::MAX)));
+    assert_eq!(parse_decimal(&"9".repeat(60)), Err(IntegerProblem::OutOfRange));
 }
 
 #[test]
