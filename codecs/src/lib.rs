@@ -55,6 +55,26 @@ pub enum CodecError {
 }
 
 impl CodecError {
+    /// A codec's own error, named by the codec, as the text it displays: the registry's callers
+    /// (receivers) only report it.
+    pub fn other(codec: &str, error: impl std::fmt::Display) -> Self {
+        Self::Other { codec: codec.to_owned(), message: error.to_string() }
+    }
+
+    /// `batch`, or [`CodecError::Empty`] when it holds no spans, as every codec answers a
+    /// well-formed request without spans (receivers answer that with success and pass nothing
+    /// on).
+    ///
+    /// # Errors
+    /// [`CodecError::Empty`] for a batch without spans.
+    pub fn unless_empty(batch: SpanBatch) -> Result<SpanBatch, Self> {
+        if batch.is_empty() {
+            Err(Self::Empty)
+        } else {
+            Ok(batch)
+        }
+    }
+
     /// Whether the request was well-formed but simply held no spans.
     #[must_use]
     pub fn is_empty_request(&self) -> bool {

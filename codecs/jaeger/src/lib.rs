@@ -242,25 +242,13 @@ pub fn split_into_datagrams(protocol: Protocol, batch: &SpanBatch, max_size: usi
     Ok(datagrams.into_iter().map(Bytes::from).collect())
 }
 
-fn decode_error(codec: &str, error: DecodeError) -> CodecError {
-    CodecError::Other { codec: codec.to_owned(), message: error.to_string() }
-}
-
-fn encode_error(codec: &str, error: EncodeError) -> CodecError {
-    CodecError::Other { codec: codec.to_owned(), message: error.to_string() }
-}
-
-/// Shared body of the three codecs: decode, refuse an empty result, encode.
+/// The three codecs' decoding: decode, then refuse an empty result.
 fn decode_with(
     codec: &str,
     body: &[u8],
     decode: impl FnOnce(&[u8]) -> Result<SpanBatch, DecodeError>,
 ) -> Result<SpanBatch, CodecError> {
-    let batch = decode(body).map_err(|e| decode_error(codec, e))?;
-    if batch.is_empty() {
-        return Err(CodecError::Empty);
-    }
-    Ok(batch)
+    CodecError::unless_empty(decode(body).map_err(|error| CodecError::other(codec, error))?)
 }
 
 macro_rules! jaeger_codec {
@@ -290,7 +278,7 @@ macro_rules! jaeger_codec {
             }
 
             fn encode(&self, batch: &SpanBatch) -> Result<Bytes, CodecError> {
-                $encode(batch).map(Bytes::from).map_err(|e| encode_error(Self::NAME, e))
+                $encode(batch).map(Bytes::from).map_err(|error| CodecError::other(Self::NAME, error))
             }
         }
     };

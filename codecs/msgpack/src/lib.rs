@@ -109,12 +109,7 @@ impl Codec for OtlpMsgpack {
     }
 
     fn decode(&self, body: Bytes) -> Result<SpanBatch, CodecError> {
-        let batch = decode(&body)
-            .map_err(|error| CodecError::Other { codec: Self::NAME.into(), message: error.to_string() })?;
-        if batch.is_empty() {
-            return Err(CodecError::Empty);
-        }
-        Ok(batch)
+        CodecError::unless_empty(decode(&body).map_err(|error| CodecError::other(Self::NAME, error))?)
     }
 
     fn encode(&self, batch: &SpanBatch) -> Result<Bytes, CodecError> {

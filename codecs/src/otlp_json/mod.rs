@@ -100,11 +100,7 @@ impl Codec for OtlpJson {
     /// Decodes in place when the body's buffer is not shared (the usual case for a request body
     /// read off the network); otherwise decodes a copy, since simd-json rewrites its input.
     fn decode(&self, body: Bytes) -> Result<SpanBatch, CodecError> {
-        let batch = json_tape::with_body_buffer(body, |json| decode(json))?;
-        if batch.is_empty() {
-            return Err(CodecError::Empty);
-        }
-        Ok(batch)
+        CodecError::unless_empty(json_tape::with_body_buffer(body, |json| decode(json))?)
     }
 
     fn encode(&self, batch: &SpanBatch) -> Result<Bytes, CodecError> {

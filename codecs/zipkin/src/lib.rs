@@ -230,19 +230,6 @@ pub fn encode_proto(batch: &SpanBatch, default_service_name: &str, out: &mut Vec
     *out = sink.finish();
 }
 
-fn codec_error(codec: &str, error: &ZipkinError) -> CodecError {
-    CodecError::Other { codec: codec.to_owned(), message: error.to_string() }
-}
-
-/// Refuses an empty result as the other codecs do: the receiver answers it with success.
-fn non_empty(batch: SpanBatch) -> Result<SpanBatch, CodecError> {
-    if batch.is_empty() {
-        Err(CodecError::Empty)
-    } else {
-        Ok(batch)
-    }
-}
-
 /// Decodes a JSON body in place when its buffer is not shared (the usual case for a request body
 /// read off the network); otherwise decodes a copy, since simd-json rewrites its input.
 fn decode_json_body(
@@ -251,7 +238,7 @@ fn decode_json_body(
     decode: impl FnOnce(&mut dyn JsonBuffer) -> Result<SpanBatch, ZipkinError>,
 ) -> Result<SpanBatch, CodecError> {
     let decoded = json_tape::with_body_buffer(body, decode);
-    non_empty(decoded.map_err(|error| codec_error(codec, &error))?)
+    CodecError::unless_empty(decoded.map_err(|error| CodecError::other(codec, error))?)
 }
 
 macro_rules! zipkin_codec {
@@ -347,7 +334,9 @@ impl Codec for ZipkinV2Proto {
     }
 
     fn decode(&self, body: Bytes) -> Result<SpanBatch, CodecError> {
-        non_empty(decode_proto(&body, self.options).map_err(|error| codec_error(Self::NAME, &error))?)
+        CodecError::unless_empty(
+            decode_proto(&body, self.options).map_err(|error| CodecError::other(Self::NAME, error))?,
+        )
     }
 
     fn encode(&self, batch: &SpanBatch) -> Result<Bytes, CodecError> {
@@ -399,6 +388,6 @@ impl Codec for ZipkinV1Json {
 
     /// Always [`ReceiveOnly`]: exporters speak Zipkin v2.
     fn encode(&self, _batch: &SpanBatch) -> Result<Bytes, CodecError> {
-        Err(CodecError::Other { codec: Self::NAME.to_owned(), message: ReceiveOnly.to_string() })
+        Err(CodecError::other(Self::NAME, ReceiveOnly))
     }
 }
