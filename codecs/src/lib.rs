@@ -44,7 +44,8 @@ pub enum CodecError {
     /// The body holds no spans. Receivers answer this with success and zero spans accepted.
     #[error("request contains no spans")]
     Empty,
-    /// A codec from outside this crate (a plugin) failed; the message is its own.
+    /// A codec from outside this crate (Zipkin, Jaeger, MessagePack, a plugin) failed; the
+    /// message is its own. [`CodecError::other`] builds it from the codec's error.
     #[error("codec `{codec}` failed: {message}")]
     Other {
         /// Name of the codec.

@@ -89,8 +89,8 @@ impl PluginCodec {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
-    fn error(&self, message: impl Into<String>) -> CodecError {
-        CodecError::Other { codec: self.plugin.name().to_owned(), message: message.into() }
+    fn error(&self, message: impl std::fmt::Display) -> CodecError {
+        CodecError::other(self.plugin.name(), message)
     }
 
     /// Runs `call` on an idle instance (or a new one) and puts the instance back unless the call
@@ -117,11 +117,11 @@ impl PluginCodec {
                     restart_in: std::time::Duration::ZERO,
                 }
                 .emit(&self.events);
-                Err(self.error(error.to_string()))
+                Err(self.error(error))
             }
             other => {
                 self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(instance);
-                other.map_err(|error| self.error(error.to_string()))
+                other.map_err(|error| self.error(error))
             }
         }
     }
@@ -138,9 +138,7 @@ impl Codec for PluginCodec {
 
     fn decode(&self, body: Bytes) -> Result<SpanBatch, CodecError> {
         let EntryPoints::Codec { decode, .. } = self.plugin.entry_points() else {
-            return Err(
-                self.error(CallError::WrongKind { expected: PluginKind::Codec, found: self.plugin.kind() }.to_string())
-            );
+            return Err(self.error(CallError::WrongKind { expected: PluginKind::Codec, found: self.plugin.kind() }));
         };
         let mut collector = RequestCollector::default();
         self.with_instance(|instance| {
@@ -163,9 +161,7 @@ impl Codec for PluginCodec {
 
     fn encode(&self, batch: &SpanBatch) -> Result<Bytes, CodecError> {
         let EntryPoints::Codec { encode, .. } = self.plugin.entry_points() else {
-            return Err(
-                self.error(CallError::WrongKind { expected: PluginKind::Codec, found: self.plugin.kind() }.to_string())
-            );
+            return Err(self.error(CallError::WrongKind { expected: PluginKind::Codec, found: self.plugin.kind() }));
         };
         let span_table: Vec<SpanRef> = batch.spans().map(|span| span_ref(&span)).collect();
         let batch_ref = BatchRef {
