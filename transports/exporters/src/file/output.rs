@@ -49,15 +49,20 @@ pub struct OutputFile {
     rotation: Option<RotationPolicy>,
 }
 
-fn open_options(append: bool) -> OpenOptions {
-    let mut options = OpenOptions::new();
-    options.create(true);
-    if append {
-        options.append(true);
-    } else {
-        options.write(true).truncate(true);
+/// Opens (creates) `path` for appending, emptying it first unless `keep` is set.
+///
+/// Every write goes to the end of the file (`O_APPEND`), even one that truncates at open: when
+/// something else empties the file while it is being written — logrotate's `copytruncate`, an
+/// operator's `: > file` — the next record lands at its new start. A plain write position, as
+/// the Collector keeps without `append`, would go on from the old offset and leave the file a
+/// hole of zero bytes before it. (`O_TRUNC` cannot be combined with `O_APPEND` in Rust's
+/// `OpenOptions`, so emptying is a `set_len` after the open.)
+fn open_appending(path: &Path, keep: bool) -> io::Result<File> {
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    if !keep {
+        file.set_len(0)?;
     }
-    options
+    Ok(file)
 }
 
 impl OutputFile {
@@ -66,7 +71,7 @@ impl OutputFile {
     /// # Errors
     /// When the file cannot be opened.
     pub fn open(path: &Path, append: bool, rotation: Option<RotationPolicy>) -> io::Result<Self> {
-        let file = open_options(append || rotation.is_some()).open(path)?;
+        let file = open_appending(path, append || rotation.is_some())?;
         let size = file.metadata()?.len();
         Ok(Self { path: path.to_owned(), writer: BufWriter::with_capacity(WRITE_BUFFER_BYTES, file), size, rotation })
     }
@@ -104,7 +109,7 @@ impl OutputFile {
         self.writer.flush()?;
         let backup = free_backup_name(&self.path, now, policy.local_time);
         std::fs::rename(&self.path, &backup)?;
-        let file = open_options(false).open(&self.path)?;
+        let file = open_appending(&self.path, false)?;
         self.writer = BufWriter::with_capacity(WRITE_BUFFER_BYTES, file);
         self.size = 0;
         if let Err(error) = remove_old_backups(&self.path, policy, now) {
@@ -299,5 +304,27 @@ mod tests {
         truncating.write_record(b"only\n", SystemTime::now()).unwrap();
         truncating.flush().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"only\n");
+    }
+
+    /// logrotate's `copytruncate` empties the file under the writer: the next record must start
+    /// the emptied file, not follow a hole of zero bytes as long as what was there.
+    #[test]
+    fn a_file_emptied_by_someone_else_is_written_from_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spans.json");
+        for (append, rotation) in [
+            (false, None),
+            (true, None),
+            (false, Some(RotationPolicy { max_bytes: 1 << 20, max_backups: 0, max_age: None, local_time: false })),
+        ] {
+            let mut file = OutputFile::open(&path, append, rotation).unwrap();
+            file.write_record(b"first record\n", SystemTime::now()).unwrap();
+            file.flush().unwrap();
+            std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+            file.write_record(b"second\n", SystemTime::now()).unwrap();
+            file.flush().unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), b"second\n", "append {append}, rotation {}", rotation.is_some());
+            std::fs::remove_file(&path).unwrap();
+        }
     }
 }
