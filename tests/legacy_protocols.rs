@@ -31,16 +31,13 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 
-use common::sdk::{hex, pairs, run_client, venv_python, Value};
-use common::{free_address, read_export_requests, wait_until, Spanpipe, DELIVERY_TIMEOUT};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use common::sdk::{
+    arrived_spans, collector_into_file, hex, pairs, run_client, venv_python, Arrived, LinkSummary, Value,
+};
+use common::{free_address, free_udp_address, wait_until, Spanpipe, DELIVERY_TIMEOUT};
 use serde::Deserialize;
-
-/// A link as the tests compare it: trace id and span id in hex, and its attributes.
-type LinkSummary = (String, String, Vec<(String, Value)>);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,36 +98,6 @@ enum Protocol {
     ZipkinV2,
     ZipkinV1,
     Jaeger,
-}
-
-/// A span as it arrived, with its resource and scope.
-#[derive(Debug)]
-struct Arrived {
-    resource_attributes: Vec<(String, Value)>,
-    scope_name: String,
-    scope_version: String,
-    span: Span,
-}
-
-fn arrived_spans(path: &Path) -> BTreeMap<String, Vec<Arrived>> {
-    let mut spans: BTreeMap<String, Vec<Arrived>> = BTreeMap::new();
-    for request in read_export_requests(path) {
-        for ResourceSpans { resource, scope_spans, .. } in request.resource_spans {
-            let resource_attributes = pairs(&resource.unwrap_or_default().attributes);
-            for ScopeSpans { scope, spans: scope_spans, .. } in scope_spans {
-                let scope = scope.unwrap_or_default();
-                for span in scope_spans {
-                    spans.entry(hex(&span.span_id)).or_default().push(Arrived {
-                        resource_attributes: resource_attributes.clone(),
-                        scope_name: scope.name.clone(),
-                        scope_version: scope.version.clone(),
-                        span,
-                    });
-                }
-            }
-        }
-    }
-    spans
 }
 
 /// Nanoseconds as the exporters send them: rounded to the nearest microsecond.
@@ -294,18 +261,11 @@ fn send_and_check(venv: (&str, &str), targets: &[(Protocol, String)], collector:
     collector.stop_cleanly();
 }
 
-fn file_exporter(output: &Path) -> String {
-    format!("exporters:\n  file:\n    path: \"{}\"\n    flush_interval: 50ms\n", output.display())
-}
-
 #[test]
 fn python_sdk_zipkin_exporters_v2_json_v2_proto_and_v1_json() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let output = dir.path().join("received.jsonl");
     let address = free_address();
-    let components = format!("receivers:\n  zipkin:\n    endpoint: \"{address}\"\n{}", file_exporter(&output));
-    let mut collector =
-        Spanpipe::start(dir.path(), "zipkin", &components, "traces: {receivers: [zipkin], exporters: [file]}");
+    let (mut collector, output) = collector_into_file(dir.path(), "zipkin", &format!("{{endpoint: \"{address}\"}}"));
     let targets = [
         (Protocol::ZipkinV2, format!("zipkin-json=http://{address}/api/v2/spans")),
         (Protocol::ZipkinV2, format!("zipkin-proto=http://{address}/api/v2/spans")),
@@ -314,23 +274,14 @@ fn python_sdk_zipkin_exporters_v2_json_v2_proto_and_v1_json() {
     send_and_check((".venv-zipkin", "requirements-zipkin.txt"), &targets, &mut collector, &output);
 }
 
-/// A loopback UDP port that is free now.
-fn free_udp_address() -> SocketAddr {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("binding a UDP socket on loopback");
-    socket.local_addr().expect("its address")
-}
-
 #[test]
 fn python_sdk_jaeger_thrift_exporter_in_agent_and_collector_modes() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let output = dir.path().join("received.jsonl");
     let (http, compact) = (free_address(), free_udp_address());
-    let components = format!(
-        "receivers:\n  jaeger:\n    protocols:\n      thrift_http: {{endpoint: \"{http}\"}}\n      thrift_compact: {{endpoint: \"{compact}\"}}\n{}",
-        file_exporter(&output)
+    let settings = format!(
+        "{{protocols: {{thrift_http: {{endpoint: \"{http}\"}}, thrift_compact: {{endpoint: \"{compact}\"}}}}}}"
     );
-    let mut collector =
-        Spanpipe::start(dir.path(), "jaeger", &components, "traces: {receivers: [jaeger], exporters: [file]}");
+    let (mut collector, output) = collector_into_file(dir.path(), "jaeger", &settings);
     let targets = [
         (Protocol::Jaeger, format!("jaeger-agent={compact}")),
         (Protocol::Jaeger, format!("jaeger-collector=http://{http}/api/traces")),

@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use clap::Parser as _;
-use common::{free_address, Spanpipe};
+use common::{free_address, free_udp_address, Spanpipe};
 
 /// How each protocol reaches the collector.
 struct Case {
@@ -22,17 +22,6 @@ struct Case {
     flags: String,
     /// The file its pipeline writes.
     file: PathBuf,
-}
-
-/// A loopback address free for both TCP and UDP (the Jaeger agent ports are UDP).
-fn free_udp_address() -> std::net::SocketAddr {
-    for _ in 0..100 {
-        let address = free_address();
-        if std::net::UdpSocket::bind(address).is_ok() {
-            return address;
-        }
-    }
-    panic!("no loopback port free for UDP after 100 tries");
 }
 
 /// Starts one collector with a receiver, pipeline and file exporter per case, and returns it

@@ -114,6 +114,18 @@ pub fn free_address() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
+/// A loopback address free for both TCP and UDP (the Jaeger agent ports are UDP), reserved as
+/// [`free_port`] reserves it.
+pub fn free_udp_address() -> SocketAddr {
+    for _ in 0..100 {
+        let address = free_address();
+        if std::net::UdpSocket::bind(address).is_ok() {
+            return address;
+        }
+    }
+    panic!("no loopback port free for UDP after 100 tries");
+}
+
 /// A `spanpipe run` child process.
 ///
 /// The config given to [`Spanpipe::start`] holds the components; the `service` section is
