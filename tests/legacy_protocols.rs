@@ -271,7 +271,7 @@ fn python_sdk_zipkin_exporters_v2_json_v2_proto_and_v1_json() {
         (Protocol::ZipkinV2, format!("zipkin-proto=http://{address}/api/v2/spans")),
         (Protocol::ZipkinV1, format!("zipkin-v1-json=http://{address}/api/v1/spans")),
     ];
-    send_and_check((".venv-zipkin", "requirements-zipkin.txt"), &targets, &mut collector, &output);
+    send_and_check((".venv-zipkin", "tests/otel_sdk/requirements-zipkin.txt"), &targets, &mut collector, &output);
 }
 
 #[test]
@@ -286,5 +286,5 @@ fn python_sdk_jaeger_thrift_exporter_in_agent_and_collector_modes() {
         (Protocol::Jaeger, format!("jaeger-agent={compact}")),
         (Protocol::Jaeger, format!("jaeger-collector=http://{http}/api/traces")),
     ];
-    send_and_check((".venv-jaeger", "requirements-jaeger.txt"), &targets, &mut collector, &output);
+    send_and_check((".venv-jaeger", "tests/otel_sdk/requirements-jaeger.txt"), &targets, &mut collector, &output);
 }

@@ -2,25 +2,28 @@
 //! OpenTelemetry still run, whose traffic is not the OpenTelemetry exporters' (those are
 //! tests/legacy_protocols.rs).
 //!
-//! tests/native_clients/send.js (run with Node.js from the modules `tools/test` installs there)
-//! sends one span set with zipkin-js 0.22 (`zipkin` and `zipkin-transport-http`) as Zipkin v2 JSON
-//! and v1 JSON, and with Uber's jaeger-client 3.19 for Node.js to the agent port (binary Thrift over
-//! UDP, the only encoding its Thrift library writes: every field of every tag is set, defaults
-//! included) and to the collector's HTTP endpoint. It prints each span as the client recorded it;
-//! each arrives through spanpipe once, mapped as the OpenTelemetry specification (and the
-//! Collector) says:
+//! Two client scripts in tests/native_clients/ send one span set each and print every span as the
+//! client recorded it (`tools/test` installs their clients):
+//! - send.js (Node.js, modules from `npm ci`): zipkin-js 0.22 (`zipkin`, `zipkin-transport-http`)
+//!   as Zipkin v2 and v1 JSON, and Uber's jaeger-client 3.19 to the agent port — binary Thrift
+//!   over UDP, the only encoding its Thrift library writes, every field of every tag set, defaults
+//!   included — and to the collector's HTTP endpoint;
+//! - send_py.py (the venv .venv-native): Yelp's py_zipkin 1.2.8 as Zipkin v2 JSON, protobuf and v1
+//!   JSON (64-bit trace ids), and Uber's jaeger-client 4.8 for Python, compact Thrift over UDP
+//!   (integer tags as LONG).
 //!
+//! Each span arrives through spanpipe once, mapped as the OpenTelemetry specification (and the
+//! Collector) says:
 //! - Zipkin: the local endpoint's service is the resource's `service.name`, its address and port
 //!   `net.host.ip` / `net.host.port`; the remote endpoint gives `peer.service`, `net.peer.ip` and
 //!   `net.peer.port`; tags are string attributes but `error`, which sets the status (code 2, its
 //!   value the message); annotations are events; v1's core annotations give the kind and times
-//!   as v2 states them; 128-bit trace ids as sent;
+//!   as v2 states them; trace ids left-padded to 128 bits;
 //! - Jaeger: 64-bit trace ids left-padded; the `span.kind` tag is the kind and `error=true` the
-//!   status, both consumed; other tags keep their Thrift type (this client sends every
-//!   JavaScript number as a double); a log's `event` field names its event and the other fields
-//!   are its attributes, a log without one is an unnamed event; a FOLLOWS_FROM reference is a
-//!   link marked `opentracing.ref_type`; the sampled flag; the process's tags are resource
-//!   attributes, with `hostname` as `host.name` and `jaeger.version` as
+//!   status, both consumed; other tags keep their Thrift type; a log's `event` field names its
+//!   event and the other fields are its attributes, a log without one is an unnamed event; a
+//!   FOLLOWS_FROM reference is a link marked `opentracing.ref_type`; the sampled flag; the
+//!   process's tags are resource attributes, with `hostname` as `host.name` and `jaeger.version` as
 //!   `opencensus.exporterversion` (`Jaeger-` and the version), as the Collector renames them.
 
 mod common;
@@ -29,7 +32,9 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use common::sdk::{arrived_spans, collector_into_file, hex, pairs, run_script, Arrived, LinkSummary, Value};
+use common::sdk::{
+    arrived_spans, collector_into_file, hex, pairs, run_script, venv_python, Arrived, LinkSummary, Value,
+};
 use common::{free_address, free_udp_address, wait_until, Spanpipe, DELIVERY_TIMEOUT};
 use serde::Deserialize;
 
@@ -44,13 +49,16 @@ struct Report {
 #[serde(deny_unknown_fields)]
 struct TargetReport {
     target: String,
+    /// The Jaeger tracer's service name ("" for Zipkin, whose spans name their service).
+    service: String,
     /// The Jaeger tracer's process tags (none for Zipkin).
     process_tags: Vec<(String, Value)>,
     /// A [`ZipkinRecord`] or a [`JaegerRecord`], by the target.
     spans: Vec<serde_json::Value>,
 }
 
-/// A span as zipkin-js holds it: its own Zipkin v2 JSON of the span, whichever version it sent.
+/// A span as the Zipkin client holds it: the client's own Zipkin v2 JSON of the span, whichever
+/// encoding it sent.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ZipkinRecord {
@@ -85,11 +93,11 @@ struct ZipkinAnnotation {
     value: String,
 }
 
-/// A span as jaeger-client holds it, printed by send.js.
+/// A span as jaeger-client holds it, printed by the scripts.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct JaegerRecord {
-    /// 16 hex digits: the client makes 64-bit trace ids.
+    /// 16 hex digits: the clients make 64-bit trace ids.
     trace_id: String,
     span_id: String,
     parent_span_id: String,
@@ -117,9 +125,6 @@ struct JaegerReference {
     span_id: String,
 }
 
-/// The service send.js names its Jaeger tracer.
-const JAEGER_SERVICE: &str = "shop-checkout";
-
 fn string(text: &str) -> Value {
     Value::String(text.to_owned())
 }
@@ -133,7 +138,7 @@ fn attribute_map(arrived: &Arrived) -> BTreeMap<String, Value> {
 fn check_zipkin_span(sent: &ZipkinRecord, arrived: &Arrived) {
     let what = format!("Zipkin span {} ({})", sent.id, sent.name);
     let span = &arrived.span;
-    assert_eq!(hex(&span.trace_id), sent.trace_id, "{what}: trace id");
+    assert_eq!(hex(&span.trace_id), format!("{:0>32}", sent.trace_id), "{what}: trace id, 128 bits");
     assert_eq!(hex(&span.parent_span_id), sent.parent_id, "{what}: parent");
     assert_eq!(span.name, sent.name, "{what}: name");
     let kind = match sent.kind.as_str() {
@@ -187,7 +192,7 @@ fn check_zipkin_span(sent: &ZipkinRecord, arrived: &Arrived) {
     assert_eq!(span.flags, 0, "{what}: flags");
 }
 
-fn check_jaeger_span(sent: &JaegerRecord, process_tags: &[(String, Value)], arrived: &Arrived) {
+fn check_jaeger_span(sent: &JaegerRecord, service: &str, process_tags: &[(String, Value)], arrived: &Arrived) {
     let what = format!("Jaeger span {} ({})", sent.span_id, sent.name);
     let span = &arrived.span;
     let padded = |id: &str| format!("{id:0>32}");
@@ -198,7 +203,7 @@ fn check_jaeger_span(sent: &JaegerRecord, process_tags: &[(String, Value)], arri
     assert_eq!(span.end_time_unix_nano, (sent.start_us + sent.duration_us) * 1_000, "{what}: end");
     assert_eq!(span.flags, 1, "{what}: the sampled flag");
 
-    let mut expected_resource = vec![("service.name".to_owned(), string(JAEGER_SERVICE))];
+    let mut expected_resource = vec![("service.name".to_owned(), string(service))];
     for (key, value) in process_tags {
         expected_resource.push(match (key.as_str(), value) {
             ("hostname", value) => ("host.name".to_owned(), value.clone()),
@@ -222,9 +227,22 @@ fn check_jaeger_span(sent: &JaegerRecord, process_tags: &[(String, Value)], arri
         Some(other) => panic!("{what}: the span set has no span.kind {other:?}"),
     };
     assert_eq!(span.kind, kind, "{what}: kind from the span.kind tag");
+    // `error=true` decides the status; without it (and without `otel.status_code`, which these
+    // clients do not send) an integer `http.status_code` does, by the Collector's rule: 4xx is an
+    // error for clients only, 100–398 is unset, anything else an error.
+    let http_status = match tag("http.status_code") {
+        Some(Value::Int(code)) => Some(*code),
+        Some(Value::String(text)) => text.parse().ok(),
+        _ => None,
+    };
+    let code = match (tag("error"), http_status) {
+        (Some(Value::Bool(true)), _) => 2,
+        (_, Some(400..=499)) if kind == 2 => 0,
+        (_, Some(100..=398) | None) => 0,
+        (_, Some(_)) => 2,
+    };
     let status = span.status.clone().unwrap_or_default();
-    let code = if tag("error") == Some(&Value::Bool(true)) { 2 } else { 0 };
-    assert_eq!((status.code, status.message.as_str()), (code, ""), "{what}: status from the error tag");
+    assert_eq!((status.code, status.message.as_str()), (code, ""), "{what}: status");
     let expected: BTreeMap<String, Value> =
         sent.tags.iter().filter(|(key, _)| key != "span.kind" && key != "error").cloned().collect();
     assert_eq!(span.attributes.len(), expected.len(), "{what}: attributes {:?}", span.attributes);
@@ -258,19 +276,44 @@ fn check_jaeger_span(sent: &JaegerRecord, process_tags: &[(String, Value)], arri
     assert_eq!(links, expected_links, "{what}: links");
 }
 
-/// Runs send.js against `targets` and checks that every span it recorded arrived once in
+/// The client scripts, each with what `tools/test` installs for it.
+#[derive(Clone, Copy, Debug)]
+enum Client {
+    /// send.js: zipkin-js and jaeger-client for Node.js.
+    Node,
+    /// send_py.py: py_zipkin and jaeger-client for Python.
+    Python,
+}
+
+impl Client {
+    /// Runs the script against `targets` and reads its report.
+    fn send(self, targets: &[String]) -> Report {
+        let directory = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/native_clients");
+        let arguments: Vec<OsString> =
+            targets.iter().flat_map(|target| [OsString::from("--target"), OsString::from(target)]).collect();
+        match self {
+            Self::Node => {
+                assert!(
+                    directory.join("node_modules/zipkin").exists()
+                        && directory.join("node_modules/jaeger-client").exists(),
+                    "{}/node_modules is missing: run tools/test, which installs the clients pinned in \
+                     its package-lock.json with `npm ci`",
+                    directory.display()
+                );
+                run_script("node".as_ref(), &directory.join("send.js"), &arguments)
+            }
+            Self::Python => {
+                let python = venv_python(".venv-native", "tests/native_clients/requirements.txt");
+                run_script(python.as_os_str(), &directory.join("send_py.py"), &arguments)
+            }
+        }
+    }
+}
+
+/// Has `client` send to `targets` and checks that every span it recorded arrived once in
 /// `output`, mapped as its protocol says; returns the report for checks of the span set itself.
-fn send_and_check(targets: &[String], collector: &mut Spanpipe, output: &Path) -> Report {
-    let directory = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/native_clients");
-    assert!(
-        directory.join("node_modules/zipkin").exists() && directory.join("node_modules/jaeger-client").exists(),
-        "{}/node_modules is missing: run tools/test, which installs the clients pinned in its \
-         package-lock.json with `npm ci`",
-        directory.display()
-    );
-    let arguments: Vec<OsString> =
-        targets.iter().flat_map(|target| [OsString::from("--target"), OsString::from(target)]).collect();
-    let report: Report = run_script("node".as_ref(), &directory.join("send.js"), &arguments);
+fn send_and_check(client: Client, targets: &[String], collector: &mut Spanpipe, output: &Path) -> Report {
+    let report = client.send(targets);
     assert_eq!(report.targets.len(), targets.len(), "the client reports every target");
     let expected: usize = report.targets.iter().map(|target| target.spans.len()).sum();
     wait_until("every recorded span to arrive in the file", DELIVERY_TIMEOUT, || {
@@ -289,7 +332,7 @@ fn send_and_check(targets: &[String], collector: &mut Spanpipe, output: &Path) -
                 check_zipkin_span(&serde_json::from_value(sent.clone()).expect("a zipkin-js span"), arrived);
             } else {
                 let sent = serde_json::from_value(sent.clone()).expect("a jaeger-client span");
-                check_jaeger_span(&sent, &report.process_tags, arrived);
+                check_jaeger_span(&sent, &report.service, &report.process_tags, arrived);
             }
         }
     }
@@ -298,19 +341,12 @@ fn send_and_check(targets: &[String], collector: &mut Spanpipe, output: &Path) -
     report
 }
 
-#[test]
-fn zipkin_js_sends_v2_and_v1_json() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let address = free_address();
-    let (mut collector, output) = collector_into_file(dir.path(), "zipkin", &format!("{{endpoint: \"{address}\"}}"));
-    let targets =
-        [format!("zipkin-v2=http://{address}/api/v2/spans"), format!("zipkin-v1=http://{address}/api/v1/spans")];
-    let report = send_and_check(&targets, &mut collector, &output);
-    // The checks above saw every part of the mapping: a remote endpoint, an `error` tag, an
-    // annotation, a local address, on both versions.
+/// Checks that the Zipkin span set exercised every part of the mapping checked span by span: a
+/// remote endpoint, an `error` tag, an annotation, a local address, for every target.
+fn assert_zipkin_span_set_covers_the_mapping(report: &Report) {
     for target in &report.targets {
         let spans: Vec<ZipkinRecord> =
-            target.spans.iter().map(|span| serde_json::from_value(span.clone()).expect("a zipkin-js span")).collect();
+            target.spans.iter().map(|span| serde_json::from_value(span.clone()).expect("a Zipkin span")).collect();
         assert_eq!(spans.len(), 2, "{}: a server and a client span", target.target);
         assert!(spans.iter().any(|span| span.remote_endpoint.is_some()), "{}: a remote endpoint", target.target);
         assert!(spans.iter().any(|span| span.tags.contains_key("error")), "{}: an error tag", target.target);
@@ -319,29 +355,18 @@ fn zipkin_js_sends_v2_and_v1_json() {
     }
 }
 
-#[test]
-fn jaeger_client_node_sends_to_the_agent_and_the_collector() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let (http, binary) = (free_address(), free_udp_address());
-    let settings =
-        format!("{{protocols: {{thrift_http: {{endpoint: \"{http}\"}}, thrift_binary: {{endpoint: \"{binary}\"}}}}}}");
-    let (mut collector, output) = collector_into_file(dir.path(), "jaeger", &settings);
-    let targets = [format!("jaeger-agent={binary}"), format!("jaeger-collector=http://{http}/api/traces")];
-    let report = send_and_check(&targets, &mut collector, &output);
-    // The checks above saw every part of the mapping: both kinds, an error, double and boolean
-    // tags, a log with an `event` field and one without, a FOLLOWS_FROM reference, and the
-    // process tags the collector renames.
+/// Checks that the Jaeger span set exercised every part of the mapping checked span by span: both
+/// kinds, an error, a non-string tag and `false`, a log with an `event` field and one without, a
+/// FOLLOWS_FROM reference, and the process tags the collector renames.
+fn assert_jaeger_span_set_covers_the_mapping(report: &Report) {
     for target in &report.targets {
-        let spans: Vec<JaegerRecord> = target
-            .spans
-            .iter()
-            .map(|span| serde_json::from_value(span.clone()).expect("a jaeger-client span"))
-            .collect();
+        let spans: Vec<JaegerRecord> =
+            target.spans.iter().map(|span| serde_json::from_value(span.clone()).expect("a Jaeger span")).collect();
         let tags: Vec<&(String, Value)> = spans.iter().flat_map(|span| &span.tags).collect();
         let has_tag = |key: &str, value: &Value| tags.iter().any(|(name, tag)| name == key && tag == value);
         assert!(has_tag("span.kind", &string("server")) && has_tag("span.kind", &string("client")), "{tags:?}");
         assert!(has_tag("error", &Value::Bool(true)), "{tags:?}");
-        assert!(tags.iter().any(|(_, value)| matches!(value, Value::Double(_))), "{tags:?}");
+        assert!(tags.iter().any(|(_, value)| matches!(value, Value::Double(_) | Value::Int(_))), "{tags:?}");
         assert!(tags.iter().any(|(_, value)| matches!(value, Value::Bool(false))), "{tags:?}");
         let logs: Vec<&JaegerLog> = spans.iter().flat_map(|span| &span.logs).collect();
         assert!(logs.iter().any(|log| log.fields.iter().any(|(key, _)| key == "event")), "{logs:?}");
@@ -350,4 +375,54 @@ fn jaeger_client_node_sends_to_the_agent_and_the_collector() {
         let process: Vec<&str> = target.process_tags.iter().map(|(key, _)| key.as_str()).collect();
         assert!(process.contains(&"hostname") && process.contains(&"jaeger.version"), "{process:?}");
     }
+}
+
+/// A collector with a `zipkin` receiver, and the targets of `kinds` on it.
+fn zipkin_collector(dir: &Path, kinds: &[(&str, &str)]) -> (Spanpipe, PathBuf, Vec<String>) {
+    let address = free_address();
+    let (collector, output) = collector_into_file(dir, "zipkin", &format!("{{endpoint: \"{address}\"}}"));
+    let targets = kinds.iter().map(|(kind, path)| format!("{kind}=http://{address}{path}")).collect();
+    (collector, output, targets)
+}
+
+/// `client` sends to a collector's `zipkin` receiver in each of `kinds` (a target kind and its URL
+/// path); every span is checked, and the span set's coverage.
+fn check_zipkin_client(client: Client, kinds: &[(&str, &str)]) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (mut collector, output, targets) = zipkin_collector(dir.path(), kinds);
+    let report = send_and_check(client, &targets, &mut collector, &output);
+    assert_zipkin_span_set_covers_the_mapping(&report);
+}
+
+#[test]
+fn zipkin_js_sends_v2_and_v1_json() {
+    check_zipkin_client(Client::Node, &[("zipkin-v2", "/api/v2/spans"), ("zipkin-v1", "/api/v1/spans")]);
+}
+
+#[test]
+fn py_zipkin_sends_v2_json_v2_protobuf_and_v1_json() {
+    let kinds = [("zipkin-v2", "/api/v2/spans"), ("zipkin-proto", "/api/v2/spans"), ("zipkin-v1", "/api/v1/spans")];
+    check_zipkin_client(Client::Python, &kinds);
+}
+
+#[test]
+fn jaeger_client_node_sends_binary_thrift_to_the_agent_and_to_the_collector() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (http, binary) = (free_address(), free_udp_address());
+    let settings =
+        format!("{{protocols: {{thrift_http: {{endpoint: \"{http}\"}}, thrift_binary: {{endpoint: \"{binary}\"}}}}}}");
+    let (mut collector, output) = collector_into_file(dir.path(), "jaeger", &settings);
+    let targets = [format!("jaeger-agent={binary}"), format!("jaeger-collector=http://{http}/api/traces")];
+    let report = send_and_check(Client::Node, &targets, &mut collector, &output);
+    assert_jaeger_span_set_covers_the_mapping(&report);
+}
+
+#[test]
+fn jaeger_client_python_sends_compact_thrift_to_the_agent() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let compact = free_udp_address();
+    let settings = format!("{{protocols: {{thrift_compact: {{endpoint: \"{compact}\"}}}}}}");
+    let (mut collector, output) = collector_into_file(dir.path(), "jaeger", &settings);
+    let report = send_and_check(Client::Python, &[format!("jaeger-agent={compact}")], &mut collector, &output);
+    assert_jaeger_span_set_covers_the_mapping(&report);
 }

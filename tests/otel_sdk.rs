@@ -178,7 +178,7 @@ fn received_spans(path: &Path) -> (BTreeMap<String, SpanRecord>, Vec<String>) {
 
 #[test]
 fn python_sdk_spans_cross_two_spanpipes_over_every_exporter_intact() {
-    let python = venv_python(".venv", "requirements.txt");
+    let python = venv_python(".venv", "tests/otel_sdk/requirements.txt");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let output = dir.path().join("received.jsonl");
     let (b_grpc, b_http) = (free_address(), free_address());
@@ -237,7 +237,7 @@ exporters:
 
 #[test]
 fn python_sdk_spans_reach_a_tls_receiver_intact() {
-    let python = venv_python(".venv", "requirements.txt");
+    let python = venv_python(".venv", "tests/otel_sdk/requirements.txt");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let ca = TestCa::new(dir.path(), "root");
     let certificate = ca.issue("receiver", &["localhost", "127.0.0.1"]);

@@ -21,13 +21,13 @@ use super::{read_export_requests, wait_for_exit, Spanpipe};
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The Python of the venv `venv` (a directory at the project root) that `tools/test` builds from
-/// tests/otel_sdk/`requirements`.
+/// `requirements` (a path from the project root).
 pub fn venv_python(venv: &str, requirements: &str) -> PathBuf {
     let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(venv).join("bin/python");
     assert!(
         python.exists(),
         "{} is missing: run tools/test, which creates the venv {venv} with the versions pinned in \
-         tests/otel_sdk/{requirements}",
+         {requirements}",
         python.display()
     );
     python

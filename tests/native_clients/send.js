@@ -13,14 +13,15 @@
 //                                                          encoding jaeger-client's thriftrw has)
 //   send.js --target jaeger-collector=http://127.0.0.1:14268/api/traces
 //
-// Printed: {"targets": [{"target": "...", "process_tags": [...], "spans": [SPAN, ...]}]}:
+// Printed: {"targets": [{"target": "...", "service": "...", "process_tags": [...], "spans": [SPAN, ...]}]}:
 // - Zipkin: SPAN is the client's own Zipkin v2 JSON of the span (whatever it sent, v1 or v2), so
 //   ids, times, endpoints, annotations and tags are the client's;
 // - Jaeger: SPAN holds ids in 16-digit hex, the operation name, start and duration in
 //   microseconds as the client encodes them, tags and log fields as ordered [key, value] pairs
 //   tagged with their type ({"string": s}, {"bool": b}, {"double": "text"}: the client sends
-//   every JavaScript number as a double), and the span's references; `process_tags` are the
-//   tracer's process tags, typed alike.
+//   every JavaScript number as a double), and the span's references; `service` and
+//   `process_tags` are the tracer's service name and process tags, typed alike (for Zipkin, "" and
+//   none: its spans name their service).
 //
 // Exits with status 1, naming the target, when the client reported an error sending.
 
@@ -184,7 +185,7 @@ async function sendJaeger({ kind, where }) {
     };
   });
   const processTags = Object.entries(tracer._tags).map(([key, value]) => [key, typed(value)]);
-  return { process_tags: processTags, spans };
+  return { service: tracer._serviceName, process_tags: processTags, spans };
 }
 
 async function main() {
@@ -194,7 +195,7 @@ async function main() {
     const send = target.kind.startsWith('zipkin') ? sendZipkin : target.kind.startsWith('jaeger') ? sendJaeger : null;
     if (!send) fail(`unknown target kind \`${target.kind}\``);
     const sent = await send(target);
-    report.targets.push({ target: target.target, process_tags: sent.process_tags || [], spans: sent.spans });
+    report.targets.push({ target: target.target, service: sent.service || '', process_tags: sent.process_tags || [], spans: sent.spans });
   }
   clearTimeout(timer);
   process.stdout.write(JSON.stringify(report));
