@@ -88,7 +88,13 @@ impl OutputFile {
     /// When writing, rotating or reopening fails. A failed rotation leaves the record unwritten.
     pub fn write_record(&mut self, record: &[u8], now: SystemTime) -> io::Result<()> {
         if let Some(policy) = self.rotation {
-            if self.size > 0 && self.size + record.len() as u64 > policy.max_bytes {
+            let fits = |size: u64| size == 0 || size + record.len() as u64 <= policy.max_bytes;
+            // The count is ours; the file may have been emptied under us since (`copytruncate`).
+            // Before rotating, ask the file — once per rotation, not once per record.
+            if !fits(self.size) {
+                self.size = self.writer.get_ref().metadata()?.len() + self.writer.buffer().len() as u64;
+            }
+            if !fits(self.size) {
                 self.rotate(policy, now)?;
             }
         }
@@ -326,5 +332,26 @@ mod tests {
             assert_eq!(std::fs::read(&path).unwrap(), b"second\n", "append {append}, rotation {}", rotation.is_some());
             std::fs::remove_file(&path).unwrap();
         }
+    }
+
+    /// With rotation on, a file emptied under the writer is not rotated as if it were still full:
+    /// the size is asked of the file before rotating.
+    #[test]
+    fn a_file_emptied_by_someone_else_is_not_rotated_early() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spans.json");
+        let policy = RotationPolicy { max_bytes: 20, max_backups: 0, max_age: None, local_time: false };
+        let mut file = OutputFile::open(&path, false, Some(policy)).unwrap();
+        file.write_record(b"fifteen bytes!\n", at(1, 0)).unwrap();
+        file.flush().unwrap();
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+        file.write_record(b"ten bytes\n", at(1, 1)).unwrap();
+        file.flush().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"ten bytes\n");
+        assert!(backups(&path, false).unwrap().is_empty(), "nothing to rotate: the file held 0 bytes");
+        file.write_record(b"another fifteen\n", at(1, 2)).unwrap();
+        file.flush().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"another fifteen\n", "a full file still rotates");
+        assert_eq!(backups(&path, false).unwrap().len(), 1);
     }
 }
