@@ -38,7 +38,7 @@ use common::sdk::{
 use common::{free_address, free_udp_address, wait_until, Spanpipe, DELIVERY_TIMEOUT};
 use serde::Deserialize;
 
-/// What send.js prints: per target, the spans as its client recorded them.
+/// What send.js and send_py.py print: per target, the spans as its client recorded them.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Report {
@@ -53,8 +53,43 @@ struct TargetReport {
     service: String,
     /// The Jaeger tracer's process tags (none for Zipkin).
     process_tags: Vec<(String, Value)>,
-    /// A [`ZipkinRecord`] or a [`JaegerRecord`], by the target.
-    spans: Vec<serde_json::Value>,
+    spans: Vec<Recorded>,
+}
+
+/// A span as its client recorded it. Both forms refuse unknown fields, so each record is read as
+/// the one it is.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Recorded {
+    Zipkin(ZipkinRecord),
+    Jaeger(JaegerRecord),
+}
+
+impl Recorded {
+    fn span_id(&self) -> &str {
+        match self {
+            Self::Zipkin(span) => &span.id,
+            Self::Jaeger(span) => &span.span_id,
+        }
+    }
+}
+
+impl TargetReport {
+    fn zipkin_spans(&self) -> Vec<&ZipkinRecord> {
+        let spans = self.spans.iter().map(|span| match span {
+            Recorded::Zipkin(span) => span,
+            Recorded::Jaeger(_) => panic!("{}: a Jaeger span from a Zipkin client", self.target),
+        });
+        spans.collect()
+    }
+
+    fn jaeger_spans(&self) -> Vec<&JaegerRecord> {
+        let spans = self.spans.iter().map(|span| match span {
+            Recorded::Jaeger(span) => span,
+            Recorded::Zipkin(_) => panic!("{}: a Zipkin span from a Jaeger client", self.target),
+        });
+        spans.collect()
+    }
 }
 
 /// A span as the Zipkin client holds it: the client's own Zipkin v2 JSON of the span, whichever
@@ -323,16 +358,13 @@ fn send_and_check(client: Client, targets: &[String], collector: &mut Spanpipe, 
     for (target, report) in targets.iter().zip(&report.targets) {
         assert_eq!(&report.target, target);
         for sent in &report.spans {
-            let id = sent.get("id").or_else(|| sent.get("span_id")).and_then(serde_json::Value::as_str);
-            let id = id.unwrap_or_else(|| panic!("{target}: a recorded span without an id: {sent}"));
+            let id = sent.span_id();
             let copies = arrived.get(id).map_or(0, Vec::len);
             assert_eq!(copies, 1, "{target}: span {id} arrived {copies} times");
             let arrived = &arrived[id][0];
-            if target.starts_with("zipkin") {
-                check_zipkin_span(&serde_json::from_value(sent.clone()).expect("a zipkin-js span"), arrived);
-            } else {
-                let sent = serde_json::from_value(sent.clone()).expect("a jaeger-client span");
-                check_jaeger_span(&sent, &report.service, &report.process_tags, arrived);
+            match sent {
+                Recorded::Zipkin(sent) => check_zipkin_span(sent, arrived),
+                Recorded::Jaeger(sent) => check_jaeger_span(sent, &report.service, &report.process_tags, arrived),
             }
         }
     }
@@ -345,8 +377,7 @@ fn send_and_check(client: Client, targets: &[String], collector: &mut Spanpipe, 
 /// remote endpoint, an `error` tag, an annotation, a local address, for every target.
 fn assert_zipkin_span_set_covers_the_mapping(report: &Report) {
     for target in &report.targets {
-        let spans: Vec<ZipkinRecord> =
-            target.spans.iter().map(|span| serde_json::from_value(span.clone()).expect("a Zipkin span")).collect();
+        let spans = target.zipkin_spans();
         assert_eq!(spans.len(), 2, "{}: a server and a client span", target.target);
         assert!(spans.iter().any(|span| span.remote_endpoint.is_some()), "{}: a remote endpoint", target.target);
         assert!(spans.iter().any(|span| span.tags.contains_key("error")), "{}: an error tag", target.target);
@@ -360,8 +391,7 @@ fn assert_zipkin_span_set_covers_the_mapping(report: &Report) {
 /// FOLLOWS_FROM reference, and the process tags the collector renames.
 fn assert_jaeger_span_set_covers_the_mapping(report: &Report) {
     for target in &report.targets {
-        let spans: Vec<JaegerRecord> =
-            target.spans.iter().map(|span| serde_json::from_value(span.clone()).expect("a Jaeger span")).collect();
+        let spans = target.jaeger_spans();
         let tags: Vec<&(String, Value)> = spans.iter().flat_map(|span| &span.tags).collect();
         let has_tag = |key: &str, value: &Value| tags.iter().any(|(name, tag)| name == key && tag == value);
         assert!(has_tag("span.kind", &string("server")) && has_tag("span.kind", &string("client")), "{tags:?}");
