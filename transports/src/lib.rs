@@ -25,6 +25,8 @@
 //!   shutdown.
 //! - [`zipkin`]: the `zipkin` receiver (Zipkin v2 JSON and protobuf, v1 JSON) on that server.
 //! - [`jaeger`]: the `jaeger` receiver: collector HTTP on that server, agent UDP on [`udp`].
+//! - [`cors`]: the HTTP receivers' `cors` section: preflights answered and answers marked for
+//!   the origins it allows, so web pages can send spans.
 //! - [`udp`]: datagram listeners — a socket per core, a large receive buffer drained in a tight
 //!   loop, drops counted (the pipeline's and the kernel's).
 //!
@@ -39,6 +41,7 @@
 
 pub mod compression;
 mod confighttp;
+pub mod cors;
 pub mod grpc_status;
 pub mod jaeger;
 pub mod otlp;

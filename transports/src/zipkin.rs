@@ -224,11 +224,17 @@ mod tests {
         assert_eq!(config, ZipkinReceiverConfig::default());
         assert_eq!(config.http.endpoint, "localhost:9411");
         assert!(!config.parse_string_tags);
-        let with_cors: ZipkinReceiverConfig =
-            serde_json::from_value(serde_json::json!({ "cors": { "allowed_origins": ["*"] } })).unwrap();
-        let problems = with_cors.validate();
+        let with_auth: ZipkinReceiverConfig =
+            serde_json::from_value(serde_json::json!({ "auth": { "authenticator": "basic" } })).unwrap();
+        let problems = with_auth.validate();
         assert_eq!(problems.len(), 1);
-        assert_eq!(problems[0].path, "cors");
+        assert_eq!(problems[0].path, "auth");
+        let with_cors: ZipkinReceiverConfig = serde_json::from_value(
+            serde_json::json!({ "cors": { "allowed_origins": ["https://*.example.com"], "max_age": 600 } }),
+        )
+        .unwrap();
+        assert!(with_cors.validate().is_empty(), "cors is a confighttp key every HTTP receiver takes");
+        assert_eq!(with_cors.http.cors.as_ref().map(|cors| cors.max_age), Some(600));
         let unknown = serde_json::from_value::<ZipkinReceiverConfig>(serde_json::json!({ "logs_url_path": "/x" }));
         assert!(unknown.unwrap_err().to_string().contains("unknown field `logs_url_path`"));
     }

@@ -89,7 +89,7 @@ fn collector_keys_spanpipe_lacks_are_refused_by_name() {
     let config = parse(serde_json::json!({ "protocols": {
         "grpc": { "auth": { "authenticator": "basic" }, "write_buffer_size": 1024,
                   "keepalive": { "enforcement_policy": { "min_time": "10s" } } },
-        "http": { "cors": { "allowed_origins": ["*"] }, "metrics_url_path": "/m", "compression_algorithms": ["gzip", "snappy"] }
+        "http": { "auth": { "authenticator": "basic" }, "metrics_url_path": "/m", "compression_algorithms": ["gzip", "snappy"] }
     }}));
     let errors = config.validate();
     let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
@@ -100,7 +100,7 @@ fn collector_keys_spanpipe_lacks_are_refused_by_name() {
             "protocols.grpc.auth",
             "protocols.grpc.keepalive.enforcement_policy",
             "protocols.http.compression_algorithms[1]",
-            "protocols.http.cors",
+            "protocols.http.auth",
             "protocols.http.metrics_url_path",
         ]
     );
@@ -212,4 +212,36 @@ fn the_json_schema_describes_every_protocol_key() {
     ] {
         assert!(text.contains(key), "schema lacks {key}");
     }
+}
+
+#[test]
+fn the_collectors_cors_section_loads_and_its_mistakes_are_named() {
+    let config = parse(serde_json::json!({ "protocols": { "http": { "cors": {
+        "allowed_origins": ["https://foo.bar.com", "https://*.test.com"],
+        "allowed_headers": ["Example-Header"],
+        "max_age": 7200
+    }}}}));
+    assert!(config.validate().is_empty(), "{:?}", config.validate());
+    let cors = config.protocols.http.as_ref().and_then(|http| http.cors.as_ref()).expect("cors is kept");
+    assert_eq!(cors.allowed_origins, ["https://foo.bar.com", "https://*.test.com"]);
+    assert_eq!(cors.max_age, 7200);
+    assert!(cors.policy().is_some());
+    // `cors:` left empty or null is off, as in the Collector.
+    for off in [serde_json::Value::Null, serde_json::json!({})] {
+        let config = parse(serde_json::json!({ "protocols": { "http": { "cors": off } } }));
+        assert!(config.validate().is_empty());
+        let http = config.protocols.http.expect("http is served");
+        assert!(http.cors.and_then(|cors| cors.policy()).is_none());
+    }
+    let mistaken = parse(serde_json::json!({ "protocols": { "http": { "cors": {
+        "allowed_origins": ["https://*.*.test.com"], "allowed_headers": ["not a header"]
+    }}}}));
+    assert_eq!(
+        error_paths(&mistaken),
+        ["protocols.http.cors.allowed_origins[0]", "protocols.http.cors.allowed_headers[0]"]
+    );
+    let unknown = serde_json::from_value::<OtlpReceiverConfig>(serde_json::json!({ "protocols": { "http": {
+        "cors": { "allowed_origin": ["https://foo.bar.com"] }
+    }}}));
+    assert!(unknown.unwrap_err().to_string().contains("unknown field `allowed_origin`"));
 }

@@ -1,7 +1,7 @@
 //! The `otlp` receiver's configuration, key for key as the OpenTelemetry Collector's.
 //!
 //! A Collector config that sets only keys spanpipe implements loads unchanged and means the
-//! same. Keys the Collector has that spanpipe does not implement (`auth`, `cors`, …) are
+//! same. Keys the Collector has that spanpipe does not implement (`auth`, `middlewares`, …) are
 //! accepted by the parser so that validation can refuse them by name with a reason, instead of a
 //! bare "unknown field". Where spanpipe's default differs from the Collector's `otlp` receiver,
 //! the field's documentation says so and why.
@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use spanpipe_config::{ComponentConfig, FieldError, GoDuration};
 
+use crate::cors::CorsConfig;
 use crate::tls::TlsServerConfig;
 
 /// Configuration of the `otlp` receiver: which protocols to serve and how.
@@ -249,10 +250,11 @@ pub struct HttpServerConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub tls: Option<TlsServerConfig>,
-    /// Not implemented: browsers are not a source spanpipe serves.
-    /// Refused when present. Defaults to absent.
+    /// Cross-origin resource sharing, so web pages served from other origins can send spans
+    /// (see [`crate::cors`]): on when `allowed_origins` lists an origin; absent, `null` or
+    /// without origins, off. Defaults to absent.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cors: Option<NotImplemented>,
+    pub cors: Option<CorsConfig>,
     /// Not implemented: authenticator extensions do not exist in spanpipe.
     /// Refused when present. Defaults to absent.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -539,7 +541,11 @@ impl HttpServerConfig {
             ));
         }
         validate_tls(errors, self.tls.as_ref());
-        not_implemented(errors, "cors", self.cors.as_ref(), "CORS is not implemented");
+        if let Some(cors) = &self.cors {
+            let mut own = Vec::new();
+            cors.validate_into(&mut own);
+            errors.extend(prefixed("cors", own));
+        }
         not_implemented(errors, "auth", self.auth.as_ref(), "authenticator extensions do not exist in spanpipe");
         refuse_include_metadata(errors, self.include_metadata);
         not_implemented(

@@ -54,6 +54,7 @@ use spanpipe_codecs::{Codec, CodecRegistry, OtlpProto, RegistryError};
 use spanpipe_config::{ComponentConfig, FieldError};
 
 use crate::compression::Encoding;
+use crate::cors::CorsConfig;
 use crate::rt::{with_deadline, GlommioExecutor, GlommioIo, GlommioTimer};
 use crate::tls::{HandshakeError, TlsError, TlsServerConfig, ALPN_H2, ALPN_HTTP1};
 use connection::{Activity, ConnectionLimits, GracefulConnection, MonitoredIo};
@@ -369,7 +370,14 @@ impl<S: SpanSink + 'static> Listener<S> {
             not_found,
             max_body_size: http.max_body_size(),
             encodings: http.compression_algorithms.iter().filter_map(|name| Encoding::from_name(name)).collect(),
+            cors: http.cors.as_ref().and_then(CorsConfig::policy),
         };
+        if http.cors.as_ref().is_some_and(CorsConfig::has_headers_without_origins) {
+            tracing::warn!(
+                endpoint = %address,
+                "the cors section lists allowed_headers but no allowed_origins, so CORS stays off"
+            );
+        }
         Ok(Self {
             protocol,
             socket,

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{
+    HeaderValue, ALLOW, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ORIGIN, RETRY_AFTER,
+};
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use spanpipe_codecs::{Codec, CodecRegistry};
@@ -22,6 +24,7 @@ use super::proto::{self, GrpcCode};
 use super::sink::{Accepted, Refusal, SpanSink};
 use super::{Failure, Server};
 use crate::compression::{self, DecompressError, Encoding};
+use crate::cors::CorsPolicy;
 
 /// Settings of an HTTP listener.
 pub(crate) struct HttpSettings {
@@ -31,6 +34,8 @@ pub(crate) struct HttpSettings {
     pub(crate) not_found: String,
     pub(crate) max_body_size: usize,
     pub(crate) encodings: Vec<Encoding>,
+    /// Which web origins may send requests; `None` when CORS is off.
+    pub(crate) cors: Option<CorsPolicy>,
 }
 
 /// One path an HTTP listener serves (always `POST`).
@@ -128,6 +133,37 @@ pub(super) async fn handle<S: SpanSink>(
 ) -> Response<ResponseBody> {
     let http1 = request.version() < Version::HTTP_2;
     let has_body = !hyper::body::Body::is_end_stream(request.body());
+    let Some(cors) = &settings.cors else {
+        return answer(server, settings, request, deadline, http1, has_body).await;
+    };
+    let served = settings.routes.iter().any(|route| route.path == request.uri().path());
+    if served && CorsPolicy::is_preflight(request.method(), request.headers()) {
+        let mut response = Response::new(ResponseBody::empty());
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        *response.headers_mut() = cors.preflight_headers(request.headers());
+        // A preflight's body, if a client sent one, is not read: close rather than parse it.
+        if http1 && has_body {
+            response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        return response;
+    }
+    // Only the headers CORS reads are kept: the request itself goes to the route.
+    let cross_origin: http::HeaderMap =
+        request.headers().get_all(ORIGIN).iter().map(|origin| (ORIGIN, origin.clone())).collect();
+    let mut response = answer(server, settings, request, deadline, http1, has_body).await;
+    cors.mark_response(&cross_origin, response.headers_mut());
+    response
+}
+
+/// The answer to a request for a route (or for a path or method no route takes).
+async fn answer<S: SpanSink>(
+    server: &Server<S>,
+    settings: &HttpSettings,
+    request: Request<Incoming>,
+    deadline: Option<Instant>,
+    http1: bool,
+    has_body: bool,
+) -> Response<ResponseBody> {
     match export(server, settings, request, deadline).await {
         Ok((AnswerStyle::Otlp, format, media_type, outcome)) => success(format, media_type, &outcome),
         Ok((AnswerStyle::Accepted, ..)) => accepted(),
