@@ -12,11 +12,10 @@
 mod common;
 
 use std::ffi::OsString;
-use std::path::PathBuf;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use common::sdk::run_script;
+use common::sdk::{require_chromium, run_node_client};
 use common::{free_address, span_id_counts, wait_until, SpanIds, Spanpipe, DELIVERY_TIMEOUT};
 use serde::Deserialize;
 use spanpipe_core::SpanBatch;
@@ -40,19 +39,7 @@ const IDLE_MS: u64 = 1_500;
 
 #[test]
 fn chromium_sends_text_and_binary_messages_and_keeps_the_connection_alive() {
-    let chromium =
-        std::env::var_os("SPANPIPE_TEST_CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    assert!(
-        chromium.exists(),
-        "{} is missing: run tools/test, which installs Debian's chromium package",
-        chromium.display()
-    );
-    let directory = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/native_clients");
-    assert!(
-        directory.join("node_modules/playwright-core").exists(),
-        "{}/node_modules is missing: run tools/test, which installs playwright-core with `npm ci`",
-        directory.display()
-    );
+    require_chromium();
 
     let dir = tempfile::tempdir().expect("a temporary directory");
     let output = dir.path().join("received.jsonl");
@@ -83,7 +70,7 @@ fn chromium_sends_text_and_binary_messages_and_keeps_the_connection_alive() {
         base64::engine::general_purpose::STANDARD.encode(&binary_request).into(),
         IDLE_MS.to_string().into(),
     ];
-    let report: PageReport = run_script("node".as_ref(), &directory.join("browser_websocket.js"), &arguments);
+    let report: PageReport = run_node_client("browser_websocket.js", &["playwright-core"], &arguments);
     let what = format!("{} over {IDLE_MS} ms idle", report.user_agent);
 
     let seqs: Vec<u64> = report.acks.iter().map(|ack| ack["seq"].as_u64().expect("every ack has its seq")).collect();

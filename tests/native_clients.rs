@@ -33,7 +33,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use common::sdk::{
-    arrived_spans, collector_into_file, hex, pairs, run_script, venv_python, Arrived, LinkSummary, Value,
+    arrived_spans, collector_into_file, hex, pairs, run_node_client, run_script, venv_python, Arrived, LinkSummary,
+    Value,
 };
 use common::{free_address, free_udp_address, wait_until, Spanpipe, DELIVERY_TIMEOUT};
 use serde::Deserialize;
@@ -323,23 +324,14 @@ enum Client {
 impl Client {
     /// Runs the script against `targets` and reads its report.
     fn send(self, targets: &[String]) -> Report {
-        let directory = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/native_clients");
         let arguments: Vec<OsString> =
             targets.iter().flat_map(|target| [OsString::from("--target"), OsString::from(target)]).collect();
         match self {
-            Self::Node => {
-                assert!(
-                    directory.join("node_modules/zipkin").exists()
-                        && directory.join("node_modules/jaeger-client").exists(),
-                    "{}/node_modules is missing: run tools/test, which installs the clients pinned in \
-                     its package-lock.json with `npm ci`",
-                    directory.display()
-                );
-                run_script("node".as_ref(), &directory.join("send.js"), &arguments)
-            }
+            Self::Node => run_node_client("send.js", &["zipkin", "jaeger-client"], &arguments),
             Self::Python => {
                 let python = venv_python(".venv-native", "tests/native_clients/requirements.txt");
-                run_script(python.as_os_str(), &directory.join("send_py.py"), &arguments)
+                let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/native_clients/send_py.py");
+                run_script(python.as_os_str(), &script, &arguments)
             }
         }
     }

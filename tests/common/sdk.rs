@@ -40,6 +40,33 @@ pub fn run_client<T: DeserializeOwned>(python: &Path, script: &str, arguments: &
     run_script(python.as_os_str(), &script, arguments)
 }
 
+/// Runs tests/native_clients/`script` with Node.js and `arguments` and reads the JSON report it
+/// prints, after checking that the npm `packages` it needs are installed there.
+pub fn run_node_client<T: DeserializeOwned>(script: &str, packages: &[&str], arguments: &[OsString]) -> T {
+    let directory = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/native_clients");
+    for package in packages {
+        assert!(
+            directory.join("node_modules").join(package).exists(),
+            "{}/node_modules/{package} is missing: run tools/test, which installs the packages pinned in \
+             its package-lock.json with `npm ci`",
+            directory.display()
+        );
+    }
+    run_script("node".as_ref(), &directory.join(script), arguments)
+}
+
+/// Checks that the Chromium the browser scripts drive is there: Debian's, or the one
+/// `SPANPIPE_TEST_CHROMIUM` names (the scripts read the same variable).
+pub fn require_chromium() {
+    let chromium =
+        std::env::var_os("SPANPIPE_TEST_CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    assert!(
+        chromium.exists(),
+        "{} is missing: run tools/test, which installs Debian's chromium package",
+        chromium.display()
+    );
+}
+
 /// Runs `script` with `interpreter` (a path, or a program looked up on `PATH`) and `arguments`,
 /// and reads the JSON report it prints on standard output.
 ///
