@@ -7,7 +7,8 @@
 //! (for `content-type` and a configured `x-tenant` header, or for `content-type` alone) is
 //! answered so that the browser sends the spans and lets the exporter read the answer; from an
 //! origin the section does not allow, the browser refuses to send them, the exporter reports a
-//! failure and nothing arrives.
+//! failure and nothing arrives. The `websocket` receiver's `allowed_origins` likewise lets the
+//! allowed pages' WebSockets open and answers the other page's upgrade 403.
 
 mod common;
 
@@ -35,6 +36,8 @@ struct PageReport {
     code: u8,
     error: Option<String>,
     span_ids: Vec<String>,
+    /// Whether the page's WebSocket to the `websocket` receiver opened.
+    websocket_opened: bool,
 }
 
 impl PageReport {
@@ -50,18 +53,21 @@ fn the_browser_sdk_exports_from_an_allowed_origin_and_is_refused_from_another() 
     let dir = tempfile::tempdir().expect("a temporary directory");
     let output = dir.path().join("received.jsonl");
     let address = free_address();
+    let websocket = free_address();
     // The pages are served from 127.0.0.1 on a port the script picks; `localhost` is another
     // origin, which the section does not allow.
     let components = format!(
         "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: \"{address}\"\n        cors:\n          \
-         allowed_origins: [\"http://127.0.0.1:*\"]\n          allowed_headers: [x-tenant]\n          max_age: 60\n\
+         allowed_origins: [\"http://127.0.0.1:*\"]\n          allowed_headers: [x-tenant]\n          max_age: 60\n  \
+         websocket: {{endpoint: \"{websocket}\", allowed_origins: [\"http://127.0.0.1:*\"]}}\n\
          exporters:\n  file: {{path: \"{}\", flush_interval: 50ms}}\n",
         output.display()
     );
     let mut collector =
-        Spanpipe::start(dir.path(), "cors", &components, "traces: {receivers: [otlp], exporters: [file]}");
+        Spanpipe::start(dir.path(), "cors", &components, "traces: {receivers: [otlp, websocket], exporters: [file]}");
 
-    let arguments: Vec<OsString> = vec![format!("http://{address}/v1/traces").into()];
+    let arguments: Vec<OsString> =
+        vec![format!("http://{address}/v1/traces").into(), format!("ws://{websocket}/v1/traces/ws").into()];
     let packages =
         ["playwright-core", "esbuild", "@opentelemetry/sdk-trace-web", "@opentelemetry/exporter-trace-otlp-http"];
     let report: BrowserReport = run_node_client("browser_cors.js", &packages, &arguments);
@@ -71,7 +77,9 @@ fn the_browser_sdk_exports_from_an_allowed_origin_and_is_refused_from_another() 
     for allowed in [with_header, plain] {
         assert_eq!((allowed.code, &allowed.error), (0, &None), "{what}: from {}: {allowed:?}", allowed.origin);
         assert_eq!(allowed.span_ids.len(), 2, "{allowed:?}");
+        assert!(allowed.websocket_opened, "{what}: a WebSocket from {}: {allowed:?}", allowed.origin);
     }
+    assert!(!refused.websocket_opened, "{what}: a WebSocket from {} is refused: {refused:?}", refused.origin);
     assert!(refused.origin.starts_with("http://localhost:"), "{refused:?}");
     assert_eq!(refused.code, 1, "{what}: the browser refuses to send from {}: {refused:?}", refused.origin);
 

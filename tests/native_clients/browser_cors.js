@@ -3,7 +3,7 @@
 // playwright-core — against spanpipe's OTLP/HTTP receiver on another origin, for
 // tests/browser_cors.rs.
 //
-// Usage: browser_cors.js TRACES_URL
+// Usage: browser_cors.js TRACES_URL WEBSOCKET_URL
 //
 // Bundles browser_cors_page.js with esbuild, serves it from a small HTTP server on 127.0.0.1,
 // and loads it in three pages, each exporting two spans to TRACES_URL:
@@ -12,8 +12,10 @@
 //   refused_origin:      the same from http://localhost:PORT, another origin;
 //   allowed_plain:       from http://127.0.0.1:PORT, without extra headers (the preflight asks
 //                        for content-type only).
+// Each page also opens a WebSocket to WEBSOCKET_URL, whose receiver checks the page's origin.
 //
-// Printed: {"pages": {NAME: {"origin", "code", "error", "span_ids"}}, "user_agent": "..."}.
+// Printed: {"pages": {NAME: {"origin", "code", "error", "span_ids", "websocket_opened"}},
+// "user_agent": "..."}.
 // Exits with status 1 on any failure to run the pages.
 
 'use strict';
@@ -27,8 +29,8 @@ const CHROMIUM = process.env.SPANPIPE_TEST_CHROMIUM || '/usr/bin/chromium';
 const DEADLINE_MS = 60000;
 
 async function main() {
-  const [tracesUrl] = process.argv.slice(2);
-  if (!tracesUrl) throw new Error('usage: browser_cors.js TRACES_URL');
+  const [tracesUrl, websocketUrl] = process.argv.slice(2);
+  if (!tracesUrl || !websocketUrl) throw new Error('usage: browser_cors.js TRACES_URL WEBSOCKET_URL');
   const timer = setTimeout(() => {
     process.stderr.write(`the browser run took over ${DEADLINE_MS} ms\n`);
     process.exit(1);
@@ -71,7 +73,8 @@ async function main() {
         headers,
         names: [`${name} 1`, `${name} 2`],
       });
-      pages[name] = { origin, ...result };
+      const websocketOpened = await page.evaluate((url) => window.openWebSocket(url), websocketUrl);
+      pages[name] = { origin, ...result, websocket_opened: websocketOpened };
       await page.close();
     }
     process.stdout.write(JSON.stringify({ pages, user_agent: userAgent }));

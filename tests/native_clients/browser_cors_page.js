@@ -5,6 +5,9 @@
 // the OTLP/HTTP (JSON) exporter to `url` — sending `headers` with the request when given — and
 // resolves to {code, error, span_ids}: the exporter's result (0 success, 1 failure), its error
 // if any, and the recorded spans' ids in hex.
+//
+// window.openWebSocket(url) opens a WebSocket to `url` and resolves to whether it opened (the
+// server accepted the page's origin) before closing it again.
 
 import { WebTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-web';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -25,4 +28,14 @@ window.exportSpans = ({ url, headers, names }) =>
         span_ids: spans.map((span) => span.spanContext().spanId),
       }),
     );
+  });
+
+window.openWebSocket = (url) =>
+  new Promise((resolve) => {
+    const socket = new WebSocket(url);
+    socket.onopen = () => {
+      socket.close(1000);
+      resolve(true);
+    };
+    socket.onerror = () => resolve(false);
   });

@@ -69,18 +69,7 @@ const ALLOWED_METHOD: Method = Method::POST;
 impl CorsConfig {
     /// Adds what is wrong with the section to `errors`, each under its key.
     pub(crate) fn validate_into(&self, errors: &mut Vec<FieldError>) {
-        for (index, origin) in self.allowed_origins.iter().enumerate() {
-            let problem = if origin.is_empty() {
-                Some("an empty origin matches no page; leave it out".to_owned())
-            } else if origin.matches('*').count() > 1 {
-                Some(format!("`{origin}` has more than one `*`; an origin may hold one wildcard"))
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
-                errors.push(FieldError::new(format!("allowed_origins[{index}]"), problem));
-            }
-        }
+        AllowedOrigins::validate_into(&self.allowed_origins, "allowed_origins", errors);
         for (index, header) in self.allowed_headers.iter().enumerate() {
             if header != "*" && http::HeaderName::from_bytes(header.as_bytes()).is_err() {
                 errors.push(FieldError::new(
@@ -98,7 +87,7 @@ impl CorsConfig {
         if self.allowed_origins.is_empty() {
             return None;
         }
-        let origins = self.allowed_origins.iter().filter_map(|origin| OriginPattern::parse(origin)).collect();
+        let origins = AllowedOrigins::new(&self.allowed_origins);
         let any_header = self.allowed_headers.iter().any(|header| header == "*");
         let mut headers: Vec<String> = SAFELISTED_HEADERS.iter().map(|header| (*header).to_owned()).collect();
         if self.allowed_headers.is_empty() {
@@ -117,6 +106,45 @@ impl CorsConfig {
     #[must_use]
     pub fn has_headers_without_origins(&self) -> bool {
         self.allowed_origins.is_empty() && !self.allowed_headers.is_empty()
+    }
+}
+
+/// A list of web origins, as `allowed_origins` entries give them (the `cors` section's, the
+/// WebSocket receiver's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AllowedOrigins(Vec<OriginPattern>);
+
+impl AllowedOrigins {
+    /// The list of `entries`, leaving out those [`Self::validate_into`] refuses.
+    pub(crate) fn new(entries: &[String]) -> Self {
+        Self(entries.iter().filter_map(|entry| OriginPattern::parse(entry)).collect())
+    }
+
+    /// Adds what is wrong with `entries` to `errors`, each under `key[index]`.
+    pub(crate) fn validate_into(entries: &[String], key: &str, errors: &mut Vec<FieldError>) {
+        for (index, origin) in entries.iter().enumerate() {
+            let problem = if origin.is_empty() {
+                Some("an empty origin matches no page; leave it out".to_owned())
+            } else if origin.matches('*').count() > 1 {
+                Some(format!("`{origin}` has more than one `*`; an origin may hold one wildcard"))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                errors.push(FieldError::new(format!("{key}[{index}]"), problem));
+            }
+        }
+    }
+
+    /// The entry `origin` (an `Origin` header's value) matches first, if any.
+    fn find(&self, origin: &HeaderValue) -> Option<&OriginPattern> {
+        let lowered = origin.to_str().ok()?.to_ascii_lowercase();
+        self.0.iter().find(|pattern| pattern.matches(&lowered))
+    }
+
+    /// Whether `origin` matches an entry.
+    pub(crate) fn allows(&self, origin: &HeaderValue) -> bool {
+        self.find(origin).is_some()
     }
 }
 
@@ -159,7 +187,7 @@ impl OriginPattern {
 /// What a listener's `cors` section allows, ready to answer requests.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CorsPolicy {
-    origins: Vec<OriginPattern>,
+    origins: AllowedOrigins,
     /// `allowed_headers` holds `*`.
     any_header: bool,
     /// Allowed request headers, lower-cased: the safelisted ones and those configured.
@@ -181,9 +209,7 @@ enum Verdict {
 impl CorsPolicy {
     fn verdict(&self, headers: &HeaderMap) -> Verdict {
         let Some(origin) = headers.get(ORIGIN) else { return Verdict::NotAllowed };
-        let Ok(text) = origin.to_str() else { return Verdict::NotAllowed };
-        let lowered = text.to_ascii_lowercase();
-        match self.origins.iter().find(|pattern| pattern.matches(&lowered)) {
+        match self.origins.find(origin) {
             None => Verdict::NotAllowed,
             Some(OriginPattern::Any) => Verdict::AnyOrigin,
             Some(_) => Verdict::Named(origin.clone()),

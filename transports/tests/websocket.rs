@@ -398,6 +398,39 @@ fn non_websocket_requests_get_http_errors_and_the_listener_keeps_serving() {
 }
 
 #[test]
+fn with_allowed_origins_pages_from_other_origins_are_answered_403_and_agents_still_connect() {
+    let mut config = config();
+    config.allowed_origins = vec!["https://*.example.com".to_owned()];
+    let server = Server::start(config, Mode::Accept);
+    let upgrade = |origin: Option<&str>| {
+        let origin = origin.map(|origin| format!("Origin: {origin}\r\n")).unwrap_or_default();
+        let request = format!(
+            "GET /v1/traces/ws HTTP/1.1\r\nHost: test\r\n{origin}Connection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n\r\n"
+        );
+        let mut stream = raw_connect(&server);
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = [0; 512];
+        let read = stream.read(&mut answer).unwrap();
+        String::from_utf8_lossy(&answer[..read]).into_owned()
+    };
+    let refused = upgrade(Some("https://evil.example"));
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    assert!(refused.contains("`https://evil.example`") && refused.contains("allowed_origins"), "{refused}");
+    for accepted in [Some("https://app.example.com"), None] {
+        let answer = upgrade(accepted);
+        assert!(answer.starts_with("HTTP/1.1 101"), "{accepted:?}: {answer}");
+    }
+    runtime().block_on(async {
+        let mut client = connect(&server).await;
+        client.send(protobuf(1, 2)).await.unwrap();
+        assert_eq!(next_ack(&mut client).await, accepted(1, 2), "a client without Origin sends as before");
+    });
+    let stats = server.finish();
+    assert_eq!((stats.requests_forbidden, stats.spans_accepted), (1, 2));
+}
+
+#[test]
 fn broken_and_truncated_frames_close_the_connection_cleanly() {
     let server = Server::start(config(), Mode::Accept);
     // A frame without the mask every client frame must carry.

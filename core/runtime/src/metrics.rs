@@ -115,6 +115,7 @@ fn receiver_samples(parts: &CoreParts, samples: &mut Vec<Sample>) {
                 ("unsupported_media_type", stats.requests_unsupported_media_type),
                 ("not_found", stats.requests_not_found),
                 ("method_not_allowed", stats.requests_method_not_allowed),
+                ("forbidden", stats.requests_forbidden),
                 ("header_timeout", stats.header_timeouts),
                 ("body_timeout", stats.body_timeouts),
                 ("write_timeout", stats.write_timeouts),

@@ -112,6 +112,9 @@ pub enum ReceiverEvent {
     NotFound,
     /// The HTTP method is not POST.
     MethodNotAllowed,
+    /// The request came from a web page whose origin the listener does not allow (a WebSocket
+    /// upgrade answered 403).
+    Forbidden,
     /// A timeout fired.
     TimedOut(TimeoutKind),
     /// A datagram arrived (UDP listeners), of this many bytes (its full size, also when it is
@@ -144,6 +147,7 @@ pub struct ReceiverStats {
     requests_unsupported_media_type: Cell<u64>,
     requests_not_found: Cell<u64>,
     requests_method_not_allowed: Cell<u64>,
+    requests_forbidden: Cell<u64>,
     header_timeouts: Cell<u64>,
     body_timeouts: Cell<u64>,
     write_timeouts: Cell<u64>,
@@ -178,6 +182,7 @@ impl ReceiverStats {
             ReceiverEvent::UnsupportedMediaType => bump(&self.requests_unsupported_media_type, 1),
             ReceiverEvent::NotFound => bump(&self.requests_not_found, 1),
             ReceiverEvent::MethodNotAllowed => bump(&self.requests_method_not_allowed, 1),
+            ReceiverEvent::Forbidden => bump(&self.requests_forbidden, 1),
             ReceiverEvent::TimedOut(TimeoutKind::Header) => bump(&self.header_timeouts, 1),
             ReceiverEvent::TimedOut(TimeoutKind::Body) => bump(&self.body_timeouts, 1),
             ReceiverEvent::TimedOut(TimeoutKind::Write) => bump(&self.write_timeouts, 1),
@@ -209,6 +214,7 @@ impl ReceiverStats {
             requests_unsupported_media_type: self.requests_unsupported_media_type.get(),
             requests_not_found: self.requests_not_found.get(),
             requests_method_not_allowed: self.requests_method_not_allowed.get(),
+            requests_forbidden: self.requests_forbidden.get(),
             header_timeouts: self.header_timeouts.get(),
             body_timeouts: self.body_timeouts.get(),
             write_timeouts: self.write_timeouts.get(),
@@ -253,6 +259,8 @@ pub struct ReceiverStatsSnapshot {
     pub requests_not_found: u64,
     /// HTTP requests with a method other than POST.
     pub requests_method_not_allowed: u64,
+    /// Requests from a web page whose origin is not allowed.
+    pub requests_forbidden: u64,
     /// Connections closed because headers came too slowly.
     pub header_timeouts: u64,
     /// Requests whose body came too slowly.
@@ -299,6 +307,7 @@ impl AddAssign for ReceiverStatsSnapshot {
             requests_unsupported_media_type,
             requests_not_found,
             requests_method_not_allowed,
+            requests_forbidden,
             header_timeouts,
             body_timeouts,
             write_timeouts,
@@ -322,6 +331,7 @@ impl AddAssign for ReceiverStatsSnapshot {
         self.requests_unsupported_media_type += requests_unsupported_media_type;
         self.requests_not_found += requests_not_found;
         self.requests_method_not_allowed += requests_method_not_allowed;
+        self.requests_forbidden += requests_forbidden;
         self.header_timeouts += header_timeouts;
         self.body_timeouts += body_timeouts;
         self.write_timeouts += write_timeouts;

@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use spanpipe_config::{ComponentConfig, FieldError, GoDuration};
 
+use crate::cors::AllowedOrigins;
 use crate::otlp::config::{parse_endpoint, sanitized_url_path};
 use crate::tls::TlsServerConfig;
 
@@ -70,6 +71,15 @@ pub struct WebSocketReceiverConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub tls: Option<TlsServerConfig>,
+    /// Web origins (`scheme://host[:port]`) whose pages may connect, matched against the `Origin`
+    /// header a browser sends with its upgrade request, in the forms of the HTTP receivers'
+    /// `cors.allowed_origins` (one `*` per entry for any characters, `*` alone for every origin;
+    /// without regard to case). A page from another origin is answered 403. Browsers let any page
+    /// open a WebSocket to any server, so this is the way to keep other sites' pages from sending
+    /// spans through their visitors' browsers. Requests without `Origin` (clients that are not
+    /// browsers) are always accepted. Defaults to empty: every origin.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for WebSocketReceiverConfig {
@@ -85,6 +95,7 @@ impl Default for WebSocketReceiverConfig {
             pong_timeout: GoDuration::from_secs(20),
             max_backpressure_wait: GoDuration::from_secs(10),
             tls: None,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -154,6 +165,7 @@ impl ComponentConfig for WebSocketReceiverConfig {
                 "must be more than 0: a message needs some time to wait for room in the pipeline",
             ));
         }
+        AllowedOrigins::validate_into(&self.allowed_origins, "allowed_origins", &mut errors);
         if let Some(tls) = &self.tls {
             errors.extend(
                 tls.validate().into_iter().map(|error| FieldError::new(format!("tls.{}", error.path), error.message)),
@@ -187,10 +199,14 @@ mod tests {
             "max_message_size": 8,
             "pong_timeout": "0s",
             "max_backpressure_wait": "0s",
+            "allowed_origins": ["https://ok.example", "https://*.*.example"],
         }))
         .unwrap();
         let keys: Vec<_> = config.validate().into_iter().map(|e| e.path).collect();
-        assert_eq!(keys, ["endpoint", "path", "max_message_size", "pong_timeout", "max_backpressure_wait"]);
+        assert_eq!(
+            keys,
+            ["endpoint", "path", "max_message_size", "pong_timeout", "max_backpressure_wait", "allowed_origins[1]"]
+        );
     }
 
     #[test]

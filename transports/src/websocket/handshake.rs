@@ -16,6 +16,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 
+use crate::cors::AllowedOrigins;
 use crate::otlp::connection::{Activity, GracefulConnection, MonitoredIo};
 use crate::otlp::{ReceiverEvent, ReceiverStats};
 
@@ -30,6 +31,8 @@ pub(crate) enum Rejection {
     UpgradeRequired(&'static str),
     /// A malformed `Sec-WebSocket-Key`: 400.
     BadRequest(&'static str),
+    /// A browser page from an origin `allowed_origins` does not list: 403.
+    OriginNotAllowed(String),
 }
 
 impl Rejection {
@@ -38,6 +41,7 @@ impl Rejection {
             Self::NotFound => ReceiverEvent::NotFound,
             Self::MethodNotAllowed => ReceiverEvent::MethodNotAllowed,
             Self::UpgradeRequired(_) | Self::BadRequest(_) => ReceiverEvent::Malformed,
+            Self::OriginNotAllowed(_) => ReceiverEvent::Forbidden,
         }
     }
 
@@ -51,6 +55,10 @@ impl Rejection {
                 (StatusCode::UPGRADE_REQUIRED, format!("426 WebSocket upgrade required: {why}"))
             }
             Self::BadRequest(why) => (StatusCode::BAD_REQUEST, format!("400 bad WebSocket handshake: {why}")),
+            Self::OriginNotAllowed(origin) => (
+                StatusCode::FORBIDDEN,
+                format!("403 pages from `{origin}` may not connect: it is not in allowed_origins"),
+            ),
         };
         let mut response = Response::new(Full::new(Bytes::from(text)));
         *response.status_mut() = status;
@@ -65,7 +73,7 @@ impl Rejection {
                 headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
                 headers.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
             }
-            Self::NotFound | Self::BadRequest(_) => {}
+            Self::NotFound | Self::BadRequest(_) | Self::OriginNotAllowed(_) => {}
         }
         response
     }
@@ -81,9 +89,20 @@ fn lists_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bo
         .any(|item| item.trim().eq_ignore_ascii_case(token))
 }
 
-/// The 101 answering a valid upgrade request for `path`, or why there is none (RFC 6455 §4.2).
-pub(crate) fn answer<B>(request: &Request<B>, path: &str) -> Result<Response<Full<Bytes>>, Rejection> {
-    if request.uri().path() != path {
+/// What upgrade requests a listener accepts.
+#[derive(Debug)]
+pub(crate) struct Upgrades {
+    /// The path served.
+    pub(crate) path: String,
+    /// The web origins whose pages may connect; `None` for any. A request without `Origin` (a
+    /// client that is not a browser) is always accepted.
+    pub(crate) origins: Option<AllowedOrigins>,
+}
+
+/// The 101 answering a valid upgrade request, or why there is none (RFC 6455 §4.2, and §10.2 for
+/// the origin).
+pub(crate) fn answer<B>(request: &Request<B>, upgrades: &Upgrades) -> Result<Response<Full<Bytes>>, Rejection> {
+    if request.uri().path() != upgrades.path {
         return Err(Rejection::NotFound);
     }
     if request.method() != Method::GET {
@@ -105,6 +124,11 @@ pub(crate) fn answer<B>(request: &Request<B>, path: &str) -> Result<Response<Ful
     if !decodes_to_16_bytes {
         return Err(Rejection::BadRequest("`Sec-WebSocket-Key` must be 16 bytes in base64"));
     }
+    if let (Some(origins), Some(origin)) = (&upgrades.origins, headers.get(header::ORIGIN)) {
+        if !origins.allows(origin) {
+            return Err(Rejection::OriginNotAllowed(String::from_utf8_lossy(origin.as_bytes()).into_owned()));
+        }
+    }
     let accept = HeaderValue::from_str(&derive_accept_key(key)).map_err(|_| Rejection::BadRequest("unusable key"))?;
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -117,15 +141,15 @@ pub(crate) fn answer<B>(request: &Request<B>, path: &str) -> Result<Response<Ful
 
 /// hyper's service for the one request of a handshake connection.
 pub(crate) struct HandshakeService {
-    path: Rc<str>,
+    upgrades: Rc<Upgrades>,
     stats: Rc<ReceiverStats>,
     activity: Rc<Activity>,
     accepted: Rc<Cell<bool>>,
 }
 
 impl HandshakeService {
-    pub(crate) fn new(path: &str, stats: Rc<ReceiverStats>, activity: Rc<Activity>) -> Self {
-        Self { path: Rc::from(path), stats, activity, accepted: Rc::default() }
+    pub(crate) fn new(upgrades: Rc<Upgrades>, stats: Rc<ReceiverStats>, activity: Rc<Activity>) -> Self {
+        Self { upgrades, stats, activity, accepted: Rc::default() }
     }
 
     /// Set once the request has been answered 101.
@@ -142,14 +166,14 @@ impl hyper::service::Service<Request<Incoming>> for HandshakeService {
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         // The request is complete (an upgrade has no body): the header timeout stops here.
         let (_, _in_flight) = self.activity.request_started();
-        let response = match answer(&request, &self.path) {
+        let response = match answer(&request, &self.upgrades) {
             Ok(response) => {
                 self.accepted.set(true);
                 response
             }
             Err(rejection) => {
                 self.stats.record(rejection.event());
-                rejection.response(&self.path)
+                rejection.response(&self.upgrades.path)
             }
         };
         std::future::ready(Ok(response))
@@ -220,9 +244,13 @@ mod tests {
         request_with(path, "13", "dGhlIHNhbXBsZSBub25jZQ==")
     }
 
+    fn any_origin() -> Upgrades {
+        Upgrades { path: "/ws".to_owned(), origins: None }
+    }
+
     #[test]
     fn a_valid_upgrade_is_answered_101_with_the_rfc_accept_key() {
-        let response = answer(&upgrade_request("/ws").body(()).unwrap(), "/ws").unwrap();
+        let response = answer(&upgrade_request("/ws").body(()).unwrap(), &any_origin()).unwrap();
         assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
         // RFC 6455 §1.3's worked example.
         assert_eq!(response.headers()["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
@@ -230,7 +258,7 @@ mod tests {
 
     #[test]
     fn other_requests_get_the_http_error_that_says_why() {
-        let rejected = |request: Request<()>| answer(&request, "/ws").unwrap_err();
+        let rejected = |request: Request<()>| answer(&request, &any_origin()).unwrap_err();
         assert_eq!(rejected(upgrade_request("/other").body(()).unwrap()), Rejection::NotFound);
         assert_eq!(rejected(upgrade_request("/ws").method("POST").body(()).unwrap()), Rejection::MethodNotAllowed);
         assert!(matches!(rejected(Request::get("/ws").body(()).unwrap()), Rejection::UpgradeRequired(_)));
@@ -243,5 +271,25 @@ mod tests {
             (response.status(), &response.headers()["upgrade"]),
             (StatusCode::UPGRADE_REQUIRED, &HeaderValue::from_static("websocket"))
         );
+    }
+
+    #[test]
+    fn with_allowed_origins_only_pages_from_them_and_clients_without_origin_connect() {
+        let upgrades = Upgrades {
+            path: "/ws".to_owned(),
+            origins: Some(AllowedOrigins::new(&["https://*.example.com".to_owned()])),
+        };
+        let from = |origin: &str| answer(&upgrade_request("/ws").header("origin", origin).body(()).unwrap(), &upgrades);
+        assert_eq!(from("https://app.example.com").unwrap().status(), StatusCode::SWITCHING_PROTOCOLS);
+        assert_eq!(from("HTTPS://APP.EXAMPLE.COM").unwrap().status(), StatusCode::SWITCHING_PROTOCOLS);
+        assert_eq!(
+            from("https://evil.example").unwrap_err(),
+            Rejection::OriginNotAllowed("https://evil.example".into())
+        );
+        assert_eq!(from("null").unwrap_err(), Rejection::OriginNotAllowed("null".into()));
+        let agent = answer(&upgrade_request("/ws").body(()).unwrap(), &upgrades).unwrap();
+        assert_eq!(agent.status(), StatusCode::SWITCHING_PROTOCOLS, "no Origin: not a browser");
+        let response = Rejection::OriginNotAllowed("https://evil.example".into()).response("/ws");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
     }
 }

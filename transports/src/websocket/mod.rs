@@ -105,7 +105,8 @@
 //! that does not decode, a message without a sequence number, a frame breaking RFC 6455, a
 //! handshake that is not a WebSocket upgrade), `requests_too_large` (1009), `requests_refused`
 //! (error acknowledgements from the pipeline and 1013 closes), `requests_not_found` and
-//! `requests_method_not_allowed` for handshakes; `body_timeouts` (`read_timeout`),
+//! `requests_method_not_allowed` for handshakes, `requests_forbidden` for a handshake from a
+//! page whose origin `allowed_origins` does not list; `body_timeouts` (`read_timeout`),
 //! `write_timeouts`, `idle_timeouts` (no pong) and `header_timeouts` / `idle_timeouts` before the
 //! upgrade; connections and TLS handshakes as everywhere.
 
@@ -128,6 +129,7 @@ use async_tungstenite::WebSocketStream;
 use glommio::net::{TcpListener, TcpStream};
 use spanpipe_codecs::{CodecRegistry, OtlpJson, OtlpProto};
 
+use crate::cors::AllowedOrigins;
 use crate::otlp::connection::{self, Activity, ConnectionLimits, MonitoredIo};
 use crate::otlp::shutdown::{ConnectionTracker, ShutdownSignal};
 use crate::otlp::{
@@ -192,7 +194,7 @@ impl WebSocketReceiverConfig {
 /// What the connections of one listener share.
 struct Shared<S: SpanSink> {
     endpoint: Endpoint<S>,
-    path: String,
+    upgrades: Rc<handshake::Upgrades>,
     tls: Option<Arc<rustls::ServerConfig>>,
     handshake_timeout: Option<Duration>,
     handshake_limits: ConnectionLimits,
@@ -228,7 +230,12 @@ impl<S: SpanSink + 'static> WebSocketListener<S> {
                     limits,
                     max_message_size,
                 },
-                path: config.served_path(),
+                upgrades: Rc::new(handshake::Upgrades {
+                    path: config.served_path(),
+                    origins: Some(&config.allowed_origins)
+                        .filter(|origins| !origins.is_empty())
+                        .map(|origins| AllowedOrigins::new(origins)),
+                }),
                 tls,
                 handshake_timeout,
                 handshake_limits: ConnectionLimits {
@@ -292,7 +299,7 @@ async fn upgrade<S: SpanSink>(
     let stats = &shared.endpoint.intake.stats;
     let activity = Rc::new(Activity::new(Instant::now()));
     let io = MonitoredIo::new(io, Rc::clone(&activity));
-    let service = handshake::HandshakeService::new(&shared.path, Rc::clone(stats), Rc::clone(&activity));
+    let service = handshake::HandshakeService::new(Rc::clone(&shared.upgrades), Rc::clone(stats), Rc::clone(&activity));
     let accepted = service.accepted_flag();
     let mut builder = hyper::server::conn::http1::Builder::new();
     // One request per connection: an upgrade, or an answer saying why not with
