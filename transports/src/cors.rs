@@ -7,7 +7,7 @@
 //! (OTLP's `Content-Type: application/json`, `application/x-protobuf`), the browser first asks
 //! with a preflight `OPTIONS` request, and sends the real one only if that answer allows the
 //! method and headers. So the receiver answers preflights for the paths it serves, and marks
-//! its answers to allowed origins, exactly as the Collector does with `rs/cors`:
+//! its answers to allowed origins, as the Collector does with `rs/cors`:
 //! - an origin is allowed when it matches an `allowed_origins` entry, compared without regard to
 //!   case; an entry may hold one `*`, which stands for zero or more characters
 //!   (`https://*.example.com`), and `*` alone allows every origin;
@@ -20,9 +20,12 @@
 //!   `https://*` and `http://*` instead);
 //! - a request from an origin not allowed is still served: refusing it is the browser's part.
 //!
-//! One addition to the Collector: answers expose `Retry-After`, so a page's exporter can read
-//! how long to wait after a 429 or 503 (a browser hides that header from a cross-origin page
-//! otherwise).
+//! Where spanpipe differs: a preflight is allowed `POST` only, the one method the routes take
+//! (`rs/cors` also allows `GET` and `HEAD`, which the Collector's receivers then answer 405);
+//! a preflight for a path the listener does not serve is answered 404 like any request there;
+//! and answers expose `Retry-After`, so a page's exporter can read how long to wait after a 429
+//! or 503 (a browser hides that header from a cross-origin page otherwise). The WebSocket
+//! receiver's `allowed_origins` takes the same origin lists (`AllowedOrigins`).
 
 use http::header::{
     HeaderMap, HeaderValue, ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS,

@@ -6,7 +6,8 @@
 //! both in the request's format. Zipkin's and Jaeger's collectors answer `202 Accepted` with an
 //! empty body and failures as plain text, so their clients see what they would from the servers
 //! they were written for. Everything else — bounded body reads, decompression, admission,
-//! status codes for each failure — is the same code for all of them.
+//! status codes for each failure, and with a `cors` section the preflights and the marking of
+//! answers for web pages ([`crate::cors`]) — is the same code for all of them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
