@@ -40,6 +40,7 @@
 //!   they load into; [`rt::GlommioIo`] runs the handshake and the records on the core.
 
 pub mod compression;
+pub mod config_headers;
 mod confighttp;
 pub mod cors;
 pub mod grpc_status;

@@ -189,3 +189,26 @@ fn the_zipkin_receiver_takes_the_same_section() {
     assert_eq!(replies[1].header("access-control-allow-origin"), Some("*"));
     assert_eq!(server.spans_received(), 2);
 }
+
+#[test]
+fn response_headers_reach_preflights_but_do_not_replace_the_permission() {
+    let mut config = test_config();
+    let http = config.protocols.http.as_mut().expect("test_config serves HTTP");
+    http.cors = Some(cors(&[PAGE]));
+    http.response_headers = [("X-Frame-Options", "DENY"), ("Access-Control-Allow-Origin", "https://other.example")]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    let server = TestServer::start_with(config, SinkMode::Accept);
+    let replies = http1_keepalive(
+        server.http,
+        vec![
+            preflight(PAGE, "/v1/traces", "content-type"),
+            ("POST", "/v1/traces", vec![("origin", PAGE), JSON], json_body(1)),
+        ],
+    );
+    for reply in &replies {
+        assert_eq!(reply.header("x-frame-options"), Some("DENY"), "{reply:?}");
+        assert_eq!(reply.header("access-control-allow-origin"), Some(PAGE), "CORS's own answer stands: {reply:?}");
+    }
+}

@@ -245,3 +245,27 @@ fn the_collectors_cors_section_loads_and_its_mistakes_are_named() {
     }}}));
     assert!(unknown.unwrap_err().to_string().contains("unknown field `allowed_origin`"));
 }
+
+#[test]
+fn response_headers_load_as_a_map_and_headers_that_frame_the_message_are_refused() {
+    let config = parse(serde_json::json!({ "protocols": { "http": {
+        "response_headers": { "Strict-Transport-Security": "max-age=63072000", "X-Frame-Options": "DENY" }
+    }}}));
+    assert!(config.validate().is_empty(), "{:?}", config.validate());
+    assert_eq!(config.protocols.http.as_ref().map(|http| http.response_headers.len()), Some(2));
+    let empty = parse(serde_json::json!({ "protocols": { "http": { "response_headers": null } } }));
+    assert!(empty.validate().is_empty());
+    assert!(empty.protocols.http.expect("http is served").response_headers.is_empty(), "`response_headers:` is none");
+    let mistaken = parse(serde_json::json!({ "protocols": { "http": { "response_headers": {
+        "Content-Length": "0", "Transfer-Encoding": "chunked", "bad name": "x", "X-Ok": "line\nbreak"
+    }}}}));
+    assert_eq!(
+        error_paths(&mistaken),
+        [
+            "protocols.http.response_headers.X-Ok",
+            "protocols.http.response_headers.bad name",
+            "protocols.http.response_headers.Content-Length",
+            "protocols.http.response_headers.Transfer-Encoding",
+        ]
+    );
+}

@@ -350,3 +350,31 @@ fn a_full_pipeline_answers_429_and_resource_exhausted_with_retry_info() {
     let (grpc_stats, http_stats) = server.finish();
     assert_eq!((grpc_stats.requests_refused, http_stats.requests_refused), (1, 2));
 }
+
+#[test]
+fn response_headers_are_added_to_every_answer_without_replacing_the_servers_own() {
+    let mut config = test_config();
+    let http = config.protocols.http.as_mut().expect("test_config serves HTTP");
+    http.response_headers = [("Strict-Transport-Security", "max-age=63072000"), ("Content-Type", "text/html")]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    let server = TestServer::start_with(config, SinkMode::Accept);
+    let replies = [
+        http1(server.http, "POST", "/v1/traces", &[PROTOBUF], request(2)),
+        http1(server.http, "POST", "/v1/traces", &[("content-type", "text/plain")], request(1)),
+        http1(server.http, "GET", "/v1/traces", &[], Bytes::new()),
+        http1(server.http, "POST", "/v1/logs", &[PROTOBUF], request(1)),
+    ];
+    let statuses: Vec<u16> = replies.iter().map(|reply| reply.status.as_u16()).collect();
+    assert_eq!(statuses, [200, 415, 405, 404]);
+    for reply in &replies {
+        assert_eq!(reply.header("strict-transport-security"), Some("max-age=63072000"), "{reply:?}");
+        assert_ne!(reply.header("content-type"), Some("text/html"), "the server's own is kept: {reply:?}");
+    }
+    assert_eq!(replies[0].header("content-type"), Some("application/x-protobuf"));
+    // Over h2c too.
+    let h2 = http2(server.http, vec![("POST", "/v1/traces", vec![PROTOBUF], request(1))]).pop().unwrap();
+    assert_eq!((h2.status.as_u16(), h2.header("strict-transport-security")), (200, Some("max-age=63072000")));
+    assert_eq!(server.spans_received(), 3);
+}

@@ -190,3 +190,28 @@ where
 {
     Ok(Some(<Option<T> as serde::Deserialize>::deserialize(deserializer)?.unwrap_or_default()))
 }
+
+/// Reads a key whose YAML may be written empty (`response_headers:`, which parses as `null`) as
+/// its type's default, as the Collector does, instead of refusing the `null`. Use on a field whose
+/// default is empty:
+///
+/// ```
+/// #[derive(Debug, Default, serde::Deserialize)]
+/// #[serde(deny_unknown_fields, default)]
+/// struct Server {
+///     #[serde(deserialize_with = "spanpipe_config::default_when_null")]
+///     response_headers: std::collections::BTreeMap<String, String>,
+/// }
+/// let server: Server = serde_json::from_str(r#"{"response_headers": null}"#).unwrap();
+/// assert!(server.response_headers.is_empty());
+/// ```
+///
+/// # Errors
+/// The inner type's errors.
+pub fn default_when_null<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    Ok(<Option<T> as serde::Deserialize>::deserialize(deserializer)?.unwrap_or_default())
+}

@@ -12,7 +12,8 @@ use http::{HeaderMap, Method, Request};
 use crate::client::ChunkedBody;
 use crate::compression::compress;
 use crate::network::{EncodeError, Payload};
-use crate::settings::{header_map, Compression};
+use crate::settings::Compression;
+use spanpipe_transports::config_headers::header_map;
 
 /// How every request of one HTTP exporter is posted.
 #[derive(Clone, Debug)]

@@ -202,7 +202,7 @@ impl GrpcProtocol {
         if let Some(name) = config.compression.encoding_name() {
             headers.insert(HeaderName::from_static("grpc-encoding"), HeaderValue::from_static(name));
         }
-        headers.extend(crate::settings::header_map(&config.headers));
+        headers.extend(spanpipe_transports::config_headers::header_map(&config.headers));
         Self { compression: config.compression, level: config.compression_params.level, headers }
     }
 }

@@ -212,7 +212,7 @@ impl HttpProtocol {
         if let Some(name) = config.compression.encoding_name() {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static(name));
         }
-        headers.extend(crate::settings::header_map(&config.headers));
+        headers.extend(spanpipe_transports::config_headers::header_map(&config.headers));
         let mut protocol = Self {
             encoding: config.encoding,
             compression: config.compression,

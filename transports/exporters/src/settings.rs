@@ -43,7 +43,7 @@ pub(crate) trait NetworkExporterConfig {
         let blocks = self.client_blocks();
         validate_tls(blocks.tls, &mut errors);
         validate_timeout(blocks.timeout, &mut errors);
-        validate_headers(blocks.headers, &mut errors);
+        spanpipe_transports::config_headers::validate("headers", blocks.headers, &mut errors);
         blocks.compression_params.validate(blocks.compression, &mut errors);
         blocks.retry_on_failure.validate(&mut errors);
         blocks.sending_queue.validate(&mut errors);
@@ -382,30 +382,6 @@ impl FailoverConfig {
 pub(crate) fn validate_timeout(timeout: GoDuration, errors: &mut Vec<FieldError>) {
     if timeout.0 == Duration::ZERO {
         errors.push(FieldError::new("timeout", "must be greater than zero"));
-    }
-}
-
-/// The configured `headers` as a header map; entries `validate()` refused are left out.
-pub(crate) fn header_map(headers: &BTreeMap<String, String>) -> http::HeaderMap {
-    headers
-        .iter()
-        .filter_map(|(name, value)| {
-            Some((http::HeaderName::from_bytes(name.as_bytes()).ok()?, http::HeaderValue::from_str(value).ok()?))
-        })
-        .collect()
-}
-
-/// Header names and values must be valid HTTP.
-pub(crate) fn validate_headers<'a>(
-    headers: impl IntoIterator<Item = (&'a String, &'a String)>,
-    errors: &mut Vec<FieldError>,
-) {
-    for (name, value) in headers {
-        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            errors.push(FieldError::new(format!("headers.{name}"), "is not a valid HTTP header name"));
-        } else if http::HeaderValue::from_str(value).is_err() {
-            errors.push(FieldError::new(format!("headers.{name}"), "value is not a valid HTTP header value"));
-        }
     }
 }
 

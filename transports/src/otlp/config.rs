@@ -6,6 +6,7 @@
 //! bare "unknown field". Where spanpipe's default differs from the Collector's `otlp` receiver,
 //! the field's documentation says so and why.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -262,10 +263,12 @@ pub struct HttpServerConfig {
     /// Propagating request metadata to the pipeline is not implemented: `true` is refused,
     /// `false` accepted. Defaults to false.
     pub include_metadata: bool,
-    /// Not implemented: responses carry only the headers OTLP defines.
-    /// Refused when present. Defaults to absent.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub response_headers: Option<NotImplemented>,
+    /// Headers added to every response of the listener (`name: value`), preflights and
+    /// failures included; a header the response already has (its `Content-Type`, CORS's) is
+    /// kept as it is, as in the Collector. Headers that frame the HTTP message
+    /// (`Content-Length`, `Transfer-Encoding`, `Connection`, …) are refused. Defaults to none.
+    #[serde(deserialize_with = "spanpipe_config::default_when_null", skip_serializing_if = "BTreeMap::is_empty")]
+    pub response_headers: BTreeMap<String, String>,
     /// Not implemented: middleware extensions do not exist in spanpipe.
     /// Refused when present. Defaults to absent.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -297,7 +300,7 @@ impl Default for HttpServerConfig {
             cors: None,
             auth: None,
             include_metadata: false,
-            response_headers: None,
+            response_headers: BTreeMap::new(),
             middlewares: None,
             metrics_url_path: None,
             logs_url_path: None,
@@ -322,6 +325,11 @@ impl Default for HttpKeepaliveConfig {
         Self { enabled: true, idle_timeout: GoDuration::from_secs(60) }
     }
 }
+
+/// Headers that say how an HTTP message is framed or its connection kept: the server sets them,
+/// and one set by `response_headers` would break the exchange.
+const FRAMING_HEADERS: [&str; 8] =
+    ["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "proxy-connection"];
 
 /// Content encodings the HTTP receiver can decode, by their `compression_algorithms` name.
 pub(crate) const HTTP_ENCODINGS: &[&str] = &["", "identity", "gzip", "zstd", "zlib", "deflate"];
@@ -548,12 +556,15 @@ impl HttpServerConfig {
         }
         not_implemented(errors, "auth", self.auth.as_ref(), "authenticator extensions do not exist in spanpipe");
         refuse_include_metadata(errors, self.include_metadata);
-        not_implemented(
-            errors,
-            "response_headers",
-            self.response_headers.as_ref(),
-            "responses carry only OTLP's headers",
-        );
+        crate::config_headers::validate("response_headers", &self.response_headers, errors);
+        for name in self.response_headers.keys() {
+            if FRAMING_HEADERS.iter().any(|framing| framing.eq_ignore_ascii_case(name)) {
+                errors.push(FieldError::new(
+                    format!("response_headers.{name}"),
+                    "frames the HTTP message, which only the server may set; remove it",
+                ));
+            }
+        }
         not_implemented(
             errors,
             "middlewares",

@@ -171,7 +171,9 @@ impl Failure {
 /// Protocol-specific settings of a server.
 enum ServerKind {
     Grpc(otlp_grpc::GrpcSettings),
-    Http(otlp_http::HttpSettings),
+    /// Boxed: its route table, CORS policy and response headers are several times the gRPC
+    /// settings, and a listener holds one.
+    Http(Box<otlp_http::HttpSettings>),
 }
 
 /// What every connection of one listener shares.
@@ -371,6 +373,7 @@ impl<S: SpanSink + 'static> Listener<S> {
             max_body_size: http.max_body_size(),
             encodings: http.compression_algorithms.iter().filter_map(|name| Encoding::from_name(name)).collect(),
             cors: http.cors.as_ref().and_then(CorsConfig::policy),
+            response_headers: crate::config_headers::header_map(&http.response_headers),
         };
         if http.cors.as_ref().is_some_and(CorsConfig::has_headers_without_origins) {
             tracing::warn!(
@@ -382,7 +385,11 @@ impl<S: SpanSink + 'static> Listener<S> {
             protocol,
             socket,
             address,
-            server: Rc::new(Server { intake: Intake::new(sink), read_timeout, kind: ServerKind::Http(settings) }),
+            server: Rc::new(Server {
+                intake: Intake::new(sink),
+                read_timeout,
+                kind: ServerKind::Http(Box::new(settings)),
+            }),
             builder,
             limits: ConnectionLimits {
                 header: non_zero(http.read_header_timeout.0),

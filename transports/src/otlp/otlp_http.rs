@@ -37,6 +37,8 @@ pub(crate) struct HttpSettings {
     pub(crate) encodings: Vec<Encoding>,
     /// Which web origins may send requests; `None` when CORS is off.
     pub(crate) cors: Option<CorsPolicy>,
+    /// `response_headers`: added to every answer that does not have them already.
+    pub(crate) response_headers: http::HeaderMap,
 }
 
 /// One path an HTTP listener serves (always `POST`).
@@ -127,6 +129,25 @@ impl Rejection {
 }
 
 pub(super) async fn handle<S: SpanSink>(
+    server: &Server<S>,
+    settings: &HttpSettings,
+    request: Request<Incoming>,
+    deadline: Option<Instant>,
+) -> Response<ResponseBody> {
+    let mut response = answer_with_cors(server, settings, request, deadline).await;
+    if !settings.response_headers.is_empty() {
+        let headers = response.headers_mut();
+        for (name, value) in &settings.response_headers {
+            if !headers.contains_key(name) {
+                headers.insert(name, value.clone());
+            }
+        }
+    }
+    response
+}
+
+/// The answer to `request`, with CORS's preflight and marks when the listener has a policy.
+async fn answer_with_cors<S: SpanSink>(
     server: &Server<S>,
     settings: &HttpSettings,
     request: Request<Incoming>,
