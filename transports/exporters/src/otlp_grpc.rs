@@ -64,7 +64,8 @@ pub struct OtlpExporterConfig {
     /// Level of the compression (spanpipe's addition for gRPC). Defaults to the block's own
     /// defaults.
     pub compression_params: CompressionParams,
-    /// Metadata (headers) added to every request. Defaults to none.
+    /// Metadata (headers) added to every request; `headers:` left empty is none. Defaults to none.
+    #[serde(deserialize_with = "spanpipe_config::default_when_null")]
     pub headers: BTreeMap<String, String>,
     /// HTTP/2 keep-alive PINGs. Defaults to the block's own defaults.
     pub keepalive: KeepaliveConfig,

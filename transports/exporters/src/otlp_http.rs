@@ -88,7 +88,8 @@ pub struct OtlpHttpExporterConfig {
     pub compression: Compression,
     /// Level of the compression. Defaults to the block's own defaults.
     pub compression_params: CompressionParams,
-    /// Headers added to every request. Defaults to none.
+    /// Headers added to every request; `headers:` left empty is none. Defaults to none.
+    #[serde(deserialize_with = "spanpipe_config::default_when_null")]
     pub headers: BTreeMap<String, String>,
     /// Time limit of one request. Defaults to 30s.
     pub timeout: GoDuration,
@@ -452,6 +453,9 @@ mod tests {
             ["endpoints"]
         );
         assert!(paths(OtlpHttpExporterConfig { endpoint: "http://a:4318".into(), ..Default::default() }).is_empty());
+        let empty_headers: OtlpHttpExporterConfig =
+            serde_json::from_value(serde_json::json!({ "endpoint": "http://a:4318", "headers": null })).unwrap();
+        assert!(empty_headers.headers.is_empty() && paths(empty_headers).is_empty(), "`headers:` left empty");
     }
 
     #[test]

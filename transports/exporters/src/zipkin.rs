@@ -107,7 +107,8 @@ pub struct ZipkinExporterConfig {
     pub compression: Compression,
     /// Level of the compression. Defaults to the block's own defaults.
     pub compression_params: CompressionParams,
-    /// Headers added to every request. Defaults to none.
+    /// Headers added to every request; `headers:` left empty is none. Defaults to none.
+    #[serde(deserialize_with = "spanpipe_config::default_when_null")]
     pub headers: BTreeMap<String, String>,
     /// Time limit of one request. Defaults to 5s.
     pub timeout: GoDuration,
