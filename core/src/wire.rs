@@ -97,6 +97,33 @@ pub enum FieldValue {
 }
 
 impl FieldValue {
+    /// A length-delimited field's payload range; `None` for another wire type.
+    #[must_use]
+    pub fn as_len(&self) -> Option<Range<usize>> {
+        match self {
+            Self::Len(range) => Some(range.clone()),
+            _ => None,
+        }
+    }
+
+    /// A varint's value; `None` for another wire type.
+    #[must_use]
+    pub fn as_varint(&self) -> Option<u64> {
+        match *self {
+            Self::Varint(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// A fixed64's value; `None` for another wire type.
+    #[must_use]
+    pub fn as_i64(&self) -> Option<u64> {
+        match *self {
+            Self::I64(value) => Some(value),
+            _ => None,
+        }
+    }
+
     /// The wire type this value was read with.
     #[must_use]
     pub fn wire_type(&self) -> WireType {

@@ -40,12 +40,20 @@ mod agent;
 #[allow(clippy::all, clippy::pedantic, rust_2018_idioms, missing_debug_implementations, dead_code)]
 #[path = "thrift_gen/jaeger.rs"]
 mod jaeger;
+// Shared with the tests, which use more of it.
+#[allow(dead_code)]
+#[path = "api_v2/mod.rs"]
+mod api_v2;
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use prost::Message as _;
 use spanpipe_core::SpanBatch;
-use spanpipe_jaeger::{decode_agent, encode_agent, split_into_datagrams, Protocol, MAX_DATAGRAM_SIZE};
+use spanpipe_jaeger::{
+    decode_agent, decode_post_spans, encode_agent, encode_batch, split_into_datagrams, Protocol, MAX_DATAGRAM_SIZE,
+};
+use thrift::protocol::TSerializable;
 use thrift::protocol::{
     TBinaryInputProtocol, TBinaryOutputProtocol, TCompactInputProtocol, TCompactOutputProtocol, TInputProtocol,
 };
@@ -104,6 +112,34 @@ fn decode(c: &mut Criterion) {
     }
 }
 
+/// The spans of [`datagram`] as a gRPC `PostSpansRequest` in Jaeger's protobuf model, the
+/// process in the batch (as Jaeger's model batches are built).
+fn post_spans_request(spans: usize) -> Vec<u8> {
+    let otlp = decode_agent(Protocol::Binary, &datagram(Protocol::Binary, spans)).expect("our datagram decodes");
+    let bare = encode_batch(Protocol::Binary, &otlp).expect("one resource");
+    let batch = jaeger::Batch::read_from_in_protocol(&mut TBinaryInputProtocol::new(&bare[..], true))
+        .expect("the thrift crate reads our batch");
+    api_v2::post_spans(&batch, api_v2::Placement::Batch).encode_to_vec()
+}
+
+/// Jaeger's protobuf model (the gRPC collector API), against prost decoding the same request
+/// into model.proto's structs: what a Rust gRPC server (tonic) does before any mapping.
+fn decode_protobuf(c: &mut Criterion) {
+    let mut group = c.benchmark_group("jaeger_proto_decode");
+    for requested in [1, 30, 300] {
+        let request = post_spans_request(requested);
+        let spans = decode_post_spans(&request).expect("decodes").len();
+        group.throughput(Throughput::Elements(spans as u64));
+        group.bench_function(format!("prost_structs/{spans}"), |b| {
+            b.iter(|| api_v2::PostSpansRequest::decode(black_box(&request[..])).expect("prost decodes"))
+        });
+        group.bench_function(format!("spanpipe/{spans}"), |b| {
+            b.iter(|| decode_post_spans(black_box(&request)).expect("decodes"))
+        });
+    }
+    group.finish();
+}
+
 fn encode(c: &mut Criterion) {
     let mut group = c.benchmark_group("jaeger_encode");
     for requested in [1, 30, 300] {
@@ -119,5 +155,5 @@ fn encode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode, encode);
+criterion_group!(benches, decode, decode_protobuf, encode);
 criterion_main!(benches);

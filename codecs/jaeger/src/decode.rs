@@ -27,6 +27,8 @@ use crate::NO_SERVICE_NAME;
 
 type Result<T> = std::result::Result<T, DecodeError>;
 
+pub(crate) mod proto;
+
 /// Decodes an `Agent.emitBatch` message (a UDP datagram).
 pub(crate) fn agent_message<'a, R: ProtocolReader<'a>>(mut reader: R) -> Result<SpanBatch> {
     expect_emit_batch(&mut reader)?;
@@ -84,7 +86,13 @@ struct Records<'a> {
     tags: Vec<Tag<'a>>,
     logs: Vec<LogRecord<'a>>,
     references: Vec<Reference>,
-    /// While writing: which spans are already in a `ScopeSpans`.
+    /// The processes spans name, in order of first appearance, one per distinct process: a
+    /// Thrift batch has one; a protobuf batch may give each span its own
+    /// ([`SpanRecord::process`] indexes this).
+    processes: Vec<ProcessRecord<'a>>,
+    /// While writing: the spans' indices grouped by process.
+    order: Vec<u32>,
+    /// While writing: which spans of a process are already in a `ScopeSpans`.
     written: Vec<bool>,
 }
 
@@ -114,6 +122,8 @@ impl Records<'_> {
             tags: recycle(self.tags),
             logs: recycle(self.logs),
             references: recycle(self.references),
+            processes: recycle(self.processes),
+            order: recycle(self.order),
             written: recycle(self.written),
         }
     }
@@ -123,6 +133,8 @@ impl Records<'_> {
             + self.tags.capacity() * size_of::<Tag<'_>>()
             + self.logs.capacity() * size_of::<LogRecord<'_>>()
             + self.references.capacity() * size_of::<Reference>()
+            + self.processes.capacity() * size_of::<ProcessRecord<'_>>()
+            + self.order.capacity() * size_of::<u32>()
             + self.written.capacity()
     }
 }
@@ -139,8 +151,11 @@ fn with_records<'a, T>(body: impl FnOnce(&mut Records<'a>) -> T) -> T {
 
 /// `Process`: the service name and where its tags are, with what the Collector's renaming of
 /// `hostname` and `jaeger.version` needs to know.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct ProcessRecord<'a> {
+    /// Whether the batch (or span) had a process at all; spans without one go to a resource of
+    /// their own with no attributes.
+    present: bool,
     service: Option<&'a str>,
     tags: Range<usize>,
     /// The last `hostname` tag, when no `host.name` tag is there to keep it from being renamed.
@@ -172,45 +187,86 @@ fn batch<'a, R: ProtocolReader<'a>>(reader: &mut R) -> Result<SpanBatch> {
             }
         }
 
-        let mut writer = BatchWriter::with_capacity(reader.input().len() * 2 + 64);
-        writer.resource_spans(|rs| {
-            if let Some(process) = &process {
-                rs.resource(|resource| write_process(resource, process, &records.tags));
-            }
-            write_scopes(rs, records);
-        });
-        // The writer is only given ids of their exact lengths, `&str`s and flat values, so its
-        // scan has nothing to refuse; should it ever, that is an error, not a panic.
-        writer.finish().map_err(|error| DecodeError::new(start, DecodeErrorKind::CanonicalScan(error.to_string())))
+        // One process for every span (each span's `process` is 0), present or not: a Thrift
+        // batch is one resource, written even when it holds no spans.
+        records.processes.push(process.unwrap_or_default());
+        write_records(records, reader.input().len() * 2 + 64, start)
     })
 }
 
+/// Writes the records: one `ResourceSpans` per process, in the order of [`Records::processes`],
+/// each with its spans grouped by scope. `start` is the offset any error is reported at.
+fn write_records(records: &mut Records<'_>, capacity: usize, start: usize) -> Result<SpanBatch> {
+    let mut writer = BatchWriter::with_capacity(capacity);
+    let Records { spans, tags, logs, references, processes, order, written } = records;
+    order.clear();
+    order.extend(0..spans.len() as u32);
+    if processes.len() > 1 {
+        // Stable, so each process keeps its spans in input order.
+        order.sort_by_key(|&index| spans[index as usize].process);
+    }
+    let mut members = &order[..];
+    for (index, process) in processes.iter().enumerate() {
+        let count = members.iter().take_while(|&&span| spans[span as usize].process == index).count();
+        let (own, rest) = members.split_at(count);
+        members = rest;
+        writer.resource_spans(|rs| {
+            if process.present {
+                rs.resource(|resource| write_process(resource, process, tags));
+            }
+            write_scopes(rs, spans, own, written, |s, span| write_span(s, span, tags, logs, references));
+        });
+    }
+    // The writer is only given ids of their exact lengths, `&str`s and flat values, so its
+    // scan has nothing to refuse; should it ever, that is an error, not a panic.
+    writer.finish().map_err(|error| DecodeError::new(start, DecodeErrorKind::CanonicalScan(error.to_string())))
+}
+
 fn read_process<'a, R: ProtocolReader<'a>>(reader: &mut R, tags: &mut Vec<Tag<'a>>) -> Result<ProcessRecord<'a>> {
-    let mut process = ProcessRecord::default();
+    let mut process = ProcessRecord { present: true, ..ProcessRecord::default() };
     let mut last_id = 0;
     while let Some(field) = reader.field_begin(&mut last_id)? {
         match (field.id, field.ttype) {
             (1, TType::Binary) => process.service = Some(reader.read_str("Process.serviceName")?),
             (2, TType::List) => {
-                let (mut has_host_name, mut has_exporter_version) = (false, false);
-                let (mut hostname, mut jaeger_version) = (None, None);
+                let mut renames = ProcessRenames::default();
                 process.tags = read_tags(reader, tags, "Process.tags", |tag| {
-                    match tag.key {
-                        keys::HOST_NAME => has_host_name = true,
-                        keys::EXPORTER_VERSION => has_exporter_version = true,
-                        keys::HOSTNAME => hostname = Some(*tag),
-                        keys::JAEGER_VERSION => jaeger_version = Some(*tag),
-                        _ => {}
-                    }
+                    renames.see(tag);
                     true
                 })?;
-                process.hostname = hostname.filter(|_| !has_host_name);
-                process.jaeger_version = jaeger_version.filter(|_| !has_exporter_version);
+                renames.finish(&mut process);
             }
             _ => reader.skip(&field, 1)?,
         }
     }
     Ok(process)
+}
+
+/// What the Collector's renaming of a process's `hostname` and `jaeger.version` tags needs to
+/// know, gathered tag by tag.
+#[derive(Default)]
+struct ProcessRenames<'a> {
+    has_host_name: bool,
+    has_exporter_version: bool,
+    hostname: Option<Tag<'a>>,
+    jaeger_version: Option<Tag<'a>>,
+}
+
+impl<'a> ProcessRenames<'a> {
+    fn see(&mut self, tag: &Tag<'a>) {
+        match tag.key {
+            keys::HOST_NAME => self.has_host_name = true,
+            keys::EXPORTER_VERSION => self.has_exporter_version = true,
+            keys::HOSTNAME => self.hostname = Some(*tag),
+            keys::JAEGER_VERSION => self.jaeger_version = Some(*tag),
+            _ => {}
+        }
+    }
+
+    fn finish(self, process: &mut ProcessRecord<'a>) {
+        process.hostname = self.hostname.filter(|_| !self.has_host_name);
+        process.jaeger_version = self.jaeger_version.filter(|_| !self.has_exporter_version);
+    }
 }
 
 /// `Process`: `serviceName` → `service.name`, tags → attributes (with the Collector's
@@ -590,8 +646,11 @@ struct SpanRecord<'a> {
     parent: i64,
     name: &'a str,
     flags: i32,
-    start: i64,
-    duration: i64,
+    /// Start and end in ns since the epoch.
+    start: u64,
+    end: u64,
+    /// Index into [`Records::processes`].
+    process: usize,
     /// Indices into [`Records::tags`], [`Records::logs`] and [`Records::references`].
     tags: Range<usize>,
     logs: Range<usize>,
@@ -603,10 +662,32 @@ struct SpanRecord<'a> {
 /// `otel.event.dropped_attributes_count`, which became the name and the dropped count.
 #[derive(Clone, Debug)]
 struct LogRecord<'a> {
-    timestamp: i64,
+    /// ns since the epoch.
+    timestamp: u64,
     fields: Range<usize>,
     name: Option<&'a str>,
     dropped: Option<u32>,
+}
+
+impl SpanRecord<'_> {
+    /// A span with nothing read yet, of process `process`.
+    fn blank(process: usize) -> Self {
+        Self {
+            trace_low: 0,
+            trace_high: 0,
+            span_id: 0,
+            parent: 0,
+            name: "",
+            flags: 0,
+            start: 0,
+            end: 0,
+            process,
+            tags: 0..0,
+            logs: 0..0,
+            references: 0..0,
+            special: SpecialTags::default(),
+        }
+    }
 }
 
 /// A `SpanRef`.
@@ -623,22 +704,11 @@ struct Reference {
 fn read_span<'a, R: ProtocolReader<'a>>(reader: &mut R, records: &mut Records<'a>) -> Result<Option<SpanRecord<'a>>> {
     let start_at = reader.offset();
     let (mut trace_low, mut span_id) = (None, None);
-    let mut span = SpanRecord {
-        trace_low: 0,
-        trace_high: 0,
-        span_id: 0,
-        parent: 0,
-        name: "",
-        flags: 0,
-        start: 0,
-        duration: 0,
-        tags: 0..0,
-        logs: 0..0,
-        references: 0..0,
-        special: SpecialTags::default(),
-    };
+    // A Thrift batch has one process.
+    let mut span = SpanRecord::blank(0);
     // Whether a list field or `incomplete: true` was there: a span with them is not blank.
     let mut other_fields = false;
+    let (mut start, mut duration) = (0, 0);
     let mut last_id = 0;
     while let Some(field) = reader.field_begin(&mut last_id)? {
         match (field.id, field.ttype) {
@@ -652,8 +722,8 @@ fn read_span<'a, R: ProtocolReader<'a>>(reader: &mut R, records: &mut Records<'a
                 span.references = read_references(reader, &mut records.references)?;
             }
             (7, TType::I32) => span.flags = reader.read_i32()?,
-            (8, TType::I64) => span.start = reader.read_i64()?,
-            (9, TType::I64) => span.duration = reader.read_i64()?,
+            (8, TType::I64) => start = reader.read_i64()?,
+            (9, TType::I64) => duration = reader.read_i64()?,
             (10, TType::List) => {
                 other_fields = true;
                 let mut seen = SpecialTagsSeen::default();
@@ -679,12 +749,13 @@ fn read_span<'a, R: ProtocolReader<'a>>(reader: &mut R, records: &mut Records<'a
         && span.parent == 0
         && span.name.is_empty()
         && span.flags == 0
-        && span.start == 0
-        && span.duration == 0
+        && start == 0
+        && duration == 0
         && !other_fields;
     if blank {
         return Ok(None);
     }
+    (span.start, span.end) = (nanos(start), nanos(start.wrapping_add(duration)));
     span.trace_low = trace_low.ok_or_else(|| missing(start_at, "Span.traceIdLow"))?;
     span.span_id = span_id.ok_or_else(|| missing(start_at, "Span.spanId"))?;
     span.parent = parent(&span, &records.references[span.references.clone()]);
@@ -740,46 +811,70 @@ fn read_logs<'a, R: ProtocolReader<'a>>(reader: &mut R, records: &mut Records<'a
             match (field.id, field.ttype) {
                 (1, TType::I64) => timestamp = Some(reader.read_i64()?),
                 (2, TType::List) => {
-                    let (mut name, mut dropped) = (None, None);
-                    log.fields = read_tags(reader, &mut records.tags, "Log.fields", |tag| match tag.key {
-                        keys::EVENT => {
-                            name = Some(tag.str_value());
-                            false
-                        }
-                        keys::EVENT_DROPPED_ATTRIBUTES => match tag.count() {
-                            Some(count) => {
-                                dropped = Some(count);
-                                false
-                            }
-                            None => true,
-                        },
-                        _ => true,
-                    })?;
-                    (log.name, log.dropped) = (name, dropped);
+                    let mut fields = LogFields::default();
+                    log.fields = read_tags(reader, &mut records.tags, "Log.fields", |tag| fields.keep(tag))?;
+                    fields.finish(&mut log);
                 }
                 _ => reader.skip(&field, 1)?,
             }
         }
-        log.timestamp = timestamp.ok_or_else(|| missing(start, "Log.timestamp"))?;
+        log.timestamp = nanos(timestamp.ok_or_else(|| missing(start, "Log.timestamp"))?);
         records.logs.push(log);
     }
     Ok(first..records.logs.len())
+}
+
+/// The log fields that become an event's name and dropped count, gathered field by field.
+#[derive(Default)]
+struct LogFields<'a> {
+    name: Option<&'a str>,
+    dropped: Option<u32>,
+}
+
+impl<'a> LogFields<'a> {
+    /// Notes `tag` and says whether it stays an attribute of the event.
+    fn keep(&mut self, tag: &Tag<'a>) -> bool {
+        match tag.key {
+            keys::EVENT => {
+                self.name = Some(tag.str_value());
+                false
+            }
+            keys::EVENT_DROPPED_ATTRIBUTES => match tag.count() {
+                Some(count) => {
+                    self.dropped = Some(count);
+                    false
+                }
+                None => true,
+            },
+            _ => true,
+        }
+    }
+
+    fn finish(self, log: &mut LogRecord<'a>) {
+        (log.name, log.dropped) = (self.name, self.dropped);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Writing
 // ---------------------------------------------------------------------------------------------
 
-/// Groups spans by scope in first-seen order and writes one `ScopeSpans` per scope.
-fn write_scopes(rs: &mut ResourceSpansWriter<'_>, records: &mut Records<'_>) {
-    let Records { spans, tags, logs, references, written } = records;
+/// Groups the spans at `members` (indices into `spans`) by scope in first-seen order and writes
+/// one `ScopeSpans` per scope, each span through `write`.
+fn write_scopes<'a>(
+    rs: &mut ResourceSpansWriter<'_>,
+    spans: &[SpanRecord<'a>],
+    members: &[u32],
+    written: &mut Vec<bool>,
+    mut write: impl FnMut(&mut SpanWriter<'_>, &SpanRecord<'a>),
+) {
     written.clear();
-    written.resize(spans.len(), false);
-    for first in 0..spans.len() {
+    written.resize(members.len(), false);
+    for first in 0..members.len() {
         if written[first] {
             continue;
         }
-        let scope = spans[first].special.scope;
+        let scope = spans[members[first] as usize].special.scope;
         rs.scope_spans(|ss| {
             if scope != Scope::default() {
                 ss.scope(|s| {
@@ -791,10 +886,11 @@ fn write_scopes(rs: &mut ResourceSpansWriter<'_>, records: &mut Records<'_>) {
                     }
                 });
             }
-            for (span, written) in spans.iter().zip(written.iter_mut()).skip(first) {
+            for (&member, written) in members.iter().zip(written.iter_mut()).skip(first) {
+                let span = &spans[member as usize];
                 if !*written && span.special.scope == scope {
                     *written = true;
-                    ss.span(|s| write_span(s, span, tags, logs, references));
+                    ss.span(|s| write(s, span));
                 }
             }
         });
@@ -834,7 +930,7 @@ fn write_span(
     if special.kind != 0 {
         s.kind(special.kind);
     }
-    s.start_time_unix_nano(nanos(span.start)).end_time_unix_nano(nanos(span.start.wrapping_add(span.duration)));
+    s.start_time_unix_nano(span.start).end_time_unix_nano(span.end);
     for tag in &tags[span.tags.clone()] {
         if !special.is_consumed(tag) {
             tag.write_as(s, tag.key);
@@ -845,7 +941,7 @@ fn write_span(
     }
     for log in &logs[span.logs.clone()] {
         s.event(|e| {
-            e.time_unix_nano(nanos(log.timestamp));
+            e.time_unix_nano(log.timestamp);
             if let Some(name) = log.name.filter(|n| !n.is_empty()) {
                 e.name(name);
             }

@@ -7,15 +7,17 @@
 
 use std::borrow::Cow;
 
-use spanpipe_core::{AnyValueView, ResourceView, ScopeView, SpanBatch, SpanView, StatusCode};
+use spanpipe_core::{AnyValueView, EventView, ResourceView, ScopeView, SpanBatch, SpanView, StatusCode};
 
 use crate::error::EncodeError;
 use crate::thrift::{MessageType, ProtocolWriter, TType};
 use crate::{keys, NO_SERVICE_NAME};
 
+pub(crate) mod proto;
+
 /// A tag about to be written.
 #[derive(Clone, Debug)]
-enum TagOut<'a> {
+pub(crate) enum TagOut<'a> {
     Str(Cow<'a, str>),
     Double(f64),
     Bool(bool),
@@ -83,17 +85,23 @@ fn write_tags<W: ProtocolWriter>(w: &mut W, id: i16, tags: &[(&str, TagOut<'_>)]
     Ok(())
 }
 
-/// `Process` struct of a resource: `service.name` → `serviceName` (the Collector's
+/// A resource as a Jaeger process: `service.name` → the service name (the Collector's
 /// `OTLPResourceNoServiceName` when there is none), the other attributes → tags.
-pub(crate) fn write_process<W: ProtocolWriter>(w: &mut W, resource: &ResourceView<'_>) -> Result<(), EncodeError> {
+pub(crate) fn process<'a>(resource: &ResourceView<'a>) -> (&'a str, Vec<(&'a str, TagOut<'a>)>) {
     let service = resource.service_name();
-    let tags: Vec<(&str, TagOut<'_>)> = resource
+    let tags = resource
         .attributes()
         .filter(|kv| !(kv.key == keys::SERVICE_NAME && service.is_some()))
         .map(|kv| (kv.key, TagOut::of(kv.value)))
         .collect();
+    (service.unwrap_or(NO_SERVICE_NAME), tags)
+}
+
+/// `Process` struct of a resource (see [`process`]).
+pub(crate) fn write_process<W: ProtocolWriter>(w: &mut W, resource: &ResourceView<'_>) -> Result<(), EncodeError> {
+    let (service, tags) = process(resource);
     w.struct_begin();
-    w.field_binary(1, service.unwrap_or(NO_SERVICE_NAME).as_bytes());
+    w.field_binary(1, service.as_bytes());
     if !tags.is_empty() {
         write_tags(w, 2, &tags)?;
     }
@@ -107,11 +115,35 @@ fn id64(bytes: &[u8]) -> i64 {
     i64::from_be_bytes(id)
 }
 
+/// A span's references: the parent first as `CHILD_OF`, then every link (`FOLLOWS_FROM` unless
+/// its `opentracing.ref_type` attribute says `child_of`). Each is `(child_of, trace id, span id)`.
+pub(crate) fn references<'a>(span: &SpanView<'a>) -> impl Iterator<Item = (bool, [u8; 16], [u8; 8])> + 'a {
+    let parent = span.parent_span_id().map(|parent| (true, *span.trace_id(), *parent));
+    parent.into_iter().chain(span.links().map(|link| {
+        let child_of = link.attributes().get(keys::REF_TYPE).and_then(|v| v.as_str()) == Some(keys::CHILD_OF);
+        (child_of, link.trace_id, link.span_id)
+    }))
+}
+
+/// An event's fields as a Jaeger log's: its name as `event` (unless an attribute of that name
+/// says otherwise: the specification gives the attribute precedence), its attributes, and its
+/// dropped count.
+pub(crate) fn log_fields<'a>(event: &EventView<'a>, fields: &mut Vec<(&'a str, TagOut<'a>)>) {
+    fields.clear();
+    if !event.name.is_empty() && event.attributes().get(keys::EVENT).is_none() {
+        fields.push((keys::EVENT, TagOut::Str(Cow::Borrowed(event.name))));
+    }
+    fields.extend(event.attributes().map(|kv| (kv.key, TagOut::of(kv.value))));
+    if event.dropped_attributes_count != 0 {
+        fields.push((keys::EVENT_DROPPED_ATTRIBUTES, TagOut::Long(i64::from(event.dropped_attributes_count))));
+    }
+}
+
 /// The tags of a span, in the Collector's order: scope, attributes, then the OTLP fields that
 /// Jaeger carries as tags. A tag made from an OTLP field replaces an attribute of the same key
 /// (the specification lets the `error` tag "override any previous value"; the others follow),
 /// so that decoding finds one meaning for each key.
-fn span_tags<'a>(span: &SpanView<'a>, scope: &ScopeView<'a>, tags: &mut Vec<(&'a str, TagOut<'a>)>) {
+pub(crate) fn span_tags<'a>(span: &SpanView<'a>, scope: &ScopeView<'a>, tags: &mut Vec<(&'a str, TagOut<'a>)>) {
     let details = span.details();
     tags.clear();
     if !scope.name().is_empty() {
@@ -185,25 +217,16 @@ fn write_span<'a, W: ProtocolWriter>(
     w.field_i64(4, parent);
     w.field_binary(5, span.name().as_bytes());
 
-    // References: the parent first as CHILD_OF, then every link (FOLLOWS_FROM unless its
-    // `opentracing.ref_type` attribute says `child_of`).
     let links = span.links().count() + usize::from(span.parent_span_id().is_some());
     if links > 0 {
         w.field_list(6, TType::Struct, list_len(links, "the references")?);
-        let mut reference = |child_of: bool, high: i64, low: i64, span_id: i64| {
+        for (child_of, trace_id, span_id) in references(span) {
             w.struct_begin();
             w.field_i32(1, i32::from(!child_of));
-            w.field_i64(2, low);
-            w.field_i64(3, high);
-            w.field_i64(4, span_id);
+            w.field_i64(2, id64(&trace_id[8..]));
+            w.field_i64(3, id64(&trace_id[..8]));
+            w.field_i64(4, id64(&span_id));
             w.struct_end();
-        };
-        if span.parent_span_id().is_some() {
-            reference(true, trace_high, trace_low, parent);
-        }
-        for link in span.links() {
-            let child_of = link.attributes().get(keys::REF_TYPE).and_then(|v| v.as_str()) == Some(keys::CHILD_OF);
-            reference(child_of, id64(&link.trace_id[..8]), id64(&link.trace_id[8..]), id64(&link.span_id));
         }
     }
     w.field_i32(7, (span.flags() & 1) as i32);
@@ -218,15 +241,7 @@ fn write_span<'a, W: ProtocolWriter>(
     if events > 0 {
         w.field_list(11, TType::Struct, list_len(events, "the logs")?);
         for event in span.events() {
-            tags.clear();
-            // An attribute named `event` takes precedence over the name (the specification).
-            if !event.name.is_empty() && event.attributes().get(keys::EVENT).is_none() {
-                tags.push((keys::EVENT, TagOut::Str(Cow::Borrowed(event.name))));
-            }
-            tags.extend(event.attributes().map(|kv| (kv.key, TagOut::of(kv.value))));
-            if event.dropped_attributes_count != 0 {
-                tags.push((keys::EVENT_DROPPED_ATTRIBUTES, TagOut::Long(i64::from(event.dropped_attributes_count))));
-            }
+            log_fields(&event, tags);
             w.struct_begin();
             w.field_i64(1, (event.time_unix_nano / 1000) as i64);
             write_tags(w, 2, tags)?;

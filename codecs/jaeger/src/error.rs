@@ -2,7 +2,7 @@
 
 use crate::thrift::TType;
 
-/// Why a Thrift payload could not be decoded: what is wrong and the byte offset (from the start
+/// Why a Thrift or protobuf payload could not be decoded: what is wrong and the byte offset (from the start
 /// of the datagram or body) where it was found.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("at byte {offset}: {kind}")]
@@ -13,7 +13,7 @@ pub struct DecodeError {
     pub kind: DecodeErrorKind,
 }
 
-/// What is wrong with a Thrift payload.
+/// What is wrong with a Thrift or protobuf payload.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeErrorKind {
@@ -108,6 +108,42 @@ pub enum DecodeErrorKind {
     #[error("the canonical batch scan refused the decoded spans: {0}")]
     CanonicalScan(String),
     /// Bytes after the end of the message or struct.
+    /// A protobuf message breaks the wire format.
+    #[error("{fault}")]
+    Wire {
+        /// What is wrong.
+        fault: spanpipe_core::wire::WireFault,
+    },
+    /// A protobuf field came with another wire type than the schema gives it.
+    #[error("field `{field}` has wire type {found}, expected {expected}")]
+    WireType {
+        /// The field, as `Message.field`.
+        field: &'static str,
+        /// The wire type found.
+        found: spanpipe_core::WireType,
+        /// The schema's.
+        expected: spanpipe_core::WireType,
+    },
+    /// A protobuf id field of the wrong length.
+    #[error("`{field}` is {found} bytes long; an id of this kind is {expected} bytes")]
+    IdLength {
+        /// The field, as `Message.field`.
+        field: &'static str,
+        /// Its length.
+        found: usize,
+        /// The length it must have.
+        expected: usize,
+    },
+    /// A protobuf `Timestamp` or `Duration` outside the range its type allows.
+    #[error("`{field}` ({seconds} s, {nanos} ns) is outside the range its type allows")]
+    TimeOutOfRange {
+        /// The field, as `Message.field`.
+        field: &'static str,
+        /// Its seconds.
+        seconds: i64,
+        /// Its nanoseconds.
+        nanos: i64,
+    },
     #[error("{count} bytes after the end of the payload")]
     TrailingBytes {
         /// How many.

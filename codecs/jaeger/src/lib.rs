@@ -1,11 +1,14 @@
 //! # spanpipe-jaeger
 //!
-//! Jaeger Thrift in and out of spanpipe's canonical batch: the agent's UDP datagrams
-//! (`Agent.emitBatch` in the compact protocol on port 6831, in the binary protocol on 6832) and
-//! the collector's HTTP body (`POST /api/traces`, a binary-protocol `Batch`).
+//! Jaeger in and out of spanpipe's canonical batch: the agent's Thrift UDP datagrams
+//! (`Agent.emitBatch` in the compact protocol on port 6831, in the binary protocol on 6832), the
+//! collector's Thrift HTTP body (`POST /api/traces`, a binary-protocol `Batch`), and the
+//! collector's gRPC message (`CollectorService/PostSpans` on port 14250, a `PostSpansRequest` of
+//! Jaeger's protobuf model, model.proto).
 //!
 //! | codec | name | carries |
 //! |---|---|---|
+//! | [`JaegerProto`] | `jaeger_proto` | one protobuf `PostSpansRequest` |
 //! | [`JaegerAgentCompact`] | `jaeger_agent_compact` | one compact-protocol `emitBatch` message |
 //! | [`JaegerAgentBinary`] | `jaeger_agent_binary` | one binary-protocol `emitBatch` message |
 //! | [`JaegerThriftHttp`] | `jaeger_thrift` (`application/x-thrift`, `application/vnd.apache.thrift.binary`) | one binary-protocol `Batch` |
@@ -23,6 +26,11 @@
 //! protocol ([`thrift::ProtocolReader`]), and monomorphised, so the compact and binary paths
 //! share every line of it. Encoding is the same, from the batch's views through
 //! [`thrift::ProtocolWriter`].
+//!
+//! The protobuf model is read with spanpipe's bounds-checked wire reader
+//! ([`spanpipe_core::wire`]) into the same records and written by the same code, so it maps
+//! exactly as Thrift does; its encoder shares the Thrift encoder's model pieces (a resource's
+//! process, a span's tags, references and logs) and differs only in how it writes them.
 //!
 //! ## Robustness
 //!
@@ -98,6 +106,28 @@
 //! - Integer overflow in µs → ns (a time past the year 2554) wraps, as the Collector's
 //!   `uint64(µs) * 1000` does.
 //!
+//! ### The protobuf model
+//!
+//! The same mapping, with what model.proto does differently:
+//! - Ids are bytes: `trace_id` exactly 16 (high then low), `span_id` exactly 8, as Jaeger's model
+//!   reads them; another length is refused ([`DecodeErrorKind::IdLength`]). Proto3 has no
+//!   presence, so an absent id is zero.
+//! - `start_time` and `duration` are `google.protobuf.Timestamp` and `Duration`: nanoseconds kept
+//!   exactly, and values outside the types' documented ranges refused
+//!   ([`DecodeErrorKind::TimeOutOfRange`]), as the Collector's unmarshalling refuses them.
+//!   `Log.timestamp` likewise.
+//! - `KeyValue.v_type` numbers its types otherwise than Thrift (STRING 0, BOOL 1, INT64 2,
+//!   FLOAT64 3, BINARY 4); the attributes are the same.
+//! - A span may carry its own `process`, used instead of the batch's. Spans are grouped into one
+//!   `ResourceSpans` per distinct process (service name and tags, in order), in order of first
+//!   appearance; spans without a process of their own take the batch's, and spans with neither
+//!   go to a resource without attributes. A batch's process with no span is not written. The
+//!   Collector groups by Go pointer in map order, which gives the same resources for what
+//!   Jaeger's agent sends (every span repeating the batch's process) but no stable order.
+//! - Repeated fields may interleave on the wire (tags, logs, a process): each keeps its own.
+//!   A message field given twice replaces the first instead of being merged into it.
+//! - `Span.process_id` and `Span.warnings` are read past, as the Collector ignores them.
+//!
 //! Not carried: Jaeger's debug (2) and firehose (8) flags, which OTLP has no field for.
 //!
 //! ## OTLP → Jaeger
@@ -106,7 +136,7 @@
 //! `traces_to_jaegerproto.go` map it; a Jaeger `Batch` has one `Process`, so each resource is
 //! its own `Batch`:
 //!
-//! | OTLP | Jaeger Thrift |
+//! | OTLP | Jaeger Thrift (the protobuf model likewise, with the differences after the table) |
 //! |---|---|
 //! | resource `service.name` | `Process.serviceName`; `OTLPResourceNoServiceName` when absent (the Collector's value) |
 //! | other resource attributes | `Process.tags` |
@@ -128,6 +158,11 @@
 //! So Jaeger → OTLP → Jaeger keeps a span as it was, except for what OTLP cannot hold (debug
 //! and firehose flags, `incomplete`, the tags renamed on the way in) and the normal form of the
 //! references: the parent comes first as `CHILD_OF`.
+//!
+//! In the protobuf model ([`encode_post_spans`]): ids as their bytes; times as a `Timestamp` and
+//! a `Duration` with their nanoseconds; the parent only as the first reference (the model has no
+//! parent field); and one request for the whole batch: the first resource's process is the
+//! batch's, and the spans of every other resource carry their own process.
 //!
 //! ## Datagrams
 //!
@@ -190,6 +225,30 @@ pub fn decode_batch(protocol: Protocol, body: &[u8]) -> Result<SpanBatch, Decode
         Protocol::Compact => decode::batch_body(CompactReader::new(body)),
         Protocol::Binary => decode::batch_body(BinaryReader::new(body)),
     }
+}
+
+/// Decodes one `jaeger.api_v2.PostSpansRequest` (the body of the Jaeger collector's gRPC
+/// `CollectorService/PostSpans`, port 14250) into a batch: one resource per distinct process.
+///
+/// # Errors
+/// [`DecodeError`] with the byte offset and what is wrong.
+pub fn decode_post_spans(body: &[u8]) -> Result<SpanBatch, DecodeError> {
+    decode::proto::post_spans_request(body)
+}
+
+/// Decodes one bare `jaeger.api_v2.Batch` message.
+///
+/// # Errors
+/// [`DecodeError`] with the byte offset and what is wrong.
+pub fn decode_proto_batch(body: &[u8]) -> Result<SpanBatch, DecodeError> {
+    decode::proto::batch_message(body)
+}
+
+/// Encodes a batch as one `jaeger.api_v2.PostSpansRequest`: the first resource's process is the
+/// batch's, the spans of other resources carry their own.
+#[must_use]
+pub fn encode_post_spans(batch: &SpanBatch) -> Vec<u8> {
+    encode::proto::post_spans_request(batch)
 }
 
 fn encode_resource(
@@ -302,6 +361,16 @@ jaeger_codec!(
     [],
     |body| decode_agent(Protocol::Binary, body),
     |batch| encode_agent(Protocol::Binary, batch)
+);
+
+jaeger_codec!(
+    /// `jaeger_proto`: one `jaeger.api_v2.PostSpansRequest`, the message of the collector's gRPC
+    /// `CollectorService/PostSpans` (port 14250). No media type: gRPC names the method by path.
+    JaegerProto,
+    "jaeger_proto",
+    [],
+    decode_post_spans,
+    |batch| Ok::<_, EncodeError>(encode_post_spans(batch))
 );
 
 jaeger_codec!(

@@ -78,24 +78,15 @@ fn mismatch(field: &Field, name: &'static str, expected: WireType) -> ZipkinErro
 }
 
 fn expect_len(field: &Field, name: &'static str) -> Result<Range<usize>> {
-    match &field.value {
-        FieldValue::Len(range) => Ok(range.clone()),
-        _ => Err(mismatch(field, name, WireType::Len)),
-    }
+    field.value.as_len().ok_or_else(|| mismatch(field, name, WireType::Len))
 }
 
 fn expect_varint(field: &Field, name: &'static str) -> Result<u64> {
-    match field.value {
-        FieldValue::Varint(value) => Ok(value),
-        _ => Err(mismatch(field, name, WireType::Varint)),
-    }
+    field.value.as_varint().ok_or_else(|| mismatch(field, name, WireType::Varint))
 }
 
 fn expect_fixed64(field: &Field, name: &'static str) -> Result<u64> {
-    match field.value {
-        FieldValue::I64(value) => Ok(value),
-        _ => Err(mismatch(field, name, WireType::I64)),
-    }
+    field.value.as_i64().ok_or_else(|| mismatch(field, name, WireType::I64))
 }
 
 fn utf8(data: &[u8], range: Range<usize>, start: usize) -> Result<&str> {

@@ -33,6 +33,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("zipkin_v1_json", zipkin::zipkin_v1_json),
     ("jaeger_compact", jaeger::jaeger_compact),
     ("jaeger_binary", jaeger::jaeger_binary),
+    ("jaeger_proto", jaeger::jaeger_proto),
     ("websocket", websocket::websocket),
     ("msgpack", msgpack::msgpack),
 ];

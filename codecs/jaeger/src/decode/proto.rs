@@ -1,0 +1,415 @@
+//! Jaeger's protobuf model (`jaeger.api_v2`, model.proto) → canonical batch: the body of the
+//! Jaeger collector's gRPC `CollectorService/PostSpans`, read with spanpipe's bounds-checked wire
+//! reader into the same records as Thrift, and written by the same code.
+//!
+//! ```text
+//! message PostSpansRequest { Batch batch = 1; }
+//! message Batch { repeated Span spans = 1; Process process = 2; }
+//! message Span {
+//!   bytes trace_id = 1; bytes span_id = 2; string operation_name = 3;
+//!   repeated SpanRef references = 4; uint32 flags = 5; google.protobuf.Timestamp start_time = 6;
+//!   google.protobuf.Duration duration = 7; repeated KeyValue tags = 8; repeated Log logs = 9;
+//!   Process process = 10; string process_id = 11; repeated string warnings = 12;
+//! }
+//! message SpanRef { bytes trace_id = 1; bytes span_id = 2; SpanRefType ref_type = 3; }
+//! message Process { string service_name = 1; repeated KeyValue tags = 2; }
+//! message Log { google.protobuf.Timestamp timestamp = 1; repeated KeyValue fields = 2; }
+//! message KeyValue {
+//!   string key = 1; ValueType v_type = 2; string v_str = 3; bool v_bool = 4; int64 v_int64 = 5;
+//!   double v_float64 = 6; bytes v_binary = 7;
+//! }
+//! enum ValueType { STRING = 0; BOOL = 1; INT64 = 2; FLOAT64 = 3; BINARY = 4; }
+//! enum SpanRefType { CHILD_OF = 0; FOLLOWS_FROM = 1; }
+//! ```
+//!
+//! What differs from Thrift, and how it is read:
+//! - Ids are big-endian bytes: a trace id of exactly 16 bytes, a span id of exactly 8 (Jaeger's
+//!   model refuses other lengths); absent is zero, as proto3 has no presence.
+//! - Times are `Timestamp` and `Duration` messages with nanosecond precision, checked against the
+//!   ranges protobuf's well-known types allow (as the Collector's unmarshalling does).
+//! - A span may carry its own `process`; one without uses the batch's. Spans are grouped into one
+//!   resource per distinct process, in order of first appearance. The Collector groups by the
+//!   process *object*, in Go's map order; grouping by content gives the same resources when each
+//!   span repeats the batch's process (as Jaeger's agent sends them) and a stable order.
+//! - A message field given twice (a second `process`, `start_time`, …) replaces the first rather
+//!   than being merged into it, as no encoder writes one twice.
+//! - `process_id` and `warnings` are read past: the Collector maps neither.
+
+use std::collections::hash_map::{Entry, HashMap};
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::ops::Range;
+
+use spanpipe_core::wire::{Field, Reader};
+use spanpipe_core::{SpanBatch, WireType};
+
+use super::{
+    parent, with_records, write_records, LogFields, LogRecord, ProcessRecord, ProcessRenames, Records, Reference,
+    SpanRecord, SpecialTagsSeen, Tag, TagValue,
+};
+use crate::error::{DecodeError, DecodeErrorKind};
+
+type Result<T> = std::result::Result<T, DecodeError>;
+
+/// Decodes a `PostSpansRequest`. A request without a batch, or with a batch without spans, gives
+/// an empty batch (the Collector's answer to it is a success with nothing in it).
+pub(crate) fn post_spans_request(body: &[u8]) -> Result<SpanBatch> {
+    let mut reader = Reader::new(body, 0..body.len());
+    let mut batch = None;
+    while let Some(field) = next_field(&mut reader)? {
+        if field.number == 1 {
+            batch = Some(len_field(&field, "PostSpansRequest.batch")?);
+        }
+    }
+    with_records(|records| {
+        if let Some(range) = batch {
+            read_batch(body, range, records)?;
+        }
+        write_records(records, body.len() * 2 + 64, 0)
+    })
+}
+
+/// Decodes a bare `Batch` message.
+pub(crate) fn batch_message(body: &[u8]) -> Result<SpanBatch> {
+    with_records(|records| {
+        read_batch(body, 0..body.len(), records)?;
+        write_records(records, body.len() * 2 + 64, 0)
+    })
+}
+
+fn next_field(reader: &mut Reader<'_>) -> Result<Option<Field>> {
+    reader.next_field().map_err(|(fault, at)| DecodeError::new(at, DecodeErrorKind::Wire { fault }))
+}
+
+fn wire_type_error(field: &Field, name: &'static str, expected: WireType) -> DecodeError {
+    DecodeError::new(field.start, DecodeErrorKind::WireType { field: name, found: field.value.wire_type(), expected })
+}
+
+fn len_field(field: &Field, name: &'static str) -> Result<Range<usize>> {
+    field.value.as_len().ok_or_else(|| wire_type_error(field, name, WireType::Len))
+}
+
+fn varint_field(field: &Field, name: &'static str) -> Result<u64> {
+    field.value.as_varint().ok_or_else(|| wire_type_error(field, name, WireType::Varint))
+}
+
+fn str_field<'a>(data: &'a [u8], field: &Field, name: &'static str) -> Result<&'a str> {
+    let range = len_field(field, name)?;
+    std::str::from_utf8(&data[range])
+        .map_err(|_| DecodeError::new(field.start, DecodeErrorKind::InvalidUtf8 { field: name }))
+}
+
+/// A big-endian id of exactly `N` bytes, as (high, low) halves of 64 bits for a trace id or the
+/// one 64-bit word of a span id.
+fn id_field<const N: usize>(data: &[u8], field: &Field, name: &'static str) -> Result<[u8; N]> {
+    let range = len_field(field, name)?;
+    data[range.clone()].try_into().map_err(|_| {
+        DecodeError::new(field.start, DecodeErrorKind::IdLength { field: name, found: range.len(), expected: N })
+    })
+}
+
+fn trace_id_halves(id: [u8; 16]) -> (i64, i64) {
+    let (high, low) = id.split_at(8);
+    let word = |bytes: &[u8]| i64::from_be_bytes(bytes.try_into().unwrap_or_default());
+    (word(high), word(low))
+}
+
+/// A `google.protobuf.Timestamp` (`seconds = 1`, `nanos = 2`) in ns since the epoch, within the
+/// range the type allows (years 1 to 9999, nanos 0 to 999,999,999); before the epoch it wraps, as
+/// the Collector's conversion to an unsigned time does.
+fn timestamp(data: &[u8], field: &Field, name: &'static str) -> Result<u64> {
+    let (seconds, nanos) = seconds_and_nanos(data, field, name)?;
+    let in_range = (-62_135_596_800..=253_402_300_799).contains(&seconds) && (0..1_000_000_000).contains(&nanos);
+    if !in_range {
+        return Err(DecodeError::new(field.start, DecodeErrorKind::TimeOutOfRange { field: name, seconds, nanos }));
+    }
+    Ok((i128::from(seconds) * 1_000_000_000 + i128::from(nanos)) as u64)
+}
+
+/// A `google.protobuf.Duration` in ns (two's complement when negative), within the range the
+/// type allows (±10,000 years; seconds and nanos of one sign).
+fn duration(data: &[u8], field: &Field, name: &'static str) -> Result<u64> {
+    let (seconds, nanos) = seconds_and_nanos(data, field, name)?;
+    let in_range = (-315_576_000_000..=315_576_000_000).contains(&seconds)
+        && (-999_999_999..=999_999_999).contains(&nanos)
+        && (seconds == 0 || nanos == 0 || (seconds < 0) == (nanos < 0));
+    if !in_range {
+        return Err(DecodeError::new(field.start, DecodeErrorKind::TimeOutOfRange { field: name, seconds, nanos }));
+    }
+    Ok((i128::from(seconds) * 1_000_000_000 + i128::from(nanos)) as u64)
+}
+
+/// The `seconds` (int64) and `nanos` (int32) of a `Timestamp` or `Duration` message.
+fn seconds_and_nanos(data: &[u8], field: &Field, name: &'static str) -> Result<(i64, i64)> {
+    let mut reader = Reader::new(data, len_field(field, name)?);
+    let (mut seconds, mut nanos) = (0, 0);
+    while let Some(inner) = next_field(&mut reader)? {
+        match inner.number {
+            1 => seconds = varint_field(&inner, name)? as i64,
+            // An int32 is sign-extended to ten bytes on the wire; its low 32 bits are the value.
+            2 => nanos = i64::from(varint_field(&inner, name)? as i32),
+            _ => {}
+        }
+    }
+    Ok((seconds, nanos))
+}
+
+/// Which process a span read names, until the batch's own process is known (it may come after
+/// the spans: encoders write fields in number order, and `spans` is field 1).
+const BATCH_PROCESS: usize = usize::MAX;
+
+fn read_batch<'a>(data: &'a [u8], range: Range<usize>, records: &mut Records<'a>) -> Result<()> {
+    let mut reader = Reader::new(data, range);
+    // Processes as read, before they are told apart: the spans' own, then the batch's.
+    let mut batch_process = None;
+    while let Some(field) = next_field(&mut reader)? {
+        match field.number {
+            1 => {
+                let span_range = len_field(&field, "Batch.spans")?;
+                if let Some(span) = read_span(data, span_range, records)? {
+                    records.spans.push(span);
+                }
+            }
+            2 => batch_process = Some(read_process(data, &field, "Batch.process", &mut records.tags)?),
+            _ => {}
+        }
+    }
+    assign_processes(records, batch_process);
+    Ok(())
+}
+
+/// Numbers the processes the spans name (their own, or the batch's for those without) in order of
+/// first appearance, one number per distinct process, and leaves those processes in
+/// [`Records::processes`]. A process is told apart by its service name and its tags in order.
+fn assign_processes<'a>(records: &mut Records<'a>, batch_process: Option<ProcessRecord<'a>>) {
+    // `records.processes` holds the spans' own processes as read (a span's `process` indexes
+    // it); they are moved out and the distinct ones put back.
+    let read = std::mem::take(&mut records.processes);
+    let batch_process = batch_process.unwrap_or_default();
+    let tags = &records.tags;
+    let hasher = RandomState::new();
+    let mut first_with_hash: HashMap<u64, usize> = HashMap::new();
+    let mut distinct: Vec<ProcessRecord<'a>> = Vec::new();
+    // The batch's process, once numbered (most spans name it).
+    let mut batch_number = None;
+    for span in &mut records.spans {
+        if span.process == BATCH_PROCESS {
+            if let Some(number) = batch_number {
+                span.process = number;
+                continue;
+            }
+        }
+        let process = if span.process == BATCH_PROCESS { &batch_process } else { &read[span.process] };
+        let hash = process_hash(&hasher, process, tags);
+        let number = match first_with_hash.entry(hash) {
+            Entry::Occupied(entry) if same_process(&distinct[*entry.get()], process, tags) => *entry.get(),
+            Entry::Occupied(_) => {
+                // Two processes with one 64-bit keyed hash: keep them apart without indexing the
+                // second (never seen in practice; correct either way).
+                distinct.push(process.clone());
+                distinct.len() - 1
+            }
+            Entry::Vacant(entry) => {
+                distinct.push(process.clone());
+                *entry.insert(distinct.len() - 1)
+            }
+        };
+        if span.process == BATCH_PROCESS {
+            batch_number = Some(number);
+        }
+        span.process = number;
+    }
+    records.processes = distinct;
+}
+
+fn process_hash(hasher: &RandomState, process: &ProcessRecord<'_>, tags: &[Tag<'_>]) -> u64 {
+    let mut state = hasher.build_hasher();
+    process.present.hash(&mut state);
+    process.service.hash(&mut state);
+    for tag in &tags[process.tags.clone()] {
+        tag.key.hash(&mut state);
+        match tag.value {
+            TagValue::Str(s) => (0u8, s).hash(&mut state),
+            TagValue::Double(d) => (1u8, d.to_bits()).hash(&mut state),
+            TagValue::Bool(b) => (2u8, b).hash(&mut state),
+            TagValue::Long(l) => (3u8, l).hash(&mut state),
+            TagValue::Binary(b) => (4u8, b).hash(&mut state),
+            TagValue::Unknown(t) => (5u8, t).hash(&mut state),
+        }
+    }
+    state.finish()
+}
+
+fn same_process(a: &ProcessRecord<'_>, b: &ProcessRecord<'_>, tags: &[Tag<'_>]) -> bool {
+    a.present == b.present
+        && a.service == b.service
+        && tags[a.tags.clone()].len() == tags[b.tags.clone()].len()
+        && tags[a.tags.clone()].iter().zip(&tags[b.tags.clone()]).all(|(x, y)| x.key == y.key && x.value == y.value)
+}
+
+fn read_process<'a>(
+    data: &'a [u8],
+    field: &Field,
+    name: &'static str,
+    tags: &mut Vec<Tag<'a>>,
+) -> Result<ProcessRecord<'a>> {
+    let mut reader = Reader::new(data, len_field(field, name)?);
+    let mut process = ProcessRecord { present: true, ..ProcessRecord::default() };
+    let mut renames = ProcessRenames::default();
+    let first = tags.len();
+    while let Some(inner) = next_field(&mut reader)? {
+        match inner.number {
+            1 => process.service = Some(str_field(data, &inner, "Process.service_name")?),
+            2 => {
+                let tag = read_key_value(data, &inner, "Process.tags")?;
+                renames.see(&tag);
+                tags.push(tag);
+            }
+            _ => {}
+        }
+    }
+    process.tags = first..tags.len();
+    renames.finish(&mut process);
+    Ok(process)
+}
+
+/// A `KeyValue` as a tag; `name` is the repeated field it came in, for errors.
+fn read_key_value<'a>(data: &'a [u8], field: &Field, name: &'static str) -> Result<Tag<'a>> {
+    let mut reader = Reader::new(data, len_field(field, name)?);
+    let (mut key, mut v_type) = ("", 0);
+    let (mut v_str, mut v_bool, mut v_int64, mut v_float64, mut v_binary) = ("", false, 0, 0.0, &[][..]);
+    while let Some(inner) = next_field(&mut reader)? {
+        match inner.number {
+            1 => key = str_field(data, &inner, "KeyValue.key")?,
+            // An enum is an int32 on the wire.
+            2 => v_type = varint_field(&inner, "KeyValue.v_type")? as i32,
+            3 => v_str = str_field(data, &inner, "KeyValue.v_str")?,
+            4 => v_bool = varint_field(&inner, "KeyValue.v_bool")? != 0,
+            5 => v_int64 = varint_field(&inner, "KeyValue.v_int64")? as i64,
+            6 => {
+                let bits =
+                    inner.value.as_i64().ok_or_else(|| wire_type_error(&inner, "KeyValue.v_float64", WireType::I64))?;
+                v_float64 = f64::from_bits(bits);
+            }
+            7 => v_binary = &data[len_field(&inner, "KeyValue.v_binary")?],
+            _ => {}
+        }
+    }
+    let value = match v_type {
+        0 => TagValue::Str(v_str),
+        1 => TagValue::Bool(v_bool),
+        2 => TagValue::Long(v_int64),
+        3 => TagValue::Double(v_float64),
+        4 => TagValue::Binary(v_binary),
+        other => TagValue::Unknown(other),
+    };
+    Ok(Tag { key, value, special: None })
+}
+
+/// Reads one `Span`; `None` for a span with every field at its default, which the Collector
+/// drops (as it does in Thrift).
+fn read_span<'a>(data: &'a [u8], range: Range<usize>, records: &mut Records<'a>) -> Result<Option<SpanRecord<'a>>> {
+    let mut reader = Reader::new(data, range.clone());
+    let (mut trace_id, mut span_id) = ([0; 16], [0; 8]);
+    let (mut start, mut duration_ns) = (None, 0u64);
+    let mut span = SpanRecord::blank(BATCH_PROCESS);
+    let (first_reference, first_log) = (records.references.len(), records.logs.len());
+    // Whether a field that has no place in the record was there (`process_id`, `warnings`, an
+    // unknown field), or a tag: a span with one is not blank.
+    let mut other_fields = false;
+    while let Some(field) = next_field(&mut reader)? {
+        match field.number {
+            1 => trace_id = id_field(data, &field, "Span.trace_id")?,
+            2 => span_id = id_field(data, &field, "Span.span_id")?,
+            3 => span.name = str_field(data, &field, "Span.operation_name")?,
+            4 => records.references.push(read_reference(data, &field)?),
+            5 => span.flags = varint_field(&field, "Span.flags")? as u32 as i32,
+            6 => start = Some(timestamp(data, &field, "Span.start_time")?),
+            7 => duration_ns = duration(data, &field, "Span.duration")?,
+            // Read below, in a walk of their own.
+            8 => other_fields = true,
+            9 => {
+                let log = read_log(data, &field, records)?;
+                records.logs.push(log);
+            }
+            10 => {
+                let process = read_process(data, &field, "Span.process", &mut records.tags)?;
+                span.process = records.processes.len();
+                records.processes.push(process);
+            }
+            _ => other_fields = true,
+        }
+    }
+    // The span's tags must lie side by side in `records.tags`, but logs and a process put their
+    // own there too, and protobuf lets the repeated fields interleave: so the tags are read in a
+    // second walk over the span, which looks at them alone.
+    let first_tag = records.tags.len();
+    let mut seen = SpecialTagsSeen::default();
+    let mut reader = Reader::new(data, range);
+    while let Some(field) = next_field(&mut reader)? {
+        if field.number == 8 {
+            let mut tag = read_key_value(data, &field, "Span.tags")?;
+            seen.see(&mut tag);
+            records.tags.push(tag);
+        }
+    }
+    span.tags = first_tag..records.tags.len();
+    span.references = first_reference..records.references.len();
+    span.logs = first_log..records.logs.len();
+    span.special = seen.finish();
+    let blank = trace_id == [0; 16]
+        && span_id == [0; 8]
+        && span.name.is_empty()
+        && span.flags == 0
+        && start.is_none()
+        && duration_ns == 0
+        && span.references.is_empty()
+        && span.logs.is_empty()
+        && span.process == BATCH_PROCESS
+        && !other_fields;
+    if blank {
+        return Ok(None);
+    }
+    (span.trace_high, span.trace_low) = trace_id_halves(trace_id);
+    span.span_id = i64::from_be_bytes(span_id);
+    let start = start.unwrap_or(0);
+    (span.start, span.end) = (start, start.wrapping_add(duration_ns));
+    span.parent = parent(&span, &records.references[span.references.clone()]);
+    Ok(Some(span))
+}
+
+fn read_reference(data: &[u8], field: &Field) -> Result<Reference> {
+    let mut reader = Reader::new(data, len_field(field, "Span.references")?);
+    let (mut trace_id, mut span_id, mut ref_type) = ([0; 16], [0; 8], 0);
+    while let Some(inner) = next_field(&mut reader)? {
+        match inner.number {
+            1 => trace_id = id_field(data, &inner, "SpanRef.trace_id")?,
+            2 => span_id = id_field(data, &inner, "SpanRef.span_id")?,
+            3 => ref_type = varint_field(&inner, "SpanRef.ref_type")? as i32,
+            _ => {}
+        }
+    }
+    let (trace_high, trace_low) = trace_id_halves(trace_id);
+    Ok(Reference { child_of: ref_type == 0, trace_low, trace_high, span_id: i64::from_be_bytes(span_id) })
+}
+
+fn read_log<'a>(data: &'a [u8], field: &Field, records: &mut Records<'a>) -> Result<LogRecord<'a>> {
+    let mut reader = Reader::new(data, len_field(field, "Span.logs")?);
+    let mut log = LogRecord { timestamp: 0, fields: 0..0, name: None, dropped: None };
+    let mut fields = LogFields::default();
+    let first = records.tags.len();
+    while let Some(inner) = next_field(&mut reader)? {
+        match inner.number {
+            1 => log.timestamp = timestamp(data, &inner, "Log.timestamp")?,
+            2 => {
+                let tag = read_key_value(data, &inner, "Log.fields")?;
+                if fields.keep(&tag) {
+                    records.tags.push(tag);
+                }
+            }
+            _ => {}
+        }
+    }
+    log.fields = first..records.tags.len();
+    fields.finish(&mut log);
+    Ok(log)
+}
