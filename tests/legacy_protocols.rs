@@ -5,12 +5,14 @@
 //! creates) sends the span set of tests/otel_sdk/spanset.py — two services, every span kind,
 //! attributes of every type, events with attributes, links, each status — through its own
 //! exporters: Zipkin v2 JSON, Zipkin protobuf and Zipkin v1 JSON (opentelemetry-exporter-zipkin
-//! 1.45), and Jaeger Thrift in agent mode (compact Thrift over UDP) and collector mode (binary
-//! Thrift over HTTP) (opentelemetry-exporter-jaeger-thrift 1.21). spanpipe's `zipkin` and
+//! 1.45), Jaeger Thrift in agent mode (compact Thrift over UDP) and collector mode (binary
+//! Thrift over HTTP) (opentelemetry-exporter-jaeger-thrift 1.21), and Jaeger protobuf over gRPC
+//! (opentelemetry-exporter-jaeger-proto-grpc 1.21). spanpipe's `zipkin` and
 //! `jaeger` receivers write everything to a `file` exporter, and the test compares each span the
 //! SDK exported with what arrived, field by field, under these rules:
 //!
-//! - ids, parent and name exactly; times as the exporters round them to microseconds;
+//! - ids, parent and name exactly; times as the exporters round them to microseconds, and over
+//!   gRPC as that exporter computes its nanosecond timestamps (through a float of seconds);
 //! - resource: `service.name` (Zipkin carries the service as `localEndpoint.serviceName`, Jaeger
 //!   as the process's service name); both exporters send the other resource attributes as span
 //!   tags, which arrive as span attributes, but for Zipkin those named like resource semantic
@@ -26,6 +28,9 @@
 //!   exporter writes the event name under `message` rather than the specification's `event`
 //!   field, the name arrives as a `message` attribute of an unnamed event (as the Collector reads
 //!   it); links from FOLLOWS_FROM references, marked `opentracing.ref_type`; the sampled flag.
+//!   The gRPC exporter also gives every span a process holding the resource's attributes as
+//!   tags, so over gRPC they arrive on the resource as well (typed, arrays as text), one resource
+//!   per service.
 
 mod common;
 
@@ -97,7 +102,39 @@ struct Report {
 enum Protocol {
     ZipkinV2,
     ZipkinV1,
+    /// Thrift, to the agent or the collector.
     Jaeger,
+    /// Protobuf over gRPC, to the collector.
+    JaegerGrpc,
+}
+
+impl Protocol {
+    fn is_jaeger(self) -> bool {
+        matches!(self, Self::Jaeger | Self::JaegerGrpc)
+    }
+
+    /// A time as it arrives: in whole microseconds, but over gRPC as that exporter writes a
+    /// `Timestamp`: through a float of seconds (`nsec / 1e9`, then `int()` of the seconds and of
+    /// the fraction times 1e9), which keeps the nanoseconds only to within a few hundred.
+    fn time(self, nanos: u64) -> u64 {
+        if self == Self::JaegerGrpc {
+            let in_seconds = nanos as f64 / 1e9;
+            let seconds = in_seconds.trunc();
+            seconds as u64 * 1_000_000_000 + ((in_seconds - seconds) * 1e9) as u64
+        } else {
+            microseconds(nanos) * 1_000
+        }
+    }
+
+    /// The end time as it arrives: start plus duration, the duration rounded as the times are;
+    /// over gRPC the duration is the difference of the two timestamps, so the end is its own.
+    fn end_time(self, start: u64, end: u64) -> u64 {
+        if self == Self::JaegerGrpc {
+            self.time(end)
+        } else {
+            self.time(start) + self.time(end - start)
+        }
+    }
 }
 
 /// Nanoseconds as the exporters send them: rounded to the nearest microsecond.
@@ -132,23 +169,25 @@ fn check_span(protocol: Protocol, service: &str, sent: &SdkSpan, arrived: &Arriv
     assert_eq!(hex(&span.trace_id), sent.trace_id, "{what}: trace id");
     assert_eq!(hex(&span.parent_span_id), sent.parent_span_id, "{what}: parent");
     assert_eq!(span.name, sent.name, "{what}: name");
-    let start = microseconds(sent.start_time_unix_nano);
-    let duration = microseconds(sent.end_time_unix_nano - sent.start_time_unix_nano);
-    assert_eq!(span.start_time_unix_nano, start * 1_000, "{what}: start");
-    assert_eq!(span.end_time_unix_nano, (start + duration) * 1_000, "{what}: end");
-    // Both exporters send the resource's attributes as span tags. Zipkin decoding moves those
+    let (start, end) = (sent.start_time_unix_nano, sent.end_time_unix_nano);
+    assert_eq!(span.start_time_unix_nano, protocol.time(start), "{what}: start");
+    assert_eq!(span.end_time_unix_nano, protocol.end_time(start, end), "{what}: end");
+    // Every exporter sends the resource's attributes as span tags. Zipkin decoding moves those
     // named like resource semantic conventions back to the resource (the Collector's rule); the
-    // rest, and all of them for Jaeger (whose process carries only the service name here), stay
-    // span attributes.
-    let to_resource = |key: &str| protocol != Protocol::Jaeger && spanpipe_zipkin::is_resource_attribute(key);
+    // rest, and all of them for Jaeger, stay span attributes. Jaeger's Thrift exporter gives the
+    // process only the service name; its gRPC exporter gives it the resource's attributes too.
+    let to_resource = |key: &str| !protocol.is_jaeger() && spanpipe_zipkin::is_resource_attribute(key);
     let mut resource: BTreeMap<String, Value> = arrived.resource_attributes.iter().cloned().collect();
     assert_eq!(resource.remove("service.name"), Some(Value::String(service.to_owned())), "{what}: service");
-    let sent_resource: Vec<&(String, Value)> =
-        sent.resource_attributes.iter().filter(|(key, _)| key != "service.name" && to_resource(key)).collect();
+    let sent_resource: Vec<&(String, Value)> = sent
+        .resource_attributes
+        .iter()
+        .filter(|(key, _)| key != "service.name" && (to_resource(key) || protocol == Protocol::JaegerGrpc))
+        .collect();
     assert_eq!(resource.len(), sent_resource.len(), "{what}: resource {resource:?}");
     for (key, value) in sent_resource {
         let got = resource.get(key).unwrap_or_else(|| panic!("{what}: resource attribute `{key}` is missing"));
-        assert!(matches!(got, Value::String(text) if text_means(text, value)), "{what}: resource `{key}` is {got:?}");
+        check_value(protocol, &what, key, value, got);
     }
     assert_eq!(
         (arrived.scope_name.as_str(), arrived.scope_version.as_str()),
@@ -160,7 +199,7 @@ fn check_span(protocol: Protocol, service: &str, sent: &SdkSpan, arrived: &Arriv
     let kind = match protocol {
         Protocol::ZipkinV1 => 0,
         Protocol::ZipkinV2 if sent.kind == internal => 0,
-        Protocol::ZipkinV2 | Protocol::Jaeger => sent.kind,
+        Protocol::ZipkinV2 | Protocol::Jaeger | Protocol::JaegerGrpc => sent.kind,
     };
     assert_eq!(span.kind, kind, "{what}: kind");
 
@@ -172,23 +211,14 @@ fn check_span(protocol: Protocol, service: &str, sent: &SdkSpan, arrived: &Arriv
     assert_eq!(received.len(), expected.len(), "{what}: attributes {received:?}");
     for (key, value) in expected {
         let got = received.get(key).unwrap_or_else(|| panic!("{what}: attribute `{key}` is missing: {received:?}"));
-        match (protocol, value, got) {
-            (Protocol::ZipkinV2 | Protocol::ZipkinV1, _, Value::String(text)) => {
-                assert!(text_means(text, value), "{what}: `{key}` arrived as {text:?}, sent {value:?}");
-            }
-            (Protocol::Jaeger, Value::Array(_), got) => {
-                assert!(matches!(got, Value::String(_)), "{what}: the exporter sends `{key}` as text, got {got:?}")
-            }
-            (Protocol::Jaeger, value, got) => assert_eq!(got, value, "{what}: `{key}`"),
-            (_, _, got) => panic!("{what}: `{key}` arrived as {got:?}, Zipkin tags are strings"),
-        }
+        check_value(protocol, &what, key, value, got);
     }
 
     assert_eq!(span.events.len(), sent.events.len(), "{what}: events");
     for (event, sent_event) in span.events.iter().zip(&sent.events) {
-        assert_eq!(event.time_unix_nano, microseconds(sent_event.time_unix_nano) * 1_000, "{what}: event time");
+        assert_eq!(event.time_unix_nano, protocol.time(sent_event.time_unix_nano), "{what}: event time");
         let mut attributes: BTreeMap<String, Value> = pairs(&event.attributes).into_iter().collect();
-        if protocol == Protocol::Jaeger {
+        if protocol.is_jaeger() {
             assert_eq!(event.name, "", "{what}: the exporter writes no `event` field");
             let name = attributes.remove("message");
             assert_eq!(name, Some(Value::String(sent_event.name.clone())), "{what}: event name under `message`");
@@ -205,7 +235,7 @@ fn check_span(protocol: Protocol, service: &str, sent: &SdkSpan, arrived: &Arriv
             assert!(span.links.is_empty(), "{what}: Zipkin has no links");
             assert_eq!(span.flags, 0, "{what}: flags");
         }
-        Protocol::Jaeger => {
+        Protocol::Jaeger | Protocol::JaegerGrpc => {
             let links: Vec<LinkSummary> = span
                 .links
                 .iter()
@@ -223,6 +253,21 @@ fn check_span(protocol: Protocol, service: &str, sent: &SdkSpan, arrived: &Arriv
     }
     // Neither exporter sends the W3C trace state.
     assert!(span.trace_state.is_empty(), "{what}: trace state {:?} (sent {:?})", span.trace_state, sent.trace_state);
+}
+
+/// Checks an attribute value that arrived (`got`) against the one sent: Zipkin tags are the
+/// exporter's text of the value; Jaeger tags are typed, but arrays are sent as their text.
+fn check_value(protocol: Protocol, what: &str, key: &str, sent: &Value, got: &Value) {
+    match (protocol.is_jaeger(), sent, got) {
+        (false, _, Value::String(text)) => {
+            assert!(text_means(text, sent), "{what}: `{key}` arrived as {text:?}, sent {sent:?}");
+        }
+        (true, Value::Array(_), got) => {
+            assert!(matches!(got, Value::String(_)), "{what}: the exporter sends `{key}` as text, got {got:?}")
+        }
+        (true, sent, got) => assert_eq!(got, sent, "{what}: `{key}`"),
+        (false, _, got) => panic!("{what}: `{key}` arrived as {got:?}, Zipkin tags are strings"),
+    }
 }
 
 /// Sends with send_legacy.py from `venv` to `targets` and checks that every exported span
@@ -275,16 +320,18 @@ fn python_sdk_zipkin_exporters_v2_json_v2_proto_and_v1_json() {
 }
 
 #[test]
-fn python_sdk_jaeger_thrift_exporter_in_agent_and_collector_modes() {
+fn python_sdk_jaeger_exporters_thrift_to_the_agent_and_the_collector_and_protobuf_over_grpc() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let (http, compact) = (free_address(), free_udp_address());
+    let (grpc, http, compact) = (free_address(), free_address(), free_udp_address());
     let settings = format!(
-        "{{protocols: {{thrift_http: {{endpoint: \"{http}\"}}, thrift_compact: {{endpoint: \"{compact}\"}}}}}}"
+        "{{protocols: {{grpc: {{endpoint: \"{grpc}\"}}, thrift_http: {{endpoint: \"{http}\"}}, \
+         thrift_compact: {{endpoint: \"{compact}\"}}}}}}"
     );
     let (mut collector, output) = collector_into_file(dir.path(), "jaeger", &settings);
     let targets = [
         (Protocol::Jaeger, format!("jaeger-agent={compact}")),
         (Protocol::Jaeger, format!("jaeger-collector=http://{http}/api/traces")),
+        (Protocol::JaegerGrpc, format!("jaeger-grpc={grpc}")),
     ];
     send_and_check((".venv-jaeger", "tests/otel_sdk/requirements-jaeger.txt"), &targets, &mut collector, &output);
 }

@@ -10,10 +10,12 @@ Usage (each target runs in the venv holding its exporter):
     send_legacy.py --target zipkin-proto=http://127.0.0.1:9411/api/v2/spans
     send_legacy.py --target jaeger-agent=127.0.0.1:6831
     send_legacy.py --target jaeger-collector=http://127.0.0.1:14268/api/traces
+    send_legacy.py --target jaeger-grpc=127.0.0.1:14250
 
 The Zipkin targets use opentelemetry-exporter-zipkin-json (v2 or v1 JSON) and
 opentelemetry-exporter-zipkin-proto-http; the Jaeger targets opentelemetry-exporter-jaeger-thrift
-1.21 in agent mode (compact Thrift over UDP) or collector mode (binary Thrift over HTTP).
+1.21 in agent mode (compact Thrift over UDP) or collector mode (binary Thrift over HTTP), and
+opentelemetry-exporter-jaeger-proto-grpc 1.21 (protobuf over gRPC, the collector's port 14250).
 
 Printed: {"targets": [{"target": "...", "spans": [SPAN, ...]}]}, SPAN holding what the SDK
 recorded — not what the exporter encoded, since the point is to check the whole path from the
@@ -91,6 +93,10 @@ def make_exporter(target):
         from opentelemetry.exporter.jaeger.thrift import JaegerExporter
 
         return JaegerExporter(collector_endpoint=endpoint, timeout=20)
+    if protocol == "jaeger-grpc":
+        from opentelemetry.exporter.jaeger.proto.grpc import JaegerExporter
+
+        return JaegerExporter(collector_endpoint=endpoint, insecure=True, timeout=20)
     raise SystemExit(f"unknown protocol in --target {target!r}")
 
 

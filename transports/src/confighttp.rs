@@ -73,14 +73,22 @@ pub(crate) fn schema(generator: &mut SchemaGenerator, default_endpoint: &str, ex
         for key in OTLP_ONLY_KEYS {
             properties.remove(key);
         }
-        if let Some(endpoint) = properties.get_mut("endpoint").and_then(Value::as_object_mut) {
-            endpoint.insert("default".to_owned(), Value::String(default_endpoint.to_owned()));
-        }
         for (key, property) in extra {
             properties.insert((*key).to_owned(), property.clone());
         }
     }
-    // The whole-object default lists the OTLP keys and endpoint; each property has its own.
+    with_endpoint_default(schema, default_endpoint)
+}
+
+/// A server section's schema with `default_endpoint` as its endpoint's default, and without the
+/// whole-object default (which lists the OTLP receiver's endpoint and keys; each property has its
+/// own default).
+pub(crate) fn with_endpoint_default(mut schema: Schema, default_endpoint: &str) -> Schema {
+    if let Some(endpoint) =
+        schema.get_mut("properties").and_then(|p| p.get_mut("endpoint")).and_then(Value::as_object_mut)
+    {
+        endpoint.insert("default".to_owned(), Value::String(default_endpoint.to_owned()));
+    }
     if let Some(object) = schema.as_object_mut() {
         object.remove("default");
     }

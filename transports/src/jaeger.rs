@@ -8,7 +8,10 @@
 //! - `protocols.thrift_compact` (UDP 6831) and `protocols.thrift_binary` (UDP 6832): one
 //!   `Agent.emitBatch` call per datagram, in compact or binary Thrift (see [`crate::udp`] for how
 //!   the sockets are read and what is counted).
-//! - `protocols.grpc` (Jaeger's `api_v2` over gRPC) is not built: refused by name.
+//! - `protocols.grpc` (14250): Jaeger's gRPC collector API, `jaeger.api_v2.CollectorService/
+//!   PostSpans`, whose `PostSpansRequest` holds a protobuf `Batch` (model.proto); answered as any
+//!   gRPC server answers, with the empty `PostSpansResponse` on success. The gRPC machinery
+//!   (framing, compression, deadlines, keep-alive, TLS) is the OTLP receiver's.
 //!
 //! The codecs come from the caller (built from `spanpipe-jaeger`): this crate moves bytes.
 
@@ -22,15 +25,18 @@ use spanpipe_codecs::Codec;
 use spanpipe_config::{ComponentConfig, FieldError};
 
 use crate::confighttp;
-use crate::otlp::config::parse_endpoint;
+use crate::otlp::config::{parse_endpoint, prefixed, GrpcServerConfig};
 use crate::otlp::otlp_http::{AnswerStyle, MediaTable, Route, RouteCodecs};
 use crate::otlp::{
-    BoundReceiver, HttpServerConfig, Listener, ListenerKeys, NotImplemented, Protocol, ReceiverError, SpanSink,
+    BoundReceiver, GrpcRoute, HttpServerConfig, Listener, ListenerKeys, Protocol, ReceiverError, SpanSink,
+    JAEGER_POST_SPANS,
 };
 use crate::udp::{DatagramListener, DatagramSettings, DEFAULT_SOCKET_BUFFER_SIZE};
 
 /// The Jaeger collector's span path.
 pub const TRACES_PATH: &str = "/api/traces";
+/// Where `grpc` listens unless its `endpoint` says otherwise.
+pub const DEFAULT_GRPC_ENDPOINT: &str = "localhost:14250";
 /// Where `thrift_http` listens unless its `endpoint` says otherwise.
 pub const DEFAULT_THRIFT_HTTP_ENDPOINT: &str = "localhost:14268";
 /// Where `thrift_binary` listens unless its `endpoint` says otherwise.
@@ -56,14 +62,15 @@ pub struct JaegerReceiverConfig {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JaegerProtocols {
-    /// Not implemented: Jaeger's gRPC collector API (`api_v2.CollectorService`) is not built;
-    /// send Thrift over HTTP or UDP, or OTLP. Refused when present. Defaults to absent.
+    /// The Jaeger collector's gRPC endpoint: `jaeger.api_v2.CollectorService/PostSpans` with
+    /// protobuf batches (what Jaeger's agent sends). configgrpc's keys, as the OTLP receiver's
+    /// `grpc`; `endpoint` defaults to `localhost:14250`. Served when present. Defaults to absent.
     #[serde(
         default,
         deserialize_with = "spanpipe_config::enabled_when_present",
         skip_serializing_if = "Option::is_none"
     )]
-    pub grpc: Option<NotImplemented>,
+    pub grpc: Option<JaegerGrpcConfig>,
     /// The Jaeger collector's HTTP endpoint: `POST /api/traces` with binary Thrift batches.
     /// confighttp's keys; `endpoint` defaults to `localhost:14268`. Served when present. Defaults
     /// to absent.
@@ -89,6 +96,42 @@ pub struct JaegerProtocols {
         skip_serializing_if = "Option::is_none"
     )]
     pub thrift_compact: Option<UdpServerConfig>,
+}
+
+/// `protocols.grpc`: the Collector's `configgrpc.ServerConfig`, read into [`GrpcServerConfig`]
+/// (whose documentation gives every key's meaning and default), with `endpoint` defaulting to
+/// `localhost:14250`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JaegerGrpcConfig(pub GrpcServerConfig);
+
+impl Default for JaegerGrpcConfig {
+    fn default() -> Self {
+        Self(GrpcServerConfig { endpoint: DEFAULT_GRPC_ENDPOINT.to_owned(), ..GrpcServerConfig::default() })
+    }
+}
+
+impl<'de> Deserialize<'de> for JaegerGrpcConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut section = confighttp::section(deserializer)?;
+        section.entry("endpoint").or_insert_with(|| DEFAULT_GRPC_ENDPOINT.into());
+        serde_json::from_value(serde_json::Value::Object(section)).map(Self).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for JaegerGrpcConfig {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl JsonSchema for JaegerGrpcConfig {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "JaegerGrpcConfig".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        confighttp::with_endpoint_default(GrpcServerConfig::json_schema(generator), DEFAULT_GRPC_ENDPOINT)
+    }
 }
 
 /// `protocols.thrift_http`: the Collector's `confighttp.ServerConfig`, read into
@@ -251,22 +294,34 @@ impl ComponentConfig for JaegerReceiverConfig {
     fn validate(&self) -> Vec<FieldError> {
         let protocols = &self.protocols;
         let mut errors = Vec::new();
-        if protocols.thrift_http.is_none() && protocols.thrift_binary.is_none() && protocols.thrift_compact.is_none() {
+        if protocols.grpc.is_none()
+            && protocols.thrift_http.is_none()
+            && protocols.thrift_binary.is_none()
+            && protocols.thrift_compact.is_none()
+        {
             errors.push(FieldError::new(
                 "protocols",
-                "must specify at least one protocol when using the Jaeger receiver: add `thrift_http:`, \
+                "must specify at least one protocol when using the Jaeger receiver: add `grpc:`, `thrift_http:`, \
                  `thrift_compact:` and/or `thrift_binary:`",
             ));
         }
-        if protocols.grpc.is_some() {
-            errors.push(FieldError::new(
-                "protocols.grpc",
-                "`protocols.grpc` is not supported by spanpipe: Jaeger's gRPC API is not built; send Jaeger Thrift \
-                 to `thrift_http`, `thrift_compact` or `thrift_binary`, or OTLP to the `otlp` receiver; remove it",
-            ));
+        if let Some(grpc) = &protocols.grpc {
+            let mut own = Vec::new();
+            grpc.0.validate_into(&mut own);
+            errors.extend(prefixed("protocols.grpc", own));
         }
         if let Some(http) = &protocols.thrift_http {
             errors.extend(confighttp::validate("protocols.thrift_http", &http.0));
+        }
+        if let (Some(grpc), Some(http)) = (&protocols.grpc, &protocols.thrift_http) {
+            if let (Ok(a), Ok(b)) = (parse_endpoint(&grpc.0.endpoint), parse_endpoint(&http.0.endpoint)) {
+                if a == b && a.port() != 0 {
+                    errors.push(FieldError::new(
+                        "protocols.thrift_http.endpoint",
+                        format!("{b} is also `protocols.grpc.endpoint`; give each protocol its own port"),
+                    ));
+                }
+            }
         }
         let [compact, binary] = udp_sections(protocols);
         for section in [compact, binary] {
@@ -287,11 +342,12 @@ impl ComponentConfig for JaegerReceiverConfig {
         errors
     }
 
-    /// The TCP address of `thrift_http`.
+    /// The TCP addresses of `grpc` and `thrift_http`.
     fn listen_addresses(&self) -> Vec<(String, SocketAddr)> {
+        let grpc = self.protocols.grpc.as_ref().map(|grpc| (GRPC_KEYS.endpoint, grpc.0.endpoint.as_str()));
         let http =
             self.protocols.thrift_http.as_ref().map(|http| (THRIFT_HTTP_KEYS.endpoint, http.0.endpoint.as_str()));
-        endpoints(http)
+        endpoints(grpc.into_iter().chain(http))
     }
 
     /// The UDP addresses of the agent ports.
@@ -319,6 +375,9 @@ impl JaegerReceiverConfig {
     pub fn set_endpoint(&mut self, protocol: Protocol, address: SocketAddr) -> bool {
         let protocols = &mut self.protocols;
         let udp = match protocol {
+            Protocol::JaegerGrpc => {
+                return protocols.grpc.as_mut().map(|grpc| grpc.0.endpoint = address.to_string()).is_some();
+            }
             Protocol::JaegerThriftHttp => {
                 return protocols.thrift_http.as_mut().map(|http| http.0.endpoint = address.to_string()).is_some();
             }
@@ -329,23 +388,28 @@ impl JaegerReceiverConfig {
         udp.map(|udp| udp.endpoint = Some(address.to_string())).is_some()
     }
 
-    /// Reads the `thrift_http.tls` block's certificate, key and CA as binding will, so that a
-    /// config whose files cannot be used is refused before anything starts.
+    /// Reads the `grpc.tls` and `thrift_http.tls` blocks' certificates, keys and CAs as binding
+    /// will, so that a config whose files cannot be used is refused before anything starts.
     ///
     /// # Errors
     /// [`ReceiverError::Tls`] naming the key and file that cannot be used.
     pub fn load_certificates(&self) -> Result<(), ReceiverError> {
-        let tls = self.protocols.thrift_http.as_ref().and_then(|http| http.0.tls.as_ref());
-        crate::otlp::load_tls(THRIFT_HTTP_KEYS.tls, tls, &[crate::tls::ALPN_H2, crate::tls::ALPN_HTTP1]).map(drop)
+        let grpc = self.protocols.grpc.as_ref().and_then(|grpc| grpc.0.tls.as_ref());
+        crate::otlp::load_tls(GRPC_KEYS.tls, grpc, &[crate::tls::ALPN_H2])?;
+        let http = self.protocols.thrift_http.as_ref().and_then(|http| http.0.tls.as_ref());
+        crate::otlp::load_tls(THRIFT_HTTP_KEYS.tls, http, &[crate::tls::ALPN_H2, crate::tls::ALPN_HTTP1]).map(drop)
     }
 }
 
+const GRPC_KEYS: ListenerKeys = ListenerKeys { endpoint: "protocols.grpc.endpoint", tls: "protocols.grpc.tls" };
 const THRIFT_HTTP_KEYS: ListenerKeys =
     ListenerKeys { endpoint: "protocols.thrift_http.endpoint", tls: "protocols.thrift_http.tls" };
 
 /// The decoders of the Jaeger formats, built by the caller (from `spanpipe-jaeger`).
 #[derive(Clone, Debug)]
 pub struct JaegerCodecs {
+    /// Protobuf `PostSpansRequest`, the gRPC `PostSpans` message (registry name `jaeger_proto`).
+    pub grpc: Arc<dyn Codec>,
     /// Binary Thrift `Batch`, the body of `POST /api/traces` (registry name `jaeger_thrift`).
     pub thrift_http: Arc<dyn Codec>,
     /// Compact Thrift `Agent.emitBatch` datagrams (port 6831).
@@ -373,6 +437,10 @@ impl JaegerReceiver {
     ) -> Result<BoundReceiver<S>, ReceiverError> {
         ReceiverError::unless_valid(config)?;
         let mut listeners = Vec::new();
+        if let Some(grpc) = &config.protocols.grpc {
+            let route = GrpcRoute::new(&JAEGER_POST_SPANS, Arc::clone(&codecs.grpc));
+            listeners.push(Listener::grpc(Protocol::JaegerGrpc, GRPC_KEYS, &grpc.0, route, Rc::clone(&sink))?);
+        }
         if let Some(http) = &config.protocols.thrift_http {
             let thrift = &codecs.thrift_http;
             let table = MediaTable {
@@ -447,10 +515,46 @@ mod tests {
     }
 
     #[test]
-    fn grpc_and_impossible_values_are_refused_by_name() {
+    fn grpc_takes_configgrpc_keys_and_its_own_default_endpoint() {
+        let config: JaegerReceiverConfig = serde_json::from_value(serde_json::json!({
+            "protocols": { "grpc": null, "thrift_http": { "endpoint": "localhost:14250" } }
+        }))
+        .unwrap();
+        let grpc = config.protocols.grpc.as_ref().unwrap();
+        assert_eq!(grpc.0.endpoint, "localhost:14250");
+        assert_eq!(grpc.0.max_recv_msg_size_mib, 4);
+        // The two TCP protocols may not share a port.
+        let paths: Vec<String> = config.validate().into_iter().map(|error| error.path).collect();
+        assert_eq!(paths, ["protocols.thrift_http.endpoint"]);
+        assert_eq!(
+            config.listen_addresses().into_iter().map(|(key, a)| (key, a.port())).collect::<Vec<_>>(),
+            [("protocols.grpc.endpoint".to_owned(), 14250), ("protocols.thrift_http.endpoint".to_owned(), 14250)]
+        );
+        let round_trip: JaegerReceiverConfig = serde_json::from_value(serde_json::to_value(&config).unwrap()).unwrap();
+        assert_eq!(round_trip, config);
+
+        let keyed: JaegerReceiverConfig = serde_json::from_value(serde_json::json!({
+            "protocols": { "grpc": { "endpoint": "0.0.0.0:24250", "max_recv_msg_size_mib": 16, "keepalive": {} } }
+        }))
+        .unwrap();
+        assert!(keyed.validate().is_empty(), "{:?}", keyed.validate());
+        assert_eq!(keyed.protocols.grpc.as_ref().unwrap().0.endpoint, "0.0.0.0:24250");
+        let unknown = serde_json::from_value::<JaegerReceiverConfig>(
+            serde_json::json!({ "protocols": { "grpc": { "traces_url_path": "/x" } } }),
+        );
+        assert!(unknown.unwrap_err().to_string().contains("unknown field `traces_url_path`"));
+        let refused = serde_json::from_value::<JaegerReceiverConfig>(
+            serde_json::json!({ "protocols": { "grpc": { "auth": { "authenticator": "x" }, "endpoint": "nowhere" } } }),
+        )
+        .unwrap();
+        let paths: Vec<String> = refused.validate().into_iter().map(|error| error.path).collect();
+        assert_eq!(paths, ["protocols.grpc.endpoint", "protocols.grpc.auth"]);
+    }
+
+    #[test]
+    fn impossible_values_are_refused_by_name() {
         let config: JaegerReceiverConfig = serde_json::from_value(serde_json::json!({
             "protocols": {
-                "grpc": null,
                 "thrift_compact": { "max_packet_size": 70000 },
                 "thrift_binary": { "endpoint": "127.0.0.1:6831" },
                 "thrift_http": { "auth": { "authenticator": "x" } }
@@ -461,7 +565,6 @@ mod tests {
         assert_eq!(
             paths,
             [
-                "protocols.grpc",
                 "protocols.thrift_http.auth",
                 "protocols.thrift_compact.max_packet_size",
                 "protocols.thrift_binary.endpoint",

@@ -1,7 +1,7 @@
-//! The Jaeger listeners on real loopback sockets: the collector's HTTP endpoint and the agent's
-//! UDP ports. The Jaeger codecs are not this crate's: OTLP protobuf stands in for the Thrift
-//! codecs of `thrift_http` and `thrift_compact`, OTLP/JSON for `thrift_binary` (so that each
-//! port is seen to use its own codec). Every wait is bounded.
+//! The Jaeger listeners on real loopback sockets: the collector's gRPC and HTTP endpoints and the
+//! agent's UDP ports. The Jaeger codecs are not this crate's: OTLP protobuf stands in for the
+//! codecs of `grpc`, `thrift_http` and `thrift_compact`, OTLP/JSON for `thrift_binary` (so that
+//! each port is seen to use its own codec). Every wait is bounded.
 
 mod common;
 
@@ -14,14 +14,16 @@ use common::*;
 use spanpipe_codecs::{Codec, OtlpJson, OtlpProto};
 use spanpipe_config::GoDuration;
 use spanpipe_transports::jaeger::{
-    JaegerCodecs, JaegerProtocols, JaegerReceiver, JaegerReceiverConfig, ThriftHttpConfig, UdpServerConfig,
+    JaegerCodecs, JaegerGrpcConfig, JaegerProtocols, JaegerReceiver, JaegerReceiverConfig, ThriftHttpConfig,
+    UdpServerConfig,
 };
-use spanpipe_transports::otlp::HttpServerConfig;
+use spanpipe_transports::otlp::{GrpcServerConfig, HttpServerConfig};
 use spanpipe_transports::Protocol;
 
 const THRIFT: (&str, &str) = ("content-type", "application/x-thrift");
 const PATH: &str = "/api/traces?format=jaeger.thrift";
 const WAIT: Duration = Duration::from_secs(10);
+const POST_SPANS: &str = "/jaeger.api_v2.CollectorService/PostSpans";
 
 fn udp(max_packet_size: usize, socket_buffer_size: usize) -> UdpServerConfig {
     UdpServerConfig {
@@ -37,9 +39,16 @@ fn config() -> JaegerReceiverConfig {
         HttpServerConfig { endpoint: "127.0.0.1:0".into(), max_request_body_size: 64 * 1024, ..Default::default() };
     http.read_header_timeout = GoDuration::from_millis(1000);
     http.read_timeout = GoDuration::from_millis(1500);
+    let grpc = GrpcServerConfig {
+        endpoint: "127.0.0.1:0".into(),
+        max_recv_msg_size_mib: 1,
+        read_header_timeout: GoDuration::from_millis(1000),
+        read_timeout: GoDuration::from_millis(1500),
+        ..Default::default()
+    };
     JaegerReceiverConfig {
         protocols: JaegerProtocols {
-            grpc: None,
+            grpc: Some(JaegerGrpcConfig(grpc)),
             thrift_http: Some(ThriftHttpConfig(http)),
             thrift_compact: Some(udp(65_000, 0)),
             thrift_binary: Some(udp(65_000, 0)),
@@ -49,7 +58,8 @@ fn config() -> JaegerReceiverConfig {
 
 fn codecs() -> JaegerCodecs {
     JaegerCodecs {
-        thrift_http: Arc::new(OtlpProto) as Arc<dyn Codec>,
+        grpc: Arc::new(OtlpProto) as Arc<dyn Codec>,
+        thrift_http: Arc::new(OtlpProto),
         thrift_compact: Arc::new(OtlpProto),
         thrift_binary: Arc::new(OtlpJson),
     }
@@ -104,6 +114,68 @@ fn thrift_http_batches_reach_the_sink_and_are_answered_202() {
     assert_eq!(server.spans_received(), 8);
     let stats = server.finish_one(Protocol::JaegerThriftHttp);
     assert_eq!((stats.requests_accepted, stats.spans_accepted), (3, 8));
+}
+
+#[test]
+fn grpc_post_spans_reach_the_sink_and_are_answered_with_an_empty_response() {
+    let server = start(SinkMode::Accept);
+    let address = server.address(Protocol::JaegerGrpc);
+    let reply = grpc(address, POST_SPANS, &[], grpc_frame(false, &request(3)));
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.grpc_status(), Some(0), "{reply:?}");
+    assert_eq!(&reply.body[..], [0, 0, 0, 0, 0], "one empty PostSpansResponse");
+    let reply = grpc(address, POST_SPANS, &[("grpc-encoding", "gzip")], grpc_frame(true, &gzip(&request(2))));
+    assert_eq!(reply.grpc_status(), Some(0), "{reply:?}");
+    assert_eq!(server.spans_received(), 5);
+    let stats = server.finish_one(Protocol::JaegerGrpc);
+    assert_eq!((stats.requests_accepted, stats.spans_accepted), (2, 5));
+}
+
+#[test]
+fn grpc_answers_malformed_truncated_oversized_and_misdirected_calls_and_keeps_serving() {
+    let server = start(SinkMode::Accept);
+    let address = server.address(Protocol::JaegerGrpc);
+    let whole = request(3);
+    let status = |path: &str, framed: Bytes| grpc(address, path, &[], framed).grpc_status();
+    // INVALID_ARGUMENT: a message that does not decode, a frame cut short, two messages.
+    assert_eq!(status(POST_SPANS, grpc_frame(false, &whole[..whole.len() - 5])), Some(3));
+    let framed = grpc_frame(false, &whole);
+    assert_eq!(status(POST_SPANS, framed.slice(..framed.len() - 10)), Some(3));
+    assert_eq!(status(POST_SPANS, [framed.clone(), framed.clone()].concat().into()), Some(3));
+    // RESOURCE_EXHAUSTED: past `max_recv_msg_size_mib` (1 MiB here).
+    assert_eq!(status(POST_SPANS, grpc_frame(false, &vec![0; (1 << 20) + 1])), Some(8));
+    // UNIMPLEMENTED: OTLP's method on Jaeger's port, and a method Jaeger's collector does not have.
+    let otlp = grpc(address, "/opentelemetry.proto.collector.trace.v1.TraceService/Export", &[], framed.clone());
+    assert_eq!(otlp.grpc_status(), Some(12));
+    assert!(otlp.header("grpc-message").unwrap().contains("unknown service"), "{otlp:?}");
+    let other = grpc(address, "/jaeger.api_v2.CollectorService/GetTrace", &[], framed.clone());
+    assert_eq!(other.grpc_status(), Some(12));
+    assert!(other.header("grpc-message").unwrap().contains("unknown method GetTrace"), "{other:?}");
+    assert_eq!(status(POST_SPANS, framed), Some(0), "still serving");
+    let stats = server.finish_one(Protocol::JaegerGrpc);
+    assert_eq!((stats.requests_malformed, stats.requests_too_large, stats.requests_not_found), (3, 1, 2));
+    assert_eq!(stats.requests_accepted, 1);
+}
+
+#[test]
+fn a_grpc_message_trickled_past_the_read_timeout_is_answered_deadline_exceeded_while_others_are_served() {
+    let server = start(SinkMode::Accept);
+    let address = server.address(Protocol::JaegerGrpc);
+    let slow = std::thread::spawn(move || grpc_message_trickled(address, POST_SPANS));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(grpc(address, POST_SPANS, &[], grpc_frame(false, &request(2))).grpc_status(), Some(0));
+    let (status, elapsed) = slow.join().unwrap();
+    assert_eq!(status.as_deref(), Some("4"), "DEADLINE_EXCEEDED");
+    assert!(elapsed < Duration::from_secs(5), "answered after {elapsed:?}, read timeout is 1.5s");
+}
+
+#[test]
+fn grpc_is_answered_resource_exhausted_when_the_pipeline_is_full() {
+    let server = start(SinkMode::Full);
+    let reply = grpc(server.address(Protocol::JaegerGrpc), POST_SPANS, &[], grpc_frame(false, &request(1)));
+    assert_eq!(reply.grpc_status(), Some(8), "{reply:?}");
+    assert!(reply.header("grpc-status-details-bin").is_some(), "retry information for the client");
+    assert_eq!(server.finish_one(Protocol::JaegerGrpc).requests_refused, 1);
 }
 
 #[test]

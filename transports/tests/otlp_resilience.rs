@@ -4,17 +4,11 @@
 
 mod common;
 
-use std::future::Future as _;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use common::*;
-use http_body::{Body, Frame};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 
 const PROTOBUF: (&str, &str) = ("content-type", "application/x-protobuf");
 
@@ -108,52 +102,11 @@ fn a_body_sent_one_byte_a_second_is_answered_408_while_another_client_is_served(
     assert_eq!(stats.body_timeouts, 1);
 }
 
-/// A request body that sends one byte per second, forever.
-struct OneBytePerSecond {
-    sleep: Pin<Box<tokio::time::Sleep>>,
-    sent_prefix: bool,
-}
-
-impl Body for OneBytePerSecond {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if !self.sent_prefix {
-            self.sent_prefix = true;
-            // A gRPC prefix announcing a 1000-byte message.
-            return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&[0, 0, 0, 3, 232])))));
-        }
-        std::task::ready!(self.sleep.as_mut().poll(cx));
-        let next = tokio::time::Instant::now() + Duration::from_secs(1);
-        self.sleep.as_mut().reset(next);
-        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"x")))))
-    }
-}
-
 #[test]
 fn a_grpc_message_sent_one_byte_a_second_is_answered_deadline_exceeded() {
     let server = TestServer::start(SinkMode::Accept);
     let address = server.grpc;
-    let slow = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            let stream = tokio::net::TcpStream::connect(address).await.unwrap();
-            let (mut sender, connection) =
-                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
-            tokio::spawn(connection);
-            let body =
-                OneBytePerSecond { sleep: Box::pin(tokio::time::sleep(Duration::from_secs(1))), sent_prefix: false };
-            let request = http::Request::post(format!("http://{address}{EXPORT_PATH}"))
-                .header("content-type", "application/grpc")
-                .body(body)
-                .unwrap();
-            let start = Instant::now();
-            let response = tokio::time::timeout(Duration::from_secs(8), sender.send_request(request)).await;
-            let status = response.expect("answered before the test's bound").expect("response");
-            (status.headers().get("grpc-status").map(|v| v.to_str().unwrap().to_owned()), start.elapsed())
-        })
-    });
+    let slow = std::thread::spawn(move || grpc_message_trickled(address, EXPORT_PATH));
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(grpc(server.grpc, EXPORT_PATH, &[], grpc_frame(false, &request(3))).grpc_status(), Some(0));
     let (status, elapsed) = slow.join().unwrap();

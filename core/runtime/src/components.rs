@@ -584,6 +584,7 @@ service:
             ("jaeger.protocols.thrift_compact.endpoint (udp)", 6831),
             ("jaeger.protocols.thrift_binary.endpoint (udp)", 6832),
             ("zipkin.endpoint", 9411),
+            ("jaeger.protocols.grpc.endpoint", 14250),
             ("jaeger.protocols.thrift_http.endpoint", 14268),
         ];
         assert_eq!(ports, expected.map(|(key, port)| (key.to_owned(), port)));

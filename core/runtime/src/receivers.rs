@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use spanpipe_codecs::{Codec, CodecRegistry};
 use spanpipe_config::{ComponentId, ComponentKind, Config};
-use spanpipe_jaeger::{JaegerAgentBinary, JaegerAgentCompact, JaegerThriftHttp};
+use spanpipe_jaeger::{JaegerAgentBinary, JaegerAgentCompact, JaegerProto, JaegerThriftHttp};
 use spanpipe_msgpack::OtlpMsgpack;
 use spanpipe_transports::jaeger::{JaegerCodecs, JaegerReceiver, JaegerReceiverConfig};
 use spanpipe_transports::otlp::{OtlpReceiver, OtlpReceiverConfig};
@@ -116,6 +116,7 @@ impl ReceiverCodecs {
         Self {
             registry,
             jaeger: JaegerCodecs {
+                grpc: Arc::new(JaegerProto),
                 thrift_http: Arc::new(JaegerThriftHttp),
                 thrift_compact: Arc::new(JaegerAgentCompact),
                 thrift_binary: Arc::new(JaegerAgentBinary),

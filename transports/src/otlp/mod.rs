@@ -66,6 +66,7 @@ pub use config::{
     GrpcKeepaliveConfig, GrpcKeepaliveServerParameters, GrpcServerConfig, HttpKeepaliveConfig, HttpServerConfig,
     NotImplemented, OtlpReceiverConfig, Protocols,
 };
+pub(crate) use otlp_grpc::JAEGER_POST_SPANS;
 pub use proto::GrpcCode;
 pub use sink::{Accepted, Refusal, RoomWait, SpanSink};
 pub use stats::{Protocol, ReceiverEvent, ReceiverStats, ReceiverStatsSnapshot, TimeoutKind};
@@ -311,19 +312,36 @@ pub(crate) struct Listener<S: SpanSink> {
 }
 
 impl<S: SpanSink + 'static> Listener<S> {
-    /// Binds the OTLP/gRPC listener: HTTP/2 only, with gRPC's keep-alive pings.
-    pub(crate) fn grpc(grpc: &GrpcServerConfig, sink: Rc<S>, codecs: &CodecRegistry) -> Result<Self, ReceiverError> {
+    /// Binds the OTLP/gRPC listener.
+    fn otlp_grpc(grpc: &GrpcServerConfig, sink: Rc<S>, codecs: &CodecRegistry) -> Result<Self, ReceiverError> {
         let codec = Arc::clone(codecs.by_name(OtlpProto::NAME).map_err(ReceiverError::MissingCodec)?);
+        let keys = ListenerKeys { endpoint: "protocols.grpc.endpoint", tls: "protocols.grpc.tls" };
+        Self::grpc(Protocol::Grpc, keys, grpc, GrpcRoute::new(&otlp_grpc::OTLP_EXPORT, codec), sink)
+    }
+
+    /// Binds a gRPC listener serving `route`'s one method, its messages decoded by its codec:
+    /// HTTP/2 only, with gRPC's keep-alive pings.
+    pub(crate) fn grpc(
+        protocol: Protocol,
+        keys: ListenerKeys,
+        grpc: &GrpcServerConfig,
+        route: GrpcRoute,
+        sink: Rc<S>,
+    ) -> Result<Self, ReceiverError> {
         // Certificates first: a config that cannot serve TLS binds nothing.
-        let tls = load_tls("protocols.grpc.tls", grpc.tls.as_ref(), &[ALPN_H2])?;
-        let (socket, address) = bind_socket("protocols.grpc.endpoint", &grpc.endpoint)?;
+        let tls = load_tls(keys.tls, grpc.tls.as_ref(), &[ALPN_H2])?;
+        let (socket, address) = bind_socket(keys.endpoint, &grpc.endpoint)?;
         let mut builder = auto::Builder::new(GlommioExecutor::new()).http2_only();
         tune_http2(&mut builder, grpc.concurrent_streams());
         builder.http2().keep_alive_interval(grpc.keepalive_time()).keep_alive_timeout(grpc.keepalive_timeout());
         let read_timeout = non_zero(grpc.read_timeout.0);
-        let settings = otlp_grpc::GrpcSettings { max_message_size: grpc.max_message_size(), codec };
+        let settings = otlp_grpc::GrpcSettings {
+            max_message_size: grpc.max_message_size(),
+            codec: route.codec,
+            method: route.method,
+        };
         Ok(Self {
-            protocol: Protocol::Grpc,
+            protocol,
             socket,
             address,
             server: Rc::new(Server { intake: Intake::new(sink), read_timeout, kind: ServerKind::Grpc(settings) }),
@@ -402,6 +420,18 @@ impl<S: SpanSink + 'static> Listener<S> {
             tls,
             handshake_timeout: non_zero(http.read_header_timeout.0).or(read_timeout),
         })
+    }
+}
+
+/// What a gRPC listener serves: one method, and the codec of its request message.
+pub(crate) struct GrpcRoute {
+    method: &'static otlp_grpc::GrpcMethod,
+    codec: Arc<dyn Codec>,
+}
+
+impl GrpcRoute {
+    pub(crate) fn new(method: &'static otlp_grpc::GrpcMethod, codec: Arc<dyn Codec>) -> Self {
+        Self { method, codec }
     }
 }
 
@@ -489,7 +519,7 @@ impl OtlpReceiver {
         ReceiverError::unless_valid(config)?;
         let mut listeners = Vec::new();
         if let Some(grpc) = &config.protocols.grpc {
-            listeners.push(Listener::grpc(grpc, Rc::clone(&sink), codecs)?);
+            listeners.push(Listener::otlp_grpc(grpc, Rc::clone(&sink), codecs)?);
         }
         if let Some(http) = &config.protocols.http {
             listeners.push(Listener::otlp_http(http, sink, codecs)?);

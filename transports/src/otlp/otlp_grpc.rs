@@ -1,4 +1,6 @@
-//! OTLP/gRPC: unary `TraceService/Export` over HTTP/2.
+//! gRPC receivers: one unary method over HTTP/2, described by a [`GrpcMethod`]: OTLP's
+//! `TraceService/Export` ([`OTLP_EXPORT`]) or Jaeger's `CollectorService/PostSpans`
+//! ([`JAEGER_POST_SPANS`]). Everything but the path and the answer's message is gRPC's and shared.
 //!
 //! A request is one length-prefixed message (a compressed flag and a 4-byte big-endian length)
 //! compressed as `grpc-encoding` says when the flag is set. The answer is either a response
@@ -10,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -22,15 +25,47 @@ use super::stats::ReceiverEvent;
 use super::{Failure, Server};
 use crate::compression::{self, DecompressError, Encoding};
 
-/// The one method served.
-pub(crate) const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-const SERVICE_PREFIX: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/";
 const ACCEPT_ENCODING: &str = "gzip,zstd,deflate";
+
+/// The one unary method a gRPC listener serves.
+#[derive(Debug)]
+pub(crate) struct GrpcMethod {
+    /// The fully qualified service name (`package.Service`).
+    pub(crate) service: &'static str,
+    /// The method's name.
+    pub(crate) method: &'static str,
+    /// The response message for an accepted request, encoded.
+    pub(crate) response: fn(&Accepted) -> Bytes,
+}
+
+impl GrpcMethod {
+    /// Whether `path` is `/service/method`.
+    fn serves(&self, path: &str) -> bool {
+        path.strip_prefix('/')
+            .and_then(|path| path.strip_prefix(self.service))
+            .and_then(|path| path.strip_prefix('/'))
+            .is_some_and(|method| method == self.method)
+    }
+}
+
+/// OTLP's `opentelemetry.proto.collector.trace.v1.TraceService/Export`, answered with an
+/// `ExportTraceServiceResponse` (with `partial_success` when spans were rejected).
+pub(crate) const OTLP_EXPORT: GrpcMethod = GrpcMethod {
+    service: "opentelemetry.proto.collector.trace.v1.TraceService",
+    method: "Export",
+    response: proto::export_response_proto,
+};
+
+/// Jaeger's `jaeger.api_v2.CollectorService/PostSpans`, answered with the empty
+/// `PostSpansResponse` (Jaeger's API has no partial success: rejected spans are counted only).
+pub(crate) const JAEGER_POST_SPANS: GrpcMethod =
+    GrpcMethod { service: "jaeger.api_v2.CollectorService", method: "PostSpans", response: |_| Bytes::new() };
 
 /// Settings of the gRPC server.
 pub(crate) struct GrpcSettings {
     pub(crate) max_message_size: usize,
     pub(crate) codec: Arc<dyn Codec>,
+    pub(crate) method: &'static GrpcMethod,
 }
 
 pub(crate) async fn handle<S: SpanSink>(
@@ -58,7 +93,7 @@ pub(crate) async fn handle<S: SpanSink>(
         (ours, theirs) => ours.or(theirs),
     };
     match export(server, settings, request, deadline).await {
-        Ok(outcome) => success(&outcome),
+        Ok(outcome) => success(settings.method, &outcome),
         Err(failure) => {
             server.intake.stats.record(failure.event());
             failure_response(failure)
@@ -73,12 +108,14 @@ async fn export<S: SpanSink>(
     deadline: Option<Instant>,
 ) -> Result<Accepted, Failure> {
     let path = request.uri().path();
-    if path != EXPORT_PATH {
-        return Err(Failure::NotFound(match path.strip_prefix(SERVICE_PREFIX) {
-            Some(method) => {
-                format!("unknown method {method} for service opentelemetry.proto.collector.trace.v1.TraceService")
-            }
-            None => format!("unknown service {}", path.trim_start_matches('/').split('/').next().unwrap_or_default()),
+    let service = settings.method;
+    if !service.serves(path) {
+        let mut parts = path.trim_start_matches('/').splitn(2, '/');
+        let (name, method) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+        return Err(Failure::NotFound(if name == service.service {
+            format!("unknown method {method} for service {name}")
+        } else {
+            format!("unknown service {name}")
         }));
     }
     let encoding_name = request.headers().get("grpc-encoding").and_then(|v| v.to_str().ok()).unwrap_or("identity");
@@ -116,7 +153,7 @@ async fn export<S: SpanSink>(
         body.fill(5 + declared + 1).await.map_err(body_failure)?;
     }
     if body.buffered().len() > 5 + declared {
-        return Err(Failure::Malformed("unary Export request carries more than one message".into()));
+        return Err(Failure::Malformed(format!("unary {} request carries more than one message", service.method)));
     }
     let message = body.into_bytes().slice(5..5 + declared);
     let payload = match (flag, encoding) {
@@ -161,10 +198,10 @@ fn grpc_headers(builder: http::response::Builder) -> http::response::Builder {
         .header("grpc-accept-encoding", ACCEPT_ENCODING)
 }
 
-fn success(outcome: &Accepted) -> Response<ResponseBody> {
+fn success(method: &GrpcMethod, outcome: &Accepted) -> Response<ResponseBody> {
     let mut trailers = HeaderMap::new();
     trailers.insert("grpc-status", HeaderValue::from_static("0"));
-    let message = proto::grpc_frame(&proto::export_response_proto(outcome));
+    let message = proto::grpc_frame(&(method.response)(outcome));
     grpc_headers(Response::builder())
         .body(ResponseBody::with_trailers(message, trailers))
         .unwrap_or_else(|_| internal_error())
@@ -204,7 +241,7 @@ fn trailers_only(code: GrpcCode, message: &str, retry_after: Option<Duration>) -
 }
 
 fn plain_http(status: StatusCode, message: &'static str) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::full(bytes::Bytes::from_static(message.as_bytes())));
+    let mut response = Response::new(ResponseBody::full(Bytes::from_static(message.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response
@@ -223,6 +260,22 @@ fn internal_error() -> Response<ResponseBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_serves_its_one_method_path() {
+        assert!(OTLP_EXPORT.serves("/opentelemetry.proto.collector.trace.v1.TraceService/Export"));
+        assert!(JAEGER_POST_SPANS.serves("/jaeger.api_v2.CollectorService/PostSpans"));
+        for other in [
+            "/jaeger.api_v2.CollectorService/Export",
+            "/jaeger.api_v2.CollectorService/PostSpans/",
+            "/jaeger.api_v2.CollectorServiceX/PostSpans",
+            "jaeger.api_v2.CollectorService/PostSpans",
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            "/",
+        ] {
+            assert!(!JAEGER_POST_SPANS.serves(other), "{other}");
+        }
+    }
 
     #[test]
     fn grpc_timeout_headers_become_deadlines() {

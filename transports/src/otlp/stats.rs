@@ -18,6 +18,8 @@ pub enum Protocol {
     Http,
     /// Zipkin's HTTP API, v2 and v1 (`zipkin` receiver).
     Zipkin,
+    /// Jaeger collector gRPC, `CollectorService/PostSpans` (`jaeger` receiver, `protocols.grpc`).
+    JaegerGrpc,
     /// Jaeger collector HTTP, binary Thrift batches (`jaeger` receiver, `protocols.thrift_http`).
     JaegerThriftHttp,
     /// Jaeger agent UDP, compact Thrift (`jaeger` receiver, `protocols.thrift_compact`).
@@ -30,10 +32,11 @@ pub enum Protocol {
 
 impl Protocol {
     /// Every listener kind, for whoever walks a receiver's listeners by kind.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Grpc,
         Self::Http,
         Self::Zipkin,
+        Self::JaegerGrpc,
         Self::JaegerThriftHttp,
         Self::JaegerThriftCompact,
         Self::JaegerThriftBinary,
@@ -46,7 +49,7 @@ impl Protocol {
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Grpc => "grpc",
+            Self::Grpc | Self::JaegerGrpc => "grpc",
             Self::Http | Self::Zipkin => "http",
             Self::JaegerThriftHttp => "thrift_http",
             Self::JaegerThriftCompact => "thrift_compact",

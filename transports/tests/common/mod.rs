@@ -3,15 +3,19 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
+use std::future::Future as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
+use std::task::{Context, Poll};
 
 use std::time::Duration;
 
 use bytes::Bytes;
+use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use spanpipe_codecs::CodecRegistry;
@@ -438,4 +442,49 @@ pub fn trickle_bytes(address: SocketAddr, head: &[u8], trickled: &[u8], pace: Du
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = stream.read_to_end(&mut answer);
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A request body that sends one byte per second, forever.
+struct OneBytePerSecond {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    sent_prefix: bool,
+}
+
+impl Body for OneBytePerSecond {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if !self.sent_prefix {
+            self.sent_prefix = true;
+            // A gRPC prefix announcing a 1000-byte message.
+            return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&[0, 0, 0, 3, 232])))));
+        }
+        std::task::ready!(self.sleep.as_mut().poll(cx));
+        let next = tokio::time::Instant::now() + Duration::from_secs(1);
+        self.sleep.as_mut().reset(next);
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"x")))))
+    }
+}
+
+/// Sends one gRPC call to `path` whose message (1000 bytes announced) arrives one byte a second,
+/// forever; returns the `grpc-status` it was answered with and how long that took (bounded at 8
+/// seconds by the test).
+pub fn grpc_message_trickled(address: SocketAddr, path: &str) -> (Option<String>, Duration) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(connection);
+        let body = OneBytePerSecond { sleep: Box::pin(tokio::time::sleep(Duration::from_secs(1))), sent_prefix: false };
+        let request = http::Request::post(format!("http://{address}{path}"))
+            .header("content-type", "application/grpc")
+            .body(body)
+            .unwrap();
+        let start = std::time::Instant::now();
+        let response = tokio::time::timeout(Duration::from_secs(8), sender.send_request(request)).await;
+        let status = response.expect("answered before the test's bound").expect("response");
+        (status.headers().get("grpc-status").map(|v| v.to_str().unwrap().to_owned()), start.elapsed())
+    })
 }
