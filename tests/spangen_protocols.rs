@@ -1,5 +1,6 @@
 //! spangen's protocols beyond OTLP/gRPC and OTLP/HTTP against the real collector: Zipkin JSON
-//! and protobuf, Jaeger compact and binary Thrift over UDP and Thrift over HTTP, OTLP over
+//! and protobuf, Jaeger compact and binary Thrift over UDP, Thrift over HTTP and protobuf over
+//! gRPC, OTLP over
 //! WebSocket (binary messages, and text messages over TLS) and OTLP/HTTP with MessagePack bodies.
 //! For each, `--verify` finds every acknowledged span (for UDP: every sent span) in the file
 //! exporter's output exactly once, in the form the protocol's mapping carries it.
@@ -32,6 +33,7 @@ fn collector_for_every_protocol(dir: &Path) -> (Spanpipe, Vec<Case>) {
     let (zipkin_json, zipkin_proto, jaeger_http, websocket, websocket_tls, msgpack) =
         (free_address(), free_address(), free_address(), free_address(), free_address(), free_address());
     let (jaeger_compact, jaeger_binary) = (free_udp_address(), free_udp_address());
+    let jaeger_grpc = free_address();
     let tls_port = websocket_tls.port();
     let mut cases = vec![
         ("zipkin-json", "zipkin/json", format!("{{endpoint: \"{zipkin_json}\"}}"), format!("--endpoint {zipkin_json}")),
@@ -59,6 +61,12 @@ fn collector_for_every_protocol(dir: &Path) -> (Spanpipe, Vec<Case>) {
             "jaeger/http",
             format!("{{protocols: {{thrift_http: {{endpoint: \"{jaeger_http}\"}}}}}}"),
             format!("--endpoint {jaeger_http}"),
+        ),
+        (
+            "jaeger-grpc",
+            "jaeger/grpc",
+            format!("{{protocols: {{grpc: {{endpoint: \"{jaeger_grpc}\"}}}}}}"),
+            format!("--endpoint {jaeger_grpc}"),
         ),
         (
             "websocket",
@@ -146,6 +154,7 @@ fn verify_finds_every_span_exactly_once_for_every_protocol() {
         assert_eq!((verify.expected, verify.found), (SPANS, SPANS), "{}:\n{text}", case.flags);
         let answer = match case.name {
             "jaeger-compact" | "jaeger-binary" => "udp sent",
+            "jaeger-grpc" => "grpc OK",
             "websocket" => "websocket accepted",
             "http-msgpack" => "http 200",
             _ => "http 202",

@@ -21,7 +21,7 @@ pub struct Args {
     /// (UDP: `host:port`). Without a path, the protocol's: /v1/traces, /api/v2/spans,
     /// /api/traces, /v1/traces/ws. Defaults to the protocol's standard port on 127.0.0.1: 4317
     /// gRPC, 4318 OTLP/HTTP, 9411 Zipkin, 6831 jaeger-compact, 6832 jaeger-binary, 14268
-    /// jaeger-http, 4319 websocket.
+    /// jaeger-http, 14250 jaeger-grpc, 4319 websocket.
     #[arg(long)]
     pub endpoint: Option<String>,
     /// The protocol. Defaults to grpc.
@@ -303,6 +303,7 @@ mod tests {
             ("jaeger-compact", "127.0.0.1:6831"),
             ("jaeger-binary", "127.0.0.1:6832"),
             ("jaeger-http", "127.0.0.1:14268"),
+            ("jaeger-grpc", "127.0.0.1:14250"),
             ("websocket", "127.0.0.1:4319"),
         ];
         for (protocol, address) in expected {

@@ -54,6 +54,9 @@ pub enum Protocol {
     /// Jaeger collector, binary Thrift `Batch` per process (`POST /api/traces`; default
     /// 127.0.0.1:14268).
     JaegerHttp,
+    /// Jaeger collector gRPC: `CollectorService/PostSpans` with Jaeger's protobuf model, one
+    /// request for all processes (default 127.0.0.1:14250).
+    JaegerGrpc,
     /// OTLP over one long-lived WebSocket per connection (`ws://…/v1/traces/ws`; default
     /// 127.0.0.1:4319): binary messages (protobuf), or text (OTLP/JSON) with --encoding json.
     Websocket,
@@ -87,7 +90,7 @@ impl Protocol {
     #[must_use]
     pub fn transport(self) -> Transport {
         match self {
-            Self::Grpc => Transport::Grpc,
+            Self::Grpc | Self::JaegerGrpc => Transport::Grpc,
             Self::JaegerCompact | Self::JaegerBinary => Transport::Udp,
             Self::Websocket => Transport::WebSocket,
             Self::HttpProtobuf
@@ -111,6 +114,7 @@ impl Protocol {
             Self::JaegerCompact => Wire::JaegerCompact,
             Self::JaegerBinary => Wire::JaegerBinary,
             Self::JaegerHttp => Wire::JaegerHttp,
+            Self::JaegerGrpc => Wire::JaegerProto,
             Self::Websocket => match encoding {
                 Encoding::Protobuf => Wire::OtlpProtobuf,
                 Encoding::Json => Wire::OtlpJson,
@@ -128,6 +132,7 @@ impl Protocol {
             Self::JaegerCompact => "127.0.0.1:6831",
             Self::JaegerBinary => "127.0.0.1:6832",
             Self::JaegerHttp => "127.0.0.1:14268",
+            Self::JaegerGrpc => "127.0.0.1:14250",
             Self::Websocket => "127.0.0.1:4319",
         }
     }
@@ -139,6 +144,7 @@ impl Protocol {
             Self::HttpProtobuf | Self::HttpJson | Self::HttpMsgpack => "/v1/traces",
             Self::ZipkinJson | Self::ZipkinProto => "/api/v2/spans",
             Self::JaegerHttp => "/api/traces",
+            Self::JaegerGrpc => "/jaeger.api_v2.CollectorService/PostSpans",
             Self::Websocket => "/v1/traces/ws",
             Self::JaegerCompact | Self::JaegerBinary => "",
         }
@@ -148,7 +154,7 @@ impl Protocol {
     /// their protocols share the protobuf arm only because the match must name them.
     fn content_type(self) -> &'static str {
         match self {
-            Self::Grpc => "application/grpc",
+            Self::Grpc | Self::JaegerGrpc => "application/grpc",
             Self::HttpJson | Self::ZipkinJson => "application/json",
             Self::HttpMsgpack => "application/msgpack",
             Self::JaegerHttp => "application/x-thrift",
@@ -307,7 +313,7 @@ impl Target {
         let default_port = protocol.default_endpoint().rsplit(':').next().and_then(|port| port.parse().ok());
         let port = authority
             .port_u16()
-            .or(if secure && protocol != Protocol::Grpc { Some(443) } else { default_port })
+            .or(if secure && protocol.transport() != Transport::Grpc { Some(443) } else { default_port })
             .unwrap_or(80);
         let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
         let path = match (protocol.transport(), parsed.path()) {
@@ -413,7 +419,7 @@ impl Target {
         let compressed = self.compression.apply(body)?;
         let payload = compressed.as_deref().unwrap_or(body);
         let mut builder = Request::post(self.uri.clone()).header("content-type", self.protocol.content_type());
-        let body = if self.protocol == Protocol::Grpc {
+        let body = if self.protocol.transport() == Transport::Grpc {
             builder = builder.header("te", "trailers");
             if let Some(name) = self.compression.name() {
                 builder = builder.header("grpc-encoding", name);
@@ -468,7 +474,8 @@ fn tls_connector(
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![if protocol == Protocol::Grpc { b"h2".to_vec() } else { b"http/1.1".to_vec() }];
+    config.alpn_protocols =
+        vec![if protocol.transport() == Transport::Grpc { b"h2".to_vec() } else { b"http/1.1".to_vec() }];
     let name = ServerName::try_from(host.to_owned()).map_err(|_| ClientError::Endpoint {
         endpoint: host.to_owned(),
         problem: "not a valid TLS server name".into(),
@@ -534,7 +541,7 @@ impl Connection {
         let body = collected.to_bytes();
         let protocol = target.protocol();
         let outcome = match protocol {
-            Protocol::Grpc => grpc_outcome(parts.status, &parts.headers, trailers.as_ref()),
+            Protocol::Grpc | Protocol::JaegerGrpc => grpc_outcome(parts.status, &parts.headers, trailers.as_ref()),
             _ => http_outcome(protocol, parts.status, &parts.headers, &body),
         };
         Ok(match outcome {
@@ -588,6 +595,7 @@ fn rejected_spans(protocol: Protocol, body: &[u8]) -> u64 {
         | Protocol::JaegerCompact
         | Protocol::JaegerBinary
         | Protocol::JaegerHttp
+        | Protocol::JaegerGrpc
         | Protocol::Websocket => 0,
     }
 }
@@ -732,6 +740,7 @@ mod tests {
             (Protocol::ZipkinJson, "http://127.0.0.1:9411/api/v2/spans"),
             (Protocol::ZipkinProto, "http://127.0.0.1:9411/api/v2/spans"),
             (Protocol::JaegerHttp, "http://127.0.0.1:14268/api/traces"),
+            (Protocol::JaegerGrpc, "http://127.0.0.1:14250/jaeger.api_v2.CollectorService/PostSpans"),
             (Protocol::Websocket, "http://127.0.0.1:4319/v1/traces/ws"),
         ];
         for (protocol, uri) in expected {

@@ -12,6 +12,7 @@
 //! | `zipkin-json`, `zipkin-proto` | Zipkin v2 `POST /api/v2/spans` (`spanpipe_zipkin`) | 127.0.0.1:9411 | 2xx (spanpipe answers 202) |
 //! | `jaeger-compact`, `jaeger-binary` | Jaeger agent `emitBatch` UDP datagrams, one process each, ≤ 65,000 bytes (`spanpipe_jaeger`) | 127.0.0.1:6831, :6832 | *sent*: UDP has no answer |
 //! | `jaeger-http` | Jaeger collector `POST /api/traces`, one binary Thrift `Batch` per process | 127.0.0.1:14268 | 2xx for every process's body |
+//! | `jaeger-grpc` | Jaeger collector gRPC `CollectorService/PostSpans`, one protobuf `PostSpansRequest` (spans of later processes carry theirs) | 127.0.0.1:14250 | `grpc-status` 0 |
 //! | `websocket` | OTLP over one long-lived WebSocket per `--connections`, binary (protobuf) or, with `--encoding json`, text (OTLP/JSON) messages | 127.0.0.1:4319 (`/v1/traces/ws`) | an acknowledgement that accepted the message, less its `rejected` |
 //!
 //! 429/503 (and gRPC's and WebSocket's `RESOURCE_EXHAUSTED`/`UNAVAILABLE`) are retried after

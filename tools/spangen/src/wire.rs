@@ -40,6 +40,9 @@ pub enum Wire {
     JaegerBinary,
     /// Jaeger collector bodies: one binary-protocol `Batch` per resource.
     JaegerHttp,
+    /// Jaeger collector gRPC messages: one protobuf `PostSpansRequest` per request, each span of
+    /// a resource after the first carrying its process.
+    JaegerProto,
 }
 
 /// Why a request could not be put on the wire or read back (a bug in spangen or a codec: the
@@ -134,6 +137,7 @@ impl Wire {
             Self::JaegerCompact => "Jaeger compact Thrift",
             Self::JaegerBinary => "Jaeger binary Thrift",
             Self::JaegerHttp => "Jaeger Thrift HTTP",
+            Self::JaegerProto => "Jaeger protobuf",
         }
     }
 
@@ -185,6 +189,7 @@ impl Wire {
                     out.push(datagram);
                 }
             }
+            Self::JaegerProto => out.push(&spanpipe_jaeger::encode_post_spans(&indexed()?)),
             Self::JaegerHttp => {
                 for resource in per_resource(&indexed()?) {
                     let body = spanpipe_jaeger::encode_batch(spanpipe_jaeger::Protocol::Binary, &resource)
@@ -220,6 +225,9 @@ impl Wire {
                 .map_err(|error| decode_error(error.to_string())),
             Self::JaegerHttp => spanpipe_jaeger::decode_batch(spanpipe_jaeger::Protocol::Binary, message)
                 .map_err(|error| decode_error(error.to_string())),
+            Self::JaegerProto => {
+                spanpipe_jaeger::decode_post_spans(message).map_err(|error| decode_error(error.to_string()))
+            }
         }
     }
 
@@ -292,6 +300,7 @@ mod tests {
             Wire::JaegerCompact,
             Wire::JaegerBinary,
             Wire::JaegerHttp,
+            Wire::JaegerProto,
         ] {
             let (body, otlp) = rendered(wire, 100);
             let decoded = wire.round_trip(&body).unwrap_or_else(|error| panic!("{wire:?}: {error}"));
