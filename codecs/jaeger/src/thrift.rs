@@ -222,7 +222,7 @@ pub trait ProtocolReader<'a>: Copy {
 /// out-of-line call with its own alignment set-up) takes on strings this short; the general
 /// validator decides the rest.
 #[inline]
-fn utf8(bytes: &[u8]) -> Option<&str> {
+pub(crate) fn utf8(bytes: &[u8]) -> Option<&str> {
     if bytes.is_ascii() {
         // SAFETY: every byte is below 0x80, and a sequence of ASCII bytes is valid UTF-8.
         Some(unsafe { std::str::from_utf8_unchecked(bytes) })

@@ -39,7 +39,7 @@ use std::collections::hash_map::{Entry, HashMap};
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::ops::Range;
 
-use spanpipe_core::wire::{Field, Reader};
+use spanpipe_core::wire::{decode_varint, Field, Reader, WireFault};
 use spanpipe_core::{SpanBatch, WireType};
 
 use super::{
@@ -47,6 +47,7 @@ use super::{
     SpanRecord, SpecialTagsSeen, Tag, TagValue,
 };
 use crate::error::{DecodeError, DecodeErrorKind};
+use crate::thrift::utf8;
 
 type Result<T> = std::result::Result<T, DecodeError>;
 
@@ -76,26 +77,35 @@ pub(crate) fn batch_message(body: &[u8]) -> Result<SpanBatch> {
     })
 }
 
+#[inline(always)]
 fn next_field(reader: &mut Reader<'_>) -> Result<Option<Field>> {
-    reader.next_field().map_err(|(fault, at)| DecodeError::new(at, DecodeErrorKind::Wire { fault }))
+    reader.next_field().map_err(wire_fault)
 }
 
+#[cold]
+fn wire_fault((fault, at): (WireFault, usize)) -> DecodeError {
+    DecodeError::new(at, DecodeErrorKind::Wire { fault })
+}
+
+#[cold]
 fn wire_type_error(field: &Field, name: &'static str, expected: WireType) -> DecodeError {
     DecodeError::new(field.start, DecodeErrorKind::WireType { field: name, found: field.value.wire_type(), expected })
 }
 
+#[inline]
 fn len_field(field: &Field, name: &'static str) -> Result<Range<usize>> {
     field.value.as_len().ok_or_else(|| wire_type_error(field, name, WireType::Len))
 }
 
+#[inline]
 fn varint_field(field: &Field, name: &'static str) -> Result<u64> {
     field.value.as_varint().ok_or_else(|| wire_type_error(field, name, WireType::Varint))
 }
 
+#[inline]
 fn str_field<'a>(data: &'a [u8], field: &Field, name: &'static str) -> Result<&'a str> {
     let range = len_field(field, name)?;
-    std::str::from_utf8(&data[range])
-        .map_err(|_| DecodeError::new(field.start, DecodeErrorKind::InvalidUtf8 { field: name }))
+    utf8(&data[range]).ok_or_else(|| DecodeError::new(field.start, DecodeErrorKind::InvalidUtf8 { field: name }))
 }
 
 /// A big-endian id of exactly `N` bytes, as (high, low) halves of 64 bits for a trace id or the
@@ -185,40 +195,70 @@ fn assign_processes<'a>(records: &mut Records<'a>, batch_process: Option<Process
     // it); they are moved out and the distinct ones put back.
     let read = std::mem::take(&mut records.processes);
     let batch_process = batch_process.unwrap_or_default();
-    let tags = &records.tags;
-    let hasher = RandomState::new();
-    let mut first_with_hash: HashMap<u64, usize> = HashMap::new();
-    let mut distinct: Vec<ProcessRecord<'a>> = Vec::new();
+    let mut distinct = DistinctProcesses::new(&records.tags);
     // The batch's process, once numbered (most spans name it).
     let mut batch_number = None;
     for span in &mut records.spans {
-        if span.process == BATCH_PROCESS {
-            if let Some(number) = batch_number {
-                span.process = number;
-                continue;
-            }
-        }
-        let process = if span.process == BATCH_PROCESS { &batch_process } else { &read[span.process] };
-        let hash = process_hash(&hasher, process, tags);
-        let number = match first_with_hash.entry(hash) {
-            Entry::Occupied(entry) if same_process(&distinct[*entry.get()], process, tags) => *entry.get(),
-            Entry::Occupied(_) => {
-                // Two processes with one 64-bit keyed hash: keep them apart without indexing the
-                // second (never seen in practice; correct either way).
-                distinct.push(process.clone());
-                distinct.len() - 1
-            }
-            Entry::Vacant(entry) => {
-                distinct.push(process.clone());
-                *entry.insert(distinct.len() - 1)
-            }
+        let number = if span.process == BATCH_PROCESS {
+            *batch_number.get_or_insert_with(|| distinct.number(&batch_process))
+        } else {
+            distinct.number(&read[span.process])
         };
-        if span.process == BATCH_PROCESS {
-            batch_number = Some(number);
-        }
         span.process = number;
     }
-    records.processes = distinct;
+    records.processes = distinct.processes;
+}
+
+/// Processes told apart by content, numbered in order of first appearance. A request names one
+/// process or a few, found by comparing them in turn; past [`DistinctProcesses::LINEAR`] they are
+/// found through a map of keyed hashes, so that a request of many distinct processes costs no
+/// more than a hash each.
+struct DistinctProcesses<'r, 'a> {
+    tags: &'r [Tag<'a>],
+    processes: Vec<ProcessRecord<'a>>,
+    /// Built when the processes outnumber [`Self::LINEAR`]: a hash to the first process with it.
+    by_hash: Option<(RandomState, HashMap<u64, usize>)>,
+}
+
+impl<'r, 'a> DistinctProcesses<'r, 'a> {
+    const LINEAR: usize = 8;
+
+    fn new(tags: &'r [Tag<'a>]) -> Self {
+        Self { tags, processes: Vec::new(), by_hash: None }
+    }
+
+    /// The number of `process`, added if it is new.
+    fn number(&mut self, process: &ProcessRecord<'a>) -> usize {
+        let tags = self.tags;
+        let Some((hasher, by_hash)) = &mut self.by_hash else {
+            if let Some(found) = self.processes.iter().position(|known| same_process(known, process, tags)) {
+                return found;
+            }
+            self.processes.push(process.clone());
+            if self.processes.len() > Self::LINEAR {
+                let hasher = RandomState::new();
+                // Reversed, so that of equal hashes the first process is the one kept.
+                let by_hash =
+                    self.processes.iter().enumerate().rev().map(|(n, p)| (process_hash(&hasher, p, tags), n)).collect();
+                self.by_hash = Some((hasher, by_hash));
+            }
+            return self.processes.len() - 1;
+        };
+        let hash = process_hash(hasher, process, tags);
+        match by_hash.entry(hash) {
+            Entry::Occupied(entry) if same_process(&self.processes[*entry.get()], process, tags) => *entry.get(),
+            Entry::Occupied(_) => {
+                // Two processes with one 64-bit keyed hash: kept apart, the second not indexed
+                // (never seen in practice; correct either way).
+                self.processes.push(process.clone());
+                self.processes.len() - 1
+            }
+            Entry::Vacant(entry) => {
+                self.processes.push(process.clone());
+                *entry.insert(self.processes.len() - 1)
+            }
+        }
+    }
 }
 
 fn process_hash(hasher: &RandomState, process: &ProcessRecord<'_>, tags: &[Tag<'_>]) -> u64 {
@@ -273,8 +313,50 @@ fn read_process<'a>(
 }
 
 /// A `KeyValue` as a tag; `name` is the repeated field it came in, for errors.
+#[inline]
 fn read_key_value<'a>(data: &'a [u8], field: &Field, name: &'static str) -> Result<Tag<'a>> {
-    let mut reader = Reader::new(data, len_field(field, name)?);
+    let range = len_field(field, name)?;
+    if let Some(tag) = read_usual_key_value(&data[range.clone()]) {
+        return Ok(tag);
+    }
+    read_key_value_fields(data, range)
+}
+
+/// A `KeyValue` laid out as encoders write one — `key`, then `v_type` unless STRING, then the one
+/// value field its type names unless it holds the default, each with a one-byte tag and length,
+/// nothing else — read straight from its bytes: most tags of most requests. `None` for any other
+/// layout or a value that does not read (not UTF-8, a bad varint); [`read_key_value_fields`]
+/// then decides, and reports any error, as for every other tag.
+#[inline(always)]
+fn read_usual_key_value(bytes: &[u8]) -> Option<Tag<'_>> {
+    let [0x0a, key_len, rest @ ..] = bytes else { return None };
+    let (key, rest) = rest.split_at_checked(usize::from(*key_len)).filter(|_| *key_len < 0x80)?;
+    let key = utf8(key)?;
+    let (v_type, rest) = match rest {
+        [0x10, v_type @ 1..=0x7f, rest @ ..] => (*v_type, rest),
+        _ => (0, rest),
+    };
+    let value = match (v_type, rest) {
+        (0, []) => TagValue::Str(""),
+        (0, [0x1a, len @ 0..=0x7f, text @ ..]) if usize::from(*len) == text.len() => TagValue::Str(utf8(text)?),
+        (1, []) => TagValue::Bool(false),
+        (1, [0x20, flag @ 0..=0x7f]) => TagValue::Bool(*flag != 0),
+        (2, []) => TagValue::Long(0),
+        (2, [0x28, varint @ ..]) => match decode_varint(varint) {
+            Ok((value, len)) if len == varint.len() => TagValue::Long(value as i64),
+            _ => return None,
+        },
+        (3, []) => TagValue::Double(0.0),
+        (3, [0x31, bits @ ..]) => TagValue::Double(f64::from_le_bytes(bits.try_into().ok()?)),
+        _ => return None,
+    };
+    Some(Tag { key, value, special: None })
+}
+
+/// Reads a `KeyValue` field by field, in any order and form protobuf allows.
+#[inline(never)]
+fn read_key_value_fields(data: &[u8], range: Range<usize>) -> Result<Tag<'_>> {
+    let mut reader = Reader::new(data, range);
     let (mut key, mut v_type) = ("", 0);
     let (mut v_str, mut v_bool, mut v_int64, mut v_float64, mut v_binary) = ("", false, 0, 0.0, &[][..]);
     while let Some(inner) = next_field(&mut reader)? {
@@ -412,4 +494,96 @@ fn read_log<'a>(data: &'a [u8], field: &Field, records: &mut Records<'a>) -> Res
     log.fields = first..records.tags.len();
     fields.finish(&mut log);
     Ok(log)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use spanpipe_core::wire::{put_len_field, put_tag, put_varint};
+
+    /// One field of a `KeyValue` as an encoder might write it.
+    #[derive(Clone, Debug)]
+    enum KvField {
+        Len(u32, Vec<u8>),
+        Varint(u32, u64),
+        Fixed64(u32, u64),
+    }
+
+    fn kv_field() -> impl Strategy<Value = KvField> {
+        let number = prop_oneof![4 => 1u32..=7, 1 => 8u32..20];
+        prop_oneof![
+            (number.clone(), proptest::collection::vec(any::<u8>(), 0..12)).prop_map(|(n, b)| KvField::Len(n, b)),
+            (number.clone(), prop_oneof![0u64..6, any::<u64>()]).prop_map(|(n, v)| KvField::Varint(n, v)),
+            (number, any::<u64>()).prop_map(|(n, v)| KvField::Fixed64(n, v)),
+        ]
+    }
+
+    /// Arbitrary fields, or the usual layout (key, type, value) with arbitrary values.
+    fn kv_fields() -> impl Strategy<Value = Vec<KvField>> {
+        let usual = ("[a-z.]{0,10}", 0u64..6, kv_field(), proptest::option::of(kv_field())).prop_map(
+            |(key, v_type, value, extra)| {
+                let value = match (v_type, value) {
+                    (0, KvField::Len(_, b)) => KvField::Len(3, b),
+                    (1, KvField::Varint(_, v)) => KvField::Varint(4, v % 3),
+                    (2, KvField::Varint(_, v)) => KvField::Varint(5, v),
+                    (3, KvField::Fixed64(_, v)) => KvField::Fixed64(6, v),
+                    (_, other) => other,
+                };
+                let mut fields = vec![KvField::Len(1, key.into_bytes())];
+                if v_type != 0 {
+                    fields.push(KvField::Varint(2, v_type));
+                }
+                fields.push(value);
+                fields.extend(extra);
+                fields
+            },
+        );
+        prop_oneof![proptest::collection::vec(kv_field(), 0..5), usual]
+    }
+
+    fn encode(fields: &[KvField]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for field in fields {
+            match field {
+                KvField::Len(n, bytes) => put_len_field(&mut out, *n, bytes),
+                KvField::Varint(n, value) => {
+                    put_tag(&mut out, *n, WireType::Varint);
+                    put_varint(&mut out, *value);
+                }
+                KvField::Fixed64(n, value) => {
+                    put_tag(&mut out, *n, WireType::I64);
+                    out.extend_from_slice(&value.to_le_bytes());
+                }
+            }
+        }
+        out
+    }
+
+    proptest! {
+        /// The usual-layout reader reads a tag exactly as the general loop does, or declines.
+        #[test]
+        fn the_usual_layout_reads_as_the_general_loop(fields in kv_fields()) {
+            let bytes = encode(&fields);
+            if let Some(fast) = read_usual_key_value(&bytes) {
+                let general = read_key_value_fields(&bytes, 0..bytes.len());
+                prop_assert_eq!(format!("{general:?}"), format!("{:?}", Ok::<_, DecodeError>(fast)));
+            }
+        }
+
+        /// What encoders write for string, int64, double and bool tags takes the usual layout.
+        #[test]
+        fn encoders_tags_take_the_usual_layout(key in "[a-z.]{0,20}", text in "[ -~]{1,60}", long in any::<i64>(), double in any::<f64>()) {
+            let key = KvField::Len(1, key.into_bytes());
+            for value in [
+                vec![KvField::Len(3, text.clone().into_bytes())],
+                vec![KvField::Varint(2, 2), KvField::Varint(5, long as u64)],
+                vec![KvField::Varint(2, 3), KvField::Fixed64(6, double.to_bits())],
+                vec![KvField::Varint(2, 1), KvField::Varint(4, 1)],
+            ] {
+                let fields: Vec<KvField> = std::iter::once(key.clone()).chain(value).collect();
+                prop_assert!(read_usual_key_value(&encode(&fields)).is_some(), "{:?}", fields);
+            }
+        }
+    }
 }
