@@ -2,6 +2,9 @@
 //! same run: Apache Thrift's Rust library running the code its compiler generates from
 //! jaeger-idl (`thrift_gen/`, Debian's thrift-compiler 0.17), decoding the same datagram into
 //! its owned structs the way a Jaeger agent's generated processor does (`AgentSyncProcessor`).
+//! `jaeger_proto_decode` does the same for Jaeger's protobuf model (the gRPC collector API), with
+//! prost decoding the same `PostSpansRequest` into model.proto's structs (`api_v2/`) as its
+//! baseline; figures in docs/PERFORMANCE.md.
 //!
 //! spanpipe's decoder does more than the baseline: it maps to OTLP, writes the canonical
 //! protobuf and builds its index (the scan), while the baseline stops at a tree of Thrift
