@@ -45,6 +45,9 @@ pub enum HotPath {
     /// `spanpipe_jaeger::decode_agent` of the same spans as compact-Thrift `emitBatch` datagrams,
     /// one per service, as a Jaeger client sends them.
     JaegerCompactDecode,
+    /// `spanpipe_jaeger::decode_post_spans` of the same spans as one `PostSpansRequest` of
+    /// Jaeger's protobuf model, as the gRPC collector API carries them.
+    JaegerProtoDecode,
     /// `spanpipe_msgpack::decode` of the same request in spanpipe's MessagePack form.
     MsgpackDecode,
     /// The `batch` processor taking [`BATCHES_PER_SEND`] batches and sending them as one.
@@ -60,12 +63,13 @@ pub enum HotPath {
 
 impl HotPath {
     /// Every hot path, in the order reports list them.
-    pub const ALL: [HotPath; 9] = [
+    pub const ALL: [HotPath; 10] = [
         Self::IndexBuild,
         Self::Reframe,
         Self::OtlpJsonDecode,
         Self::ZipkinJsonDecode,
         Self::JaegerCompactDecode,
+        Self::JaegerProtoDecode,
         Self::MsgpackDecode,
         Self::BatchProcessor,
         Self::RouterDispatch,
@@ -81,6 +85,7 @@ impl HotPath {
             Self::OtlpJsonDecode => "otlp_json_decode",
             Self::ZipkinJsonDecode => "zipkin_json_decode",
             Self::JaegerCompactDecode => "jaeger_compact_decode",
+            Self::JaegerProtoDecode => "jaeger_proto_decode",
             Self::MsgpackDecode => "msgpack_decode",
             Self::BatchProcessor => "batch_processor",
             Self::RouterDispatch => "router_dispatch",
@@ -122,6 +127,9 @@ impl HotPath {
                 let datagrams = spanpipe_jaeger::encode_per_resource(spanpipe_jaeger::Protocol::Compact, &batch())
                     .expect("the realistic request encodes as Jaeger Thrift");
                 State::JaegerCompactDecode { datagrams }
+            }
+            Self::JaegerProtoDecode => {
+                State::JaegerProtoDecode { request: spanpipe_jaeger::encode_post_spans(&batch()) }
             }
             Self::MsgpackDecode => {
                 let mut body = Vec::new();
@@ -206,6 +214,7 @@ enum State {
     OtlpJsonDecode { json: Vec<u8>, scratch: Vec<u8> },
     ZipkinJsonDecode { json: Vec<u8>, scratch: Vec<u8> },
     JaegerCompactDecode { datagrams: Vec<Bytes> },
+    JaegerProtoDecode { request: Vec<u8> },
     MsgpackDecode { body: Vec<u8> },
     BatchProcessor { batch: SpanBatch, processor: BatchProcessor, output: Output, now: Instant },
     Pipeline { batch: SpanBatch, pipeline: Pipeline, now: Instant },
@@ -254,6 +263,9 @@ impl Prepared {
                     spanpipe_jaeger::decode_agent(spanpipe_jaeger::Protocol::Compact, datagram).expect("decodes").len()
                 })
                 .sum(),
+            State::JaegerProtoDecode { request } => {
+                spanpipe_jaeger::decode_post_spans(black_box(request)).expect("decodes").len()
+            }
             State::MsgpackDecode { body } => spanpipe_msgpack::decode(black_box(body)).expect("decodes").len(),
             State::BatchProcessor { batch, processor, output, now } => {
                 for _ in 0..BATCHES_PER_SEND {
