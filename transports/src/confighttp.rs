@@ -80,7 +80,8 @@ pub(crate) fn schema(generator: &mut SchemaGenerator, default_endpoint: &str, ex
     with_endpoint_default(schema, default_endpoint)
 }
 
-/// A server section's schema with `default_endpoint` as its endpoint's default, and without the
+/// A server section's schema with `default_endpoint` as its endpoint's default (and in its
+/// description, which the OTLP receiver's struct writes with OTLP's port), and without the
 /// whole-object default (which lists the OTLP receiver's endpoint and keys; each property has its
 /// own default).
 pub(crate) fn with_endpoint_default(mut schema: Schema, default_endpoint: &str) -> Schema {
@@ -88,6 +89,11 @@ pub(crate) fn with_endpoint_default(mut schema: Schema, default_endpoint: &str) 
         schema.get_mut("properties").and_then(|p| p.get_mut("endpoint")).and_then(Value::as_object_mut)
     {
         endpoint.insert("default".to_owned(), Value::String(default_endpoint.to_owned()));
+        let description = format!(
+            "Address to listen on, `host:port`; the host is an IP address, `localhost` (127.0.0.1) or \
+             empty (all interfaces). Defaults to `{default_endpoint}`."
+        );
+        endpoint.insert("description".to_owned(), Value::String(description));
     }
     if let Some(object) = schema.as_object_mut() {
         object.remove("default");

@@ -549,6 +549,15 @@ mod tests {
         .unwrap();
         let paths: Vec<String> = refused.validate().into_iter().map(|error| error.path).collect();
         assert_eq!(paths, ["protocols.grpc.endpoint", "protocols.grpc.auth"]);
+
+        // The schema gives each section's own endpoint default, in the description too.
+        let schema = serde_json::to_value(schemars::schema_for!(JaegerReceiverConfig)).unwrap();
+        for (section, port) in [("JaegerGrpcConfig", "14250"), ("ThriftHttpConfig", "14268")] {
+            let endpoint = &schema["$defs"][section]["properties"]["endpoint"];
+            assert_eq!(endpoint["default"], format!("localhost:{port}"), "{section}");
+            let description = endpoint["description"].as_str().unwrap();
+            assert!(description.ends_with(&format!("Defaults to `localhost:{port}`.")), "{section}: {description}");
+        }
     }
 
     #[test]
