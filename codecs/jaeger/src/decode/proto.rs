@@ -108,8 +108,7 @@ fn str_field<'a>(data: &'a [u8], field: &Field, name: &'static str) -> Result<&'
     utf8(&data[range]).ok_or_else(|| DecodeError::new(field.start, DecodeErrorKind::InvalidUtf8 { field: name }))
 }
 
-/// A big-endian id of exactly `N` bytes, as (high, low) halves of 64 bits for a trace id or the
-/// one 64-bit word of a span id.
+/// An id field of exactly `N` bytes (16 for a trace id, 8 for a span id), as its bytes.
 fn id_field<const N: usize>(data: &[u8], field: &Field, name: &'static str) -> Result<[u8; N]> {
     let range = len_field(field, name)?;
     data[range.clone()].try_into().map_err(|_| {
@@ -169,7 +168,8 @@ const BATCH_PROCESS: usize = usize::MAX;
 
 fn read_batch<'a>(data: &'a [u8], range: Range<usize>, records: &mut Records<'a>) -> Result<()> {
     let mut reader = Reader::new(data, range);
-    // Processes as read, before they are told apart: the spans' own, then the batch's.
+    // The spans' own processes go to `records.processes` as they are read; the batch's is kept
+    // here until every span is read (it may come after them), and then they are told apart.
     let mut batch_process = None;
     while let Some(field) = next_field(&mut reader)? {
         match field.number {
