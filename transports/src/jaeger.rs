@@ -342,6 +342,14 @@ impl ComponentConfig for JaegerReceiverConfig {
         errors
     }
 
+    fn warnings(&self) -> Vec<FieldError> {
+        self.protocols
+            .thrift_http
+            .as_ref()
+            .map(|http| confighttp::warnings("protocols.thrift_http", &http.0))
+            .unwrap_or_default()
+    }
+
     /// The TCP addresses of `grpc` and `thrift_http`.
     fn listen_addresses(&self) -> Vec<(String, SocketAddr)> {
         let grpc = self.protocols.grpc.as_ref().map(|grpc| (GRPC_KEYS.endpoint, grpc.0.endpoint.as_str()));

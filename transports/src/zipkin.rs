@@ -114,6 +114,10 @@ impl ComponentConfig for ZipkinReceiverConfig {
         errors
     }
 
+    fn warnings(&self) -> Vec<FieldError> {
+        confighttp::warnings("", &self.http)
+    }
+
     fn listen_addresses(&self) -> Vec<(String, SocketAddr)> {
         parse_endpoint(&self.http.endpoint).map(|address| ("endpoint".to_owned(), address)).into_iter().collect()
     }

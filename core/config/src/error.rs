@@ -316,6 +316,13 @@ pub enum WarningKind {
         /// The reference as written.
         reference: String,
     },
+    /// A component's own warning ([`crate::ComponentConfig::warnings`]): a setting that does
+    /// nothing as written.
+    #[error("{message}")]
+    Component {
+        /// What the component says.
+        message: String,
+    },
     /// `${...}` that is not a variable reference (such as `${1}`), kept as written.
     #[error("`{reference}` is not an environment variable reference and is kept as written; write `$${{` for a literal `${{`")]
     NotExpanded {

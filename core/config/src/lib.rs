@@ -150,6 +150,13 @@ pub trait ComponentConfig:
         Vec::new()
     }
 
+    /// What is valid but probably not meant: settings that do nothing as written. Reported as
+    /// warnings, once, when the config is loaded or validated (not by each core that builds the
+    /// component). Paths are relative to the component, as in [`ComponentConfig::validate`].
+    fn warnings(&self) -> Vec<FieldError> {
+        Vec::new()
+    }
+
     /// The local addresses this component binds, each with the path of the key that sets it, so
     /// that a config binding one port twice is refused before anything starts.
     fn listen_addresses(&self) -> Vec<(String, SocketAddr)> {

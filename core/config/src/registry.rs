@@ -24,6 +24,8 @@ pub trait AnyComponentConfig: fmt::Debug + Send + Sync + 'static {
     fn as_any(&self) -> &dyn Any;
     /// [`ComponentConfig::validate`].
     fn validate(&self) -> Vec<FieldError>;
+    /// [`ComponentConfig::warnings`].
+    fn warnings(&self) -> Vec<FieldError>;
     /// [`ComponentConfig::listen_addresses`].
     fn listen_addresses(&self) -> Vec<(String, SocketAddr)>;
     /// [`ComponentConfig::datagram_listen_addresses`].
@@ -37,6 +39,10 @@ impl<T: ComponentConfig> AnyComponentConfig for T {
 
     fn validate(&self) -> Vec<FieldError> {
         ComponentConfig::validate(self)
+    }
+
+    fn warnings(&self) -> Vec<FieldError> {
+        ComponentConfig::warnings(self)
     }
 
     fn listen_addresses(&self) -> Vec<(String, SocketAddr)> {

@@ -119,7 +119,8 @@ impl Checks<'_> {
         (format!("{}.{key}{separator}{relative}", kind.section()), location)
     }
 
-    /// Each component's own checks, for every configured component as the Collector does.
+    /// Each component's own checks and warnings, for every configured component as the
+    /// Collector does.
     fn components(&mut self) {
         for kind in ComponentKind::ALL {
             for (id, config) in self.config.components(kind).iter() {
@@ -127,6 +128,11 @@ impl Checks<'_> {
                     let (path, location) = self.component_key(kind, id, &field_error.path);
                     let kind = ConfigErrorKind::Component { message: field_error.message };
                     self.errors.push(ConfigError::new(path, Some(location), kind));
+                }
+                for note in config.warnings() {
+                    let (path, location) = self.component_key(kind, id, &note.path);
+                    let kind = WarningKind::Component { message: note.message };
+                    self.warnings.push(Warning { path, location: Some(location), kind });
                 }
             }
         }

@@ -558,6 +558,45 @@ service:
       exporters: [blackhole/acme]
 ";
 
+    /// A `cors` section that does nothing as written is a warning of the config, found once when
+    /// it is loaded (not logged by every core that binds the listener), with its place.
+    #[test]
+    fn cors_with_headers_but_no_origins_is_a_config_warning_for_every_http_receiver() {
+        let registry = builtin_registry().unwrap();
+        let text = "\
+receivers:
+  otlp:
+    protocols:
+      http:
+        cors: {allowed_headers: [x-tenant]}
+  zipkin:
+    cors: {allowed_headers: [x-tenant]}
+  jaeger:
+    protocols:
+      thrift_http:
+        endpoint: localhost:14269
+        cors: {allowed_headers: [x-tenant], allowed_origins: []}
+      grpc:
+exporters:
+  blackhole:
+service:
+  pipelines:
+    traces: {receivers: [otlp, zipkin, jaeger], exporters: [blackhole]}
+";
+        let (_, warnings) = spanpipe_config::load_str(text, &registry).unwrap_or_else(|errors| panic!("{errors}"));
+        let seen: Vec<(String, Option<usize>)> =
+            warnings.iter().map(|w| (w.path.clone(), w.location.map(|location| location.line))).collect();
+        assert_eq!(
+            seen,
+            [
+                ("receivers.otlp.protocols.http.cors".to_owned(), Some(5)),
+                ("receivers.zipkin.cors".to_owned(), Some(7)),
+                ("receivers.jaeger.protocols.thrift_http.cors".to_owned(), Some(12)),
+            ]
+        );
+        assert!(warnings[0].to_string().contains("no allowed_origins, so CORS stays off"), "{}", warnings[0]);
+    }
+
     #[test]
     fn the_embedded_default_config_listens_for_every_protocol_on_its_standard_port() {
         let registry = builtin_registry().unwrap();

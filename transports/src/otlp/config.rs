@@ -595,6 +595,10 @@ impl OtlpReceiverConfig {
 }
 
 impl ComponentConfig for OtlpReceiverConfig {
+    fn warnings(&self) -> Vec<FieldError> {
+        self.protocols.http.as_ref().map(|http| crate::confighttp::warnings("protocols.http", http)).unwrap_or_default()
+    }
+
     fn validate(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
         if self.protocols.grpc.is_none() && self.protocols.http.is_none() {

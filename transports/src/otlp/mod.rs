@@ -393,12 +393,6 @@ impl<S: SpanSink + 'static> Listener<S> {
             cors: http.cors.as_ref().and_then(CorsConfig::policy),
             response_headers: crate::config_headers::header_map(&http.response_headers),
         };
-        if http.cors.as_ref().is_some_and(CorsConfig::has_headers_without_origins) {
-            tracing::warn!(
-                endpoint = %address,
-                "the cors section lists allowed_headers but no allowed_origins, so CORS stays off"
-            );
-        }
         Ok(Self {
             protocol,
             socket,
