@@ -179,6 +179,25 @@ fn grpc_is_answered_resource_exhausted_when_the_pipeline_is_full() {
 }
 
 #[test]
+fn grpc_over_tls_negotiates_h2_and_a_plaintext_client_is_refused() {
+    let pki = spanpipe_testkit::tls::Pki::new(&["localhost", "127.0.0.1"]);
+    let mut tls = config();
+    tls.protocols.grpc.as_mut().unwrap().0.tls = Some(common::tls::server_tls(&pki.server));
+    let server = start_with(tls, SinkMode::Accept);
+    let address = server.address(Protocol::JaegerGrpc);
+    let client = common::tls::client(&pki.ca.ca_file(), None, &[b"h2"]);
+    let reply = common::tls::tls_request(address, client, true, Some(POST_SPANS), 40).unwrap();
+    assert_eq!(reply.alpn.as_deref(), Some(&b"h2"[..]));
+    assert_eq!((reply.status, reply.grpc_status.as_deref()), (http::StatusCode::OK, Some("0")));
+    // gRPC without TLS (HTTP/2 prior knowledge) on the TLS port.
+    let answer = raw_exchange(address, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", WAIT);
+    assert!(answer.starts_with(b"HTTP/1.0 400"), "{}", String::from_utf8_lossy(&answer));
+    assert_eq!(server.spans_received(), 40);
+    let stats = server.finish_one(Protocol::JaegerGrpc);
+    assert_eq!((stats.spans_accepted, stats.tls_handshake_failures), (40, 1));
+}
+
+#[test]
 fn thrift_http_answers_bad_requests_as_jaegers_collector_and_keeps_serving() {
     let mut small = config();
     small.protocols.thrift_http.as_mut().unwrap().0.max_request_body_size = 4096;

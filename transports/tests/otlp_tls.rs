@@ -7,32 +7,17 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::tls::{client, server_tls, tls_request};
 use common::*;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use spanpipe_codecs::CodecRegistry;
 use spanpipe_config::{ComponentConfig, GoDuration};
-use spanpipe_testkit::tls::{Issued, Pki, TestCa};
+use spanpipe_testkit::tls::{Pki, TestCa};
 use spanpipe_transports::otlp::{OtlpReceiver, OtlpReceiverConfig, ReceiverError};
 use spanpipe_transports::tls::{TlsProblem, TlsServerConfig};
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::pem::PemObject as _;
-
-const PROTOBUF: (&str, &str) = ("content-type", "application/x-protobuf");
-
-fn server_tls(server: &Issued) -> TlsServerConfig {
-    TlsServerConfig {
-        cert_file: server.cert_file.display().to_string(),
-        key_file: server.key_file.display().to_string(),
-        ..TlsServerConfig::default()
-    }
-}
 
 /// Both protocols with TLS (and short timeouts, from `test_config`).
 fn tls_receiver(tls: &TlsServerConfig) -> OtlpReceiverConfig {
@@ -46,104 +31,6 @@ fn tls_receiver(tls: &TlsServerConfig) -> OtlpReceiverConfig {
     config
 }
 
-/// A client trusting `ca`, presenting `certificate` if given, offering `alpn`.
-fn client(ca: &Path, certificate: Option<&Issued>, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(ca).unwrap();
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    let mut config = match certificate {
-        Some(issued) => {
-            let chain = rustls::pki_types::CertificateDer::pem_file_iter(&issued.cert_file)
-                .unwrap()
-                .collect::<Result<Vec<_>, _>>()
-                .unwrap();
-            let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&issued.key_file).unwrap();
-            builder.with_client_auth_cert(chain, key).unwrap()
-        }
-        None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
-    Arc::new(config)
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
-
-type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
-
-async fn handshake(address: SocketAddr, config: Arc<rustls::ClientConfig>) -> std::io::Result<TlsStream> {
-    let tcp = tokio::net::TcpStream::connect(address).await?;
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    tokio_rustls::TlsConnector::from(config).connect(name, tcp).await
-}
-
-/// What one request over TLS came to.
-#[derive(Debug)]
-struct TlsReply {
-    alpn: Option<Vec<u8>>,
-    status: http::StatusCode,
-    grpc_status: Option<String>,
-}
-
-/// One OTLP/gRPC export (HTTP/2) or OTLP/HTTP POST (HTTP/1.1 or HTTP/2, as `http2` says) over
-/// a new TLS connection. Errors are the handshake's or the exchange's, as text.
-fn tls_request(
-    address: SocketAddr,
-    config: Arc<rustls::ClientConfig>,
-    http2: bool,
-    grpc: bool,
-    spans: usize,
-) -> Result<TlsReply, String> {
-    runtime().block_on(async move {
-        let stream = handshake(address, config).await.map_err(|error| format!("handshake: {error}"))?;
-        let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-        let (path, body, headers) = if grpc {
-            (
-                EXPORT_PATH,
-                grpc_frame(false, &request(spans)),
-                vec![("content-type", "application/grpc"), ("te", "trailers")],
-            )
-        } else {
-            ("/v1/traces", request(spans), vec![PROTOBUF])
-        };
-        let mut builder =
-            http::Request::builder().method("POST").uri(format!("https://localhost:{}{path}", address.port()));
-        for (name, value) in headers {
-            builder = builder.header(name, value);
-        }
-        let request = builder.body(Full::new(body)).unwrap();
-        let response = if http2 {
-            let (mut sender, connection) =
-                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            tokio::spawn(connection);
-            sender.send_request(request).await.map_err(|error| format!("request: {error}"))?
-        } else {
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-            tokio::spawn(connection);
-            sender.send_request(request).await.map_err(|error| format!("request: {error}"))?
-        };
-        let status = response.status();
-        let collected = response.into_body().collect().await.map_err(|error| format!("body: {error}"))?;
-        let grpc_status = collected
-            .trailers()
-            .and_then(|trailers| trailers.get("grpc-status"))
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
-        Ok(TlsReply { alpn, status, grpc_status })
-    })
-}
-
 #[test]
 fn grpc_negotiates_h2_and_http_serves_http1_and_http2_over_tls() {
     let pki = Pki::new(&["localhost", "127.0.0.1"]);
@@ -151,16 +38,16 @@ fn grpc_negotiates_h2_and_http_serves_http1_and_http2_over_tls() {
     let ca = pki.ca.ca_file();
 
     // Large enough to arrive in many TLS records over several reads.
-    let grpc = tls_request(server.grpc, client(&ca, None, &[b"h2"]), true, true, 1500).unwrap();
+    let grpc = tls_request(server.grpc, client(&ca, None, &[b"h2"]), true, Some(EXPORT_PATH), 1500).unwrap();
     assert_eq!(grpc.alpn.as_deref(), Some(&b"h2"[..]));
     assert_eq!((grpc.status, grpc.grpc_status.as_deref()), (http::StatusCode::OK, Some("0")));
 
-    let http1 = tls_request(server.http, client(&ca, None, &[b"http/1.1"]), false, false, 7).unwrap();
+    let http1 = tls_request(server.http, client(&ca, None, &[b"http/1.1"]), false, None, 7).unwrap();
     assert_eq!(http1.alpn.as_deref(), Some(&b"http/1.1"[..]));
     assert_eq!(http1.status, 200);
 
     let offered_both = client(&ca, None, &[b"h2", b"http/1.1"]);
-    let http2 = tls_request(server.http, offered_both, true, false, 11).unwrap();
+    let http2 = tls_request(server.http, offered_both, true, None, 11).unwrap();
     assert_eq!(http2.alpn.as_deref(), Some(&b"h2"[..]), "the server prefers HTTP/2");
     assert_eq!(http2.status, 200);
 
@@ -187,7 +74,7 @@ fn plain_http_on_a_tls_port_is_answered_400_counted_and_does_not_disturb_tls_cli
     let answer = raw_exchange(server.http, b"\x16\x03\x01\x00\x05hello", wait);
     assert!(answer.is_empty() || answer[0] == 0x15, "only a TLS alert may come back: {answer:?}");
 
-    let reply = tls_request(server.http, client(&pki.ca.ca_file(), None, &[b"http/1.1"]), false, false, 3).unwrap();
+    let reply = tls_request(server.http, client(&pki.ca.ca_file(), None, &[b"http/1.1"]), false, None, 3).unwrap();
     assert_eq!(reply.status, 200);
     let (grpc_stats, http_stats) = server.finish();
     assert_eq!((grpc_stats.tls_handshake_failures, http_stats.tls_handshake_failures), (1, 2));
@@ -207,11 +94,11 @@ fn mutual_tls_refuses_clients_without_a_certificate_from_the_clients_ca() {
 
     // With TLS 1.3 the client may finish its side before the server refuses its certificate; the
     // refusal then ends the first exchange.
-    let without = tls_request(server.grpc, client(&ca, None, &[b"h2"]), true, true, 2);
+    let without = tls_request(server.grpc, client(&ca, None, &[b"h2"]), true, Some(EXPORT_PATH), 2);
     assert!(without.is_err(), "a client without a certificate was served: {without:?}");
-    let with_foreign = tls_request(server.grpc, client(&ca, Some(&foreign), &[b"h2"]), true, true, 2);
+    let with_foreign = tls_request(server.grpc, client(&ca, Some(&foreign), &[b"h2"]), true, Some(EXPORT_PATH), 2);
     assert!(with_foreign.is_err(), "a client with another CA's certificate was served: {with_foreign:?}");
-    let with_good = tls_request(server.grpc, client(&ca, Some(&good), &[b"h2"]), true, true, 4).unwrap();
+    let with_good = tls_request(server.grpc, client(&ca, Some(&good), &[b"h2"]), true, Some(EXPORT_PATH), 4).unwrap();
     assert_eq!(with_good.grpc_status.as_deref(), Some("0"));
 
     assert_eq!(server.spans_received(), 4, "only the authenticated client's spans arrived");
@@ -231,7 +118,8 @@ fn a_client_that_never_finishes_its_handshake_is_dropped_at_the_header_timeout_w
         (answer, started.elapsed())
     });
     std::thread::sleep(Duration::from_millis(200));
-    let reply = tls_request(server.grpc, client(&pki.ca.ca_file(), None, &[b"h2"]), true, true, 6).unwrap();
+    let reply =
+        tls_request(server.grpc, client(&pki.ca.ca_file(), None, &[b"h2"]), true, Some(EXPORT_PATH), 6).unwrap();
     assert_eq!(reply.grpc_status.as_deref(), Some("0"), "another client is served meanwhile");
     let (answer, closed_after) = stalled.join().unwrap();
     assert!(answer.is_empty(), "nothing is sent to a handshake that never completed: {answer:?}");
@@ -250,7 +138,7 @@ fn certificates_are_reloaded_after_reload_interval() {
     let mut tls = server_tls(&pki.server);
     tls.reload_interval = Some(GoDuration::from_millis(100));
     let server = TestServer::start_with(tls_receiver(&tls), SinkMode::Accept);
-    let first = tls_request(server.http, client(&pki.ca.ca_file(), None, &[b"http/1.1"]), false, false, 1);
+    let first = tls_request(server.http, client(&pki.ca.ca_file(), None, &[b"http/1.1"]), false, None, 1);
     assert_eq!(first.unwrap().status, 200);
 
     // A new CA's certificate replaces the files: after the interval, only its clients succeed.
@@ -261,14 +149,14 @@ fn certificates_are_reloaded_after_reload_interval() {
     std::thread::sleep(Duration::from_millis(250));
     let deadline = Instant::now() + Duration::from_secs(5);
     let reloaded = loop {
-        let attempt = tls_request(server.http, client(&renewed_ca.ca_file(), None, &[b"http/1.1"]), false, false, 1);
+        let attempt = tls_request(server.http, client(&renewed_ca.ca_file(), None, &[b"http/1.1"]), false, None, 1);
         if attempt.is_ok() || Instant::now() > deadline {
             break attempt;
         }
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(reloaded.expect("the renewed certificate is served").status, 200);
-    let old = tls_request(server.http, client(&pki.ca.ca_file(), None, &[b"http/1.1"]), false, false, 1);
+    let old = tls_request(server.http, client(&pki.ca.ca_file(), None, &[b"http/1.1"]), false, None, 1);
     assert!(old.is_err(), "the old certificate is no longer served");
     drop(server);
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
+pub mod tls;
+
 use std::future::Future as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
