@@ -53,6 +53,16 @@ fn walk_value(value: AnyValueView<'_>) -> usize {
     }
 }
 
+/// What every decoder that writes the batch with the span writer must give: bytes that pass the
+/// validating scan again with the same index, and views that read every field.
+fn check_written(batch: &SpanBatch) {
+    read_everything(batch);
+    if !batch.is_empty() {
+        let rescanned = SpanBatch::decode(batch.bytes().clone()).expect("the writer's output passes the scan");
+        assert_eq!(rescanned.index(), batch.index());
+    }
+}
+
 /// Touches every lazily read field of every span.
 fn read_everything(batch: &SpanBatch) -> usize {
     let mut touched = 0;
@@ -149,11 +159,7 @@ pub fn otlp_proto(data: &[u8]) {
 pub fn otlp_json(data: &[u8]) {
     let mut scratch = data.to_vec();
     let Ok(batch) = otlp_json::decode(&mut scratch) else { return };
-    read_everything(&batch);
-    if !batch.is_empty() {
-        let rescanned = SpanBatch::decode(batch.bytes().clone()).expect("the writer's output passes the scan");
-        assert_eq!(rescanned.index(), batch.index());
-    }
+    check_written(&batch);
     let mut json = Vec::new();
     otlp_json::encode(&batch, &mut json);
     let mut scratch = json.clone();
