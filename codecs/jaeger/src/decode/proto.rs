@@ -398,6 +398,13 @@ fn read_span<'a>(data: &'a [u8], range: Range<usize>, records: &mut Records<'a>)
     // Whether a field that has no place in the record was there (`process_id`, `warnings`, an
     // unknown field), or a tag: a span with one is not blank.
     let mut other_fields = false;
+    // The span's tags must lie side by side in `records.tags`, where logs and a process put
+    // theirs too. Encoders write each repeated field's entries together, so the tags are read on
+    // this walk; only when another field's tags came between two of them (protobuf allows it) are
+    // they read again, together, on a second walk.
+    let mut tags: Option<Range<usize>> = None;
+    let mut tags_apart = false;
+    let mut seen = SpecialTagsSeen::default();
     while let Some(field) = next_field(&mut reader)? {
         match field.number {
             1 => trace_id = id_field(data, &field, "Span.trace_id")?,
@@ -407,8 +414,18 @@ fn read_span<'a>(data: &'a [u8], range: Range<usize>, records: &mut Records<'a>)
             5 => span.flags = varint_field(&field, "Span.flags")? as u32 as i32,
             6 => start = Some(timestamp(data, &field, "Span.start_time")?),
             7 => duration_ns = duration(data, &field, "Span.duration")?,
-            // Read below, in a walk of their own.
-            8 => other_fields = true,
+            8 => {
+                other_fields = true;
+                let mut tag = read_key_value(data, &field, "Span.tags")?;
+                let end = records.tags.len();
+                let run = tags.get_or_insert(end..end);
+                tags_apart |= run.end != end;
+                if !tags_apart {
+                    seen.see(&mut tag);
+                    records.tags.push(tag);
+                    run.end += 1;
+                }
+            }
             9 => {
                 let log = read_log(data, &field, records)?;
                 records.logs.push(log);
@@ -421,20 +438,20 @@ fn read_span<'a>(data: &'a [u8], range: Range<usize>, records: &mut Records<'a>)
             _ => other_fields = true,
         }
     }
-    // The span's tags must lie side by side in `records.tags`, but logs and a process put their
-    // own there too, and protobuf lets the repeated fields interleave: so the tags are read in a
-    // second walk over the span, which looks at them alone.
-    let first_tag = records.tags.len();
-    let mut seen = SpecialTagsSeen::default();
-    let mut reader = Reader::new(data, range);
-    while let Some(field) = next_field(&mut reader)? {
-        if field.number == 8 {
-            let mut tag = read_key_value(data, &field, "Span.tags")?;
-            seen.see(&mut tag);
-            records.tags.push(tag);
+    if tags_apart {
+        let first_tag = records.tags.len();
+        seen = SpecialTagsSeen::default();
+        let mut reader = Reader::new(data, range);
+        while let Some(field) = next_field(&mut reader)? {
+            if field.number == 8 {
+                let mut tag = read_key_value(data, &field, "Span.tags")?;
+                seen.see(&mut tag);
+                records.tags.push(tag);
+            }
         }
+        tags = Some(first_tag..records.tags.len());
     }
-    span.tags = first_tag..records.tags.len();
+    span.tags = tags.unwrap_or_default();
     span.references = first_reference..records.references.len();
     span.logs = first_log..records.logs.len();
     span.special = seen.finish();
