@@ -6,7 +6,7 @@
 //! the batch's, and the spans of every later resource carry theirs, so one request holds the whole
 //! batch (Jaeger's collector and spanpipe's decoder both read a span's own process first).
 
-use spanpipe_core::wire::{put_len_field, put_tag, put_varint};
+use spanpipe_core::wire::{put_len_field, put_len_header, put_tag, put_varint, varint_len};
 use spanpipe_core::{ResourceView, SpanBatch, SpanView, WireType};
 
 use super::{log_fields, process, references, span_tags, TagOut};
@@ -104,17 +104,17 @@ fn key_value(out: &mut Vec<u8>, field: u32, key: &str, value: &TagOut<'_>, buf: 
 /// A `Timestamp` or `Duration` of `nanos` ns as field `field` (seconds and nanos of one sign).
 fn seconds_and_nanos(out: &mut Vec<u8>, field: u32, nanos: i128) {
     let (seconds, rest) = ((nanos / 1_000_000_000) as i64, (nanos % 1_000_000_000) as i32);
-    let mut message = Vec::with_capacity(24);
-    if seconds != 0 {
-        put_tag(&mut message, 1, WireType::Varint);
-        put_varint(&mut message, seconds as u64);
+    // An int32 is sign-extended to 64 bits on the wire.
+    let (seconds, rest) = (seconds as u64, i64::from(rest) as u64);
+    // Each present part is a one-byte tag and its varint; written straight after the length.
+    let part = |value: u64| if value == 0 { 0 } else { 1 + varint_len(value) };
+    put_len_header(out, field, part(seconds) + part(rest));
+    for (number, value) in [(1, seconds), (2, rest)] {
+        if value != 0 {
+            put_tag(out, number, WireType::Varint);
+            put_varint(out, value);
+        }
     }
-    if rest != 0 {
-        put_tag(&mut message, 2, WireType::Varint);
-        // An int32 is sign-extended to 64 bits on the wire.
-        put_varint(&mut message, i64::from(rest) as u64);
-    }
-    put_len_field(out, field, &message);
 }
 
 fn write_span<'a>(scratch: &mut Scratch<'a>, span: &SpanView<'a>, own_process: Option<&[u8]>) {
