@@ -28,8 +28,7 @@ use crate::confighttp;
 use crate::otlp::config::{parse_endpoint, prefixed, GrpcServerConfig};
 use crate::otlp::otlp_http::{AnswerStyle, MediaTable, Route, RouteCodecs};
 use crate::otlp::{
-    BoundReceiver, GrpcRoute, HttpServerConfig, Listener, ListenerKeys, Protocol, ReceiverError, SpanSink,
-    JAEGER_POST_SPANS,
+    BoundReceiver, HttpServerConfig, Listener, ListenerKeys, Protocol, ReceiverError, SpanSink, JAEGER_POST_SPANS,
 };
 use crate::udp::{DatagramListener, DatagramSettings, DEFAULT_SOCKET_BUFFER_SIZE};
 
@@ -446,8 +445,15 @@ impl JaegerReceiver {
         ReceiverError::unless_valid(config)?;
         let mut listeners = Vec::new();
         if let Some(grpc) = &config.protocols.grpc {
-            let route = GrpcRoute::new(&JAEGER_POST_SPANS, Arc::clone(&codecs.grpc));
-            listeners.push(Listener::grpc(Protocol::JaegerGrpc, GRPC_KEYS, &grpc.0, route, Rc::clone(&sink))?);
+            let codec = Arc::clone(&codecs.grpc);
+            listeners.push(Listener::grpc(
+                Protocol::JaegerGrpc,
+                GRPC_KEYS,
+                &grpc.0,
+                &JAEGER_POST_SPANS,
+                codec,
+                Rc::clone(&sink),
+            )?);
         }
         if let Some(http) = &config.protocols.thrift_http {
             let thrift = &codecs.thrift_http;

@@ -66,7 +66,7 @@ pub use config::{
     GrpcKeepaliveConfig, GrpcKeepaliveServerParameters, GrpcServerConfig, HttpKeepaliveConfig, HttpServerConfig,
     NotImplemented, OtlpReceiverConfig, Protocols,
 };
-pub(crate) use otlp_grpc::JAEGER_POST_SPANS;
+pub(crate) use otlp_grpc::{GrpcMethod, JAEGER_POST_SPANS};
 pub use proto::GrpcCode;
 pub use sink::{Accepted, Refusal, RoomWait, SpanSink};
 pub use stats::{Protocol, ReceiverEvent, ReceiverStats, ReceiverStatsSnapshot, TimeoutKind};
@@ -316,16 +316,17 @@ impl<S: SpanSink + 'static> Listener<S> {
     fn otlp_grpc(grpc: &GrpcServerConfig, sink: Rc<S>, codecs: &CodecRegistry) -> Result<Self, ReceiverError> {
         let codec = Arc::clone(codecs.by_name(OtlpProto::NAME).map_err(ReceiverError::MissingCodec)?);
         let keys = ListenerKeys { endpoint: "protocols.grpc.endpoint", tls: "protocols.grpc.tls" };
-        Self::grpc(Protocol::Grpc, keys, grpc, GrpcRoute::new(&otlp_grpc::OTLP_EXPORT, codec), sink)
+        Self::grpc(Protocol::Grpc, keys, grpc, &otlp_grpc::OTLP_EXPORT, codec, sink)
     }
 
-    /// Binds a gRPC listener serving `route`'s one method, its messages decoded by its codec:
+    /// Binds a gRPC listener serving the one `method`, its request messages decoded by `codec`:
     /// HTTP/2 only, with gRPC's keep-alive pings.
     pub(crate) fn grpc(
         protocol: Protocol,
         keys: ListenerKeys,
         grpc: &GrpcServerConfig,
-        route: GrpcRoute,
+        method: &'static GrpcMethod,
+        codec: Arc<dyn Codec>,
         sink: Rc<S>,
     ) -> Result<Self, ReceiverError> {
         // Certificates first: a config that cannot serve TLS binds nothing.
@@ -335,11 +336,7 @@ impl<S: SpanSink + 'static> Listener<S> {
         tune_http2(&mut builder, grpc.concurrent_streams());
         builder.http2().keep_alive_interval(grpc.keepalive_time()).keep_alive_timeout(grpc.keepalive_timeout());
         let read_timeout = non_zero(grpc.read_timeout.0);
-        let settings = otlp_grpc::GrpcSettings {
-            max_message_size: grpc.max_message_size(),
-            codec: route.codec,
-            method: route.method,
-        };
+        let settings = otlp_grpc::GrpcSettings { max_message_size: grpc.max_message_size(), codec, method };
         Ok(Self {
             protocol,
             socket,
@@ -414,18 +411,6 @@ impl<S: SpanSink + 'static> Listener<S> {
             tls,
             handshake_timeout: non_zero(http.read_header_timeout.0).or(read_timeout),
         })
-    }
-}
-
-/// What a gRPC listener serves: one method, and the codec of its request message.
-pub(crate) struct GrpcRoute {
-    method: &'static otlp_grpc::GrpcMethod,
-    codec: Arc<dyn Codec>,
-}
-
-impl GrpcRoute {
-    pub(crate) fn new(method: &'static otlp_grpc::GrpcMethod, codec: Arc<dyn Codec>) -> Self {
-        Self { method, codec }
     }
 }
 
