@@ -56,7 +56,10 @@ pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> 
 /// but not bound — for instance while a killed collector is down before its restart on the same
 /// port — and the restart would then fail. Candidates are drawn pseudo-randomly (from the time,
 /// the process id and a counter) so that tests running in parallel do not probe the same ports,
-/// and each is checked free by binding it.
+/// and each is checked free by binding it. That check (std's bind, with `SO_REUSEADDR`) admits
+/// exactly the ports a collector can bind: its listeners set `SO_REUSEADDR` as well as
+/// `SO_REUSEPORT`, so connections an earlier test's server left in `TIME_WAIT` on a port bar
+/// neither (with `SO_REUSEPORT` alone they barred the collector and not the check).
 ///
 /// A port that is free when drawn can still be taken by another test before this one's collector
 /// binds it. Each port handed out is therefore also reserved: an exclusive `flock` on a file

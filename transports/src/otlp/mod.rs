@@ -472,11 +472,35 @@ pub(crate) fn load_tls(
     tls.map(|tls| tls.load(alpn).map_err(|error| ReceiverError::Tls(Box::new(error.within(key))))).transpose()
 }
 
+/// How many finished handshakes a listener's kernel queue holds before the core accepts them (the
+/// kernel caps it at `net.core.somaxconn`).
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// Binds a TCP listener on `endpoint` (set by the config key `key`) for the current core.
+///
+/// `SO_REUSEPORT` lets every core bind the same port, the kernel spreading connections over them.
+/// `SO_REUSEADDR` lets the port be bound while connections some earlier server on it closed are
+/// still in `TIME_WAIT` (a minute on Linux): without it, a collector taking over a port from
+/// another server, or from a process that bound it without `SO_REUSEPORT`, fails with "address
+/// already in use" until they expire. It does not let two servers listen on one port: Linux
+/// refuses that unless both set `SO_REUSEPORT`. (glommio's own `TcpListener::bind` sets only
+/// `SO_REUSEPORT`, hence the socket is made here.)
 pub(crate) fn bind_socket(key: &'static str, endpoint: &str) -> Result<(TcpListener, SocketAddr), ReceiverError> {
+    use std::os::fd::{FromRawFd as _, IntoRawFd as _};
     let wanted = config::parse_endpoint(endpoint)
         .map_err(|message| ReceiverError::InvalidConfig(vec![FieldError::new(key, message)]))?;
     let bind_error = |source: std::io::Error| ReceiverError::Bind { key, address: wanted, source };
-    let socket = TcpListener::bind(wanted).map_err(|error| bind_error(error.into()))?;
+    let socket =
+        socket2::Socket::new(socket2::Domain::for_address(wanted), socket2::Type::STREAM, Some(socket2::Protocol::TCP))
+            .map_err(bind_error)?;
+    socket.set_reuse_address(true).map_err(bind_error)?;
+    socket.set_reuse_port(true).map_err(bind_error)?;
+    socket.bind(&wanted.into()).map_err(bind_error)?;
+    socket.listen(LISTEN_BACKLOG).map_err(bind_error)?;
+    // SAFETY: `into_raw_fd` hands over sole ownership of an open, bound and listening TCP socket,
+    // which the glommio listener then owns and closes. (glommio takes a socket2 `Socket`, but of
+    // another socket2 version than this crate's.)
+    let socket = unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) };
     let address = socket.local_addr().map_err(|error| bind_error(error.into()))?;
     Ok((socket, address))
 }
