@@ -101,20 +101,6 @@ pub(crate) fn with_endpoint_default(mut schema: Schema, default_endpoint: &str) 
     schema
 }
 
-/// The warnings of an HTTP section, their paths under `prefix` (empty for a section at the
-/// component's top level): a `cors` section that lists `allowed_headers` but no
-/// `allowed_origins` does nothing, which the Collector also logs as a warning.
-pub(crate) fn warnings(prefix: &str, http: &HttpServerConfig) -> Vec<spanpipe_config::FieldError> {
-    if !http.cors.as_ref().is_some_and(crate::cors::CorsConfig::has_headers_without_origins) {
-        return Vec::new();
-    }
-    let path = if prefix.is_empty() { "cors".to_owned() } else { format!("{prefix}.cors") };
-    vec![spanpipe_config::FieldError::new(
-        path,
-        "lists allowed_headers but no allowed_origins, so CORS stays off; add the origins of the pages that send",
-    )]
-}
-
 /// Validation errors of an HTTP section, their paths under `prefix` (`protocols.thrift_http`).
 pub(crate) fn validate(prefix: &str, http: &HttpServerConfig) -> Vec<spanpipe_config::FieldError> {
     let mut own = Vec::new();

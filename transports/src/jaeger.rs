@@ -345,7 +345,7 @@ impl ComponentConfig for JaegerReceiverConfig {
         self.protocols
             .thrift_http
             .as_ref()
-            .map(|http| confighttp::warnings("protocols.thrift_http", &http.0))
+            .map(|http| prefixed("protocols.thrift_http", http.0.warnings()).collect())
             .unwrap_or_default()
     }
 

@@ -115,7 +115,7 @@ impl ComponentConfig for ZipkinReceiverConfig {
     }
 
     fn warnings(&self) -> Vec<FieldError> {
-        confighttp::warnings("", &self.http)
+        self.http.warnings()
     }
 
     fn listen_addresses(&self) -> Vec<(String, SocketAddr)> {

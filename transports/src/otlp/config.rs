@@ -508,6 +508,19 @@ impl HttpServerConfig {
         Some(configured.0).filter(|d| !d.is_zero())
     }
 
+    /// What is valid but does nothing as written, paths relative to the section (as
+    /// [`Self::validate_into`]'s): a `cors` section that lists `allowed_headers` but no
+    /// `allowed_origins`, which the Collector also logs as a warning.
+    pub(crate) fn warnings(&self) -> Vec<FieldError> {
+        if !self.cors.as_ref().is_some_and(CorsConfig::has_headers_without_origins) {
+            return Vec::new();
+        }
+        vec![FieldError::new(
+            "cors",
+            "lists allowed_headers but no allowed_origins, so CORS stays off; add the origins of the pages that send",
+        )]
+    }
+
     pub(crate) fn validate_into(&self, errors: &mut Vec<FieldError>) {
         if let Err(message) = parse_endpoint(&self.endpoint) {
             errors.push(FieldError::new("endpoint", message));
@@ -596,7 +609,11 @@ impl OtlpReceiverConfig {
 
 impl ComponentConfig for OtlpReceiverConfig {
     fn warnings(&self) -> Vec<FieldError> {
-        self.protocols.http.as_ref().map(|http| crate::confighttp::warnings("protocols.http", http)).unwrap_or_default()
+        self.protocols
+            .http
+            .as_ref()
+            .map(|http| prefixed("protocols.http", http.warnings()).collect())
+            .unwrap_or_default()
     }
 
     fn validate(&self) -> Vec<FieldError> {
