@@ -39,9 +39,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use socket2::{Domain, Socket, Type};
+use socket2::{Socket, Type};
 use spanpipe_codecs::Codec;
-use spanpipe_config::FieldError;
 
 use crate::otlp::shutdown::ShutdownSignal;
 use crate::otlp::{Intake, Protocol, ReceiverError, ReceiverEvent, ReceiverStats, SpanSink};
@@ -96,12 +95,8 @@ impl<S: SpanSink + 'static> DatagramListener<S> {
         codec: Arc<dyn Codec>,
         sink: Rc<S>,
     ) -> Result<Self, ReceiverError> {
-        let wanted = crate::otlp::config::parse_endpoint(endpoint)
-            .map_err(|message| ReceiverError::InvalidConfig(vec![FieldError::new(key, message)]))?;
+        let (socket, wanted) = crate::otlp::reuse_port_socket(key, endpoint, Type::DGRAM)?;
         let bind_error = |source: io::Error| ReceiverError::Bind { key, address: wanted, source };
-        let socket =
-            Socket::new(Domain::for_address(wanted), Type::DGRAM, Some(socket2::Protocol::UDP)).map_err(bind_error)?;
-        socket.set_reuse_port(true).map_err(bind_error)?;
         socket.set_nonblocking(true).map_err(bind_error)?;
         set_receive_buffer(&socket, settings.socket_buffer_size, protocol).map_err(bind_error)?;
         enable_drop_counter(&socket).map_err(bind_error)?;

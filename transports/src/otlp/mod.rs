@@ -476,9 +476,25 @@ pub(crate) fn load_tls(
 /// kernel caps it at `net.core.somaxconn`).
 const LISTEN_BACKLOG: i32 = 1024;
 
-/// Binds a TCP listener on `endpoint` (set by the config key `key`) for the current core.
+/// A socket of `kind` (TCP or UDP) for `endpoint`, set by the config key `key`, not yet bound,
+/// and the address it is to bind. It has `SO_REUSEPORT`, so that every core binds the same port
+/// and the kernel spreads connections or datagrams over them.
+pub(crate) fn reuse_port_socket(
+    key: &'static str,
+    endpoint: &str,
+    kind: socket2::Type,
+) -> Result<(socket2::Socket, SocketAddr), ReceiverError> {
+    let wanted = config::parse_endpoint(endpoint)
+        .map_err(|message| ReceiverError::InvalidConfig(vec![FieldError::new(key, message)]))?;
+    let socket = socket2::Socket::new(socket2::Domain::for_address(wanted), kind, None)
+        .and_then(|socket| socket.set_reuse_port(true).map(|()| socket))
+        .map_err(|source| ReceiverError::Bind { key, address: wanted, source })?;
+    Ok((socket, wanted))
+}
+
+/// Binds a TCP listener on `endpoint` (set by the config key `key`) for the current core: a
+/// [`reuse_port_socket`] that also sets `SO_REUSEADDR`.
 ///
-/// `SO_REUSEPORT` lets every core bind the same port, the kernel spreading connections over them.
 /// `SO_REUSEADDR` lets the port be bound while connections some earlier server on it closed are
 /// still in `TIME_WAIT` (a minute on Linux): without it, a collector taking over a port from
 /// another server, or from a process that bound it without `SO_REUSEPORT`, fails with "address
@@ -487,14 +503,9 @@ const LISTEN_BACKLOG: i32 = 1024;
 /// `SO_REUSEPORT`, hence the socket is made here.)
 pub(crate) fn bind_socket(key: &'static str, endpoint: &str) -> Result<(TcpListener, SocketAddr), ReceiverError> {
     use std::os::fd::{FromRawFd as _, IntoRawFd as _};
-    let wanted = config::parse_endpoint(endpoint)
-        .map_err(|message| ReceiverError::InvalidConfig(vec![FieldError::new(key, message)]))?;
+    let (socket, wanted) = reuse_port_socket(key, endpoint, socket2::Type::STREAM)?;
     let bind_error = |source: std::io::Error| ReceiverError::Bind { key, address: wanted, source };
-    let socket =
-        socket2::Socket::new(socket2::Domain::for_address(wanted), socket2::Type::STREAM, Some(socket2::Protocol::TCP))
-            .map_err(bind_error)?;
     socket.set_reuse_address(true).map_err(bind_error)?;
-    socket.set_reuse_port(true).map_err(bind_error)?;
     socket.bind(&wanted.into()).map_err(bind_error)?;
     socket.listen(LISTEN_BACKLOG).map_err(bind_error)?;
     // SAFETY: `into_raw_fd` hands over sole ownership of an open, bound and listening TCP socket,

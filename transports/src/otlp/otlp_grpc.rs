@@ -108,11 +108,11 @@ async fn export<S: SpanSink>(
     deadline: Option<Instant>,
 ) -> Result<Accepted, Failure> {
     let path = request.uri().path();
-    let method = settings.method;
-    if !method.serves(path) {
+    let served = settings.method;
+    if !served.serves(path) {
         let mut parts = path.trim_start_matches('/').splitn(2, '/');
         let (name, asked) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-        return Err(Failure::NotFound(if name == method.service {
+        return Err(Failure::NotFound(if name == served.service {
             format!("unknown method {asked} for service {name}")
         } else {
             format!("unknown service {name}")
@@ -153,7 +153,7 @@ async fn export<S: SpanSink>(
         body.fill(5 + declared + 1).await.map_err(body_failure)?;
     }
     if body.buffered().len() > 5 + declared {
-        return Err(Failure::Malformed(format!("unary {} request carries more than one message", method.method)));
+        return Err(Failure::Malformed(format!("unary {} request carries more than one message", served.method)));
     }
     let message = body.into_bytes().slice(5..5 + declared);
     let payload = match (flag, encoding) {
