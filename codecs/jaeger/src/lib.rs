@@ -125,7 +125,8 @@
 //!   Collector groups by Go pointer in map order, which gives the same resources for what
 //!   Jaeger's agent sends (every span repeating the batch's process) but no stable order.
 //! - Repeated fields may interleave on the wire (tags, logs, a process): each keeps its own.
-//!   A message field given twice replaces the first instead of being merged into it.
+//!   A singular message field given twice (`batch`, `process`, a time) is the merge of the two,
+//!   as protobuf says.
 //! - `Span.process_id` and `Span.warnings` are read past, as the Collector ignores them.
 //!
 //! Not carried: Jaeger's debug (2) and firehose (8) flags, which OTLP has no field for.

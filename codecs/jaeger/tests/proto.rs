@@ -23,6 +23,7 @@ use spanpipe_core::SpanBatch;
 use spanpipe_jaeger::{
     decode_agent, decode_post_spans, decode_proto_batch, encode_post_spans, DecodeErrorKind, Protocol,
 };
+use spanpipe_testkit::wire::{split_singular_messages, Cardinality, MessageShape};
 
 #[path = "../benches/api_v2/mod.rs"]
 mod api_v2;
@@ -35,8 +36,49 @@ fn service(batch: &spanpipe_core::SpanBatch) -> Vec<Option<String>> {
     batch.resources().map(|r| r.service_name().map(str::to_owned)).collect()
 }
 
+/// model.proto's message fields, for splitting its singular ones (`Timestamp`, `Duration`,
+/// `Process`, and the request's `Batch`) over two occurrences.
+mod shape {
+    use super::{Cardinality::Repeated, Cardinality::Singular, MessageShape};
+
+    static LOG: MessageShape = MessageShape { fields: &[(1, Singular, &MessageShape::SCALARS)] };
+    static SPAN: MessageShape = MessageShape {
+        fields: &[
+            (6, Singular, &MessageShape::SCALARS),
+            (7, Singular, &MessageShape::SCALARS),
+            (9, Repeated, &LOG),
+            (10, Singular, &MessageShape::SCALARS),
+        ],
+    };
+    static BATCH: MessageShape =
+        MessageShape { fields: &[(1, Repeated, &SPAN), (2, Singular, &MessageShape::SCALARS)] };
+    pub(super) static POST_SPANS_REQUEST: MessageShape = MessageShape { fields: &[(1, Singular, &BATCH)] };
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A singular message field given twice is the merge of the two, as protobuf says (prost,
+    /// and so the Collector's Go decoder alike, read it so): a request whose every batch,
+    /// process, start time, duration and log time is split over two occurrences decodes to the
+    /// batch the request as prost wrote it does.
+    #[test]
+    fn singular_message_fields_given_twice_merge(
+        batch in model::batch(),
+        placement in placement(),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 1..32),
+    ) {
+        let request = api_v2::post_spans(&api_v2::without_negative_zero(batch), placement);
+        let bytes = request.encode_to_vec();
+        let mut picks = cuts.iter().cycle();
+        let split = split_singular_messages(&bytes, &shape::POST_SPANS_REQUEST, &mut |n| picks.next().expect("cycles").index(n + 1));
+        // prost reads it as the same request (compared as prost writes it again: tags may be NaN).
+        let read = api_v2::PostSpansRequest::decode(&split[..]).expect("prost reads the split");
+        prop_assert_eq!(read.encode_to_vec(), bytes.clone());
+        let expected = decode_post_spans(&bytes).expect("spanpipe reads prost's request");
+        let merged = decode_post_spans(&split).expect("spanpipe reads the split request");
+        prop_assert_eq!(merged.bytes(), expected.bytes());
+    }
 
     #[test]
     fn protobuf_decodes_to_the_batch_thrift_decodes_to(batch in model::batch(), placement in placement()) {
@@ -194,6 +236,31 @@ fn repeated_fields_may_interleave() {
     let resource_keys: Vec<String> =
         batch.resources().next().expect("one").attributes().map(|kv| kv.key.to_owned()).collect();
     assert_eq!(resource_keys, ["service.name", "k"]);
+}
+
+/// Protobuf's merge rule, by example: a process given twice has the later service name and the
+/// tags of both; a start time given twice has the seconds of one and the nanoseconds of the other.
+#[test]
+fn a_process_and_a_time_given_twice_merge() {
+    let kv = |key: &str| api_v2::KeyValue { key: key.into(), v_str: "v".into(), ..Default::default() };
+    let mut span_bytes = api_v2::Span { start_time: None, ..span("x", 1, None) }.encode_to_vec();
+    len_field(&mut span_bytes, 10, &named_process("first", "1").encode_to_vec());
+    len_field(&mut span_bytes, 6, &api_v2::Timestamp { seconds: 1_700_000_000, nanos: 0 }.encode_to_vec());
+    len_field(&mut span_bytes, 8, &kv("t1").encode_to_vec());
+    let second = api_v2::Process { service_name: "second".into(), tags: vec![kv("j")] };
+    len_field(&mut span_bytes, 10, &second.encode_to_vec());
+    len_field(&mut span_bytes, 6, &api_v2::Timestamp { seconds: 0, nanos: 250 }.encode_to_vec());
+    let request = len_field_bytes(1, &len_field_bytes(1, &span_bytes));
+
+    let batch = decode_post_spans(&request).expect("decodes");
+    assert_eq!(service(&batch), [Some("second".into())]);
+    let resource_keys: Vec<String> =
+        batch.resources().next().expect("one").attributes().map(|kv| kv.key.to_owned()).collect();
+    assert_eq!(resource_keys, ["service.name", "k", "j"]);
+    let span = batch.span(0).expect("one span");
+    assert_eq!(span.attributes().map(|kv| kv.key).collect::<Vec<_>>(), ["t1"]);
+    // A `Timestamp` with `seconds` 0 leaves it unwritten, so the first occurrence's stays.
+    assert_eq!(span.start_time_unix_nano(), 1_700_000_000_000_000_250);
 }
 
 #[test]

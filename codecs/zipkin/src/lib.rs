@@ -76,7 +76,8 @@
 //! - `parentId: ""` is a root span;
 //! - unknown keys are ignored; an unknown `kind` string is unspecified (zipkin-go keeps any string);
 //! - protobuf: an unknown `Kind` number is unspecified (proto3 enums are open), empty `ipv4`/`ipv6`
-//!   bytes are absent, unknown fields are skipped.
+//!   bytes are absent, unknown fields are skipped, and an endpoint given twice is the merge of
+//!   the two (protobuf's rule for a singular message field).
 //!
 //! Refused, with the JSON path or byte offset: a body that is not a JSON array; non-string tag
 //! values (zipkin-go's `map[string]string` refuses them too); missing or all-zero `traceId`/`id`;

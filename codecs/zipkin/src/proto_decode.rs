@@ -14,6 +14,9 @@
 //! message Endpoint { string service_name = 1; bytes ipv4 = 2; bytes ipv6 = 3; int32 port = 4; }
 //! message Annotation { fixed64 timestamp = 1; string value = 2; }
 //! ```
+//!
+//! An endpoint given twice is the merge of the two occurrences, as protobuf's rule for singular
+//! message fields says (no encoder writes one twice; prost and Go's decoders read it so).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
@@ -123,8 +126,8 @@ fn span(data: &[u8], range: Range<usize>, start: usize) -> Result<ZipkinSpan<'_,
             5 => span.name = utf8(data, expect_len(&field, "Span.name")?, at)?,
             6 => span.timestamp = Some(expect_fixed64(&field, "Span.timestamp")?).filter(|&micros| micros != 0),
             7 => span.duration = expect_varint(&field, "Span.duration")?,
-            8 => span.local = Some(endpoint(data, expect_len(&field, "Span.local_endpoint")?)?),
-            9 => span.remote = Some(endpoint(data, expect_len(&field, "Span.remote_endpoint")?)?),
+            8 => span.local = Some(endpoint(data, expect_len(&field, "Span.local_endpoint")?, span.local)?),
+            9 => span.remote = Some(endpoint(data, expect_len(&field, "Span.remote_endpoint")?, span.remote)?),
             10 => {
                 let body = expect_len(&field, "Span.annotations")?;
                 let (timestamp, _) = annotation(data, body)?;
@@ -172,8 +175,10 @@ fn kind(value: u64) -> Kind {
     }
 }
 
-fn endpoint(data: &[u8], range: Range<usize>) -> Result<Endpoint<'_>> {
-    let mut endpoint = Endpoint::default();
+/// Reads an `Endpoint` over what earlier occurrences of the same field gave (`None` for the
+/// first): a singular message field given twice is the merge of the two, as protobuf says.
+fn endpoint<'a>(data: &'a [u8], range: Range<usize>, earlier: Option<Endpoint<'a>>) -> Result<Endpoint<'a>> {
+    let mut endpoint = earlier.unwrap_or_default();
     let mut reader = Reader::new(data, range);
     while let Some(field) = reader.next_field().map_err(ZipkinError::wire)? {
         let at = field.start;

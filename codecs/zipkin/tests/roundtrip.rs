@@ -6,6 +6,8 @@
 //! - OTLP → Zipkin → OTLP: generated batches holding what Zipkin can represent come back equal,
 //!   through JSON and through protobuf, with string attributes and with typed ones
 //!   (`parse_string_tags`).
+//! - Protobuf's merge rule: the same spans with each endpoint split over two occurrences of its
+//!   field decode to the same batch.
 
 mod common;
 
@@ -17,6 +19,7 @@ use serde_json::{json, Value};
 use spanpipe_codecs::Codec;
 use spanpipe_core::wire::{put_len_field, put_tag, put_varint};
 use spanpipe_core::{Attributes, BatchWriter, SpanBatch, WireType};
+use spanpipe_testkit::wire::{split_singular_messages, Cardinality, MessageShape};
 use spanpipe_zipkin::{DecodeOptions, ZipkinV2Json, ZipkinV2Proto, DEFAULT_SERVICE_NAME};
 
 // ---------------------------------------------------------------- Zipkin model (test side)
@@ -247,6 +250,25 @@ proptest! {
         prop_assert_eq!(proto_codec.encode(&decode_proto(proto_encoded.to_vec())).unwrap(), proto_encoded.clone());
         // And both encodings carry the same spans.
         prop_assert_eq!(common::request(&decode_proto(proto_encoded.to_vec())), common::request(&decode_json(encoded.to_vec())));
+    }
+
+    /// A singular message field given twice is the merge of the two, as protobuf says: the
+    /// spans with every `local_endpoint` and `remote_endpoint` split over two occurrences (the
+    /// second at the end of the span) decode to the same batch.
+    #[test]
+    fn endpoints_given_twice_merge(
+        spans in proptest::collection::vec(zipkin_span(), 1..6),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 1..16),
+    ) {
+        static SPAN: MessageShape = MessageShape {
+            fields: &[(8, Cardinality::Singular, &MessageShape::SCALARS), (9, Cardinality::Singular, &MessageShape::SCALARS)],
+        };
+        static LIST_OF_SPANS: MessageShape = MessageShape { fields: &[(1, Cardinality::Repeated, &SPAN)] };
+        let body = to_proto(&spans);
+        let mut picks = cuts.iter().cycle();
+        let split = split_singular_messages(&body, &LIST_OF_SPANS, &mut |n| picks.next().expect("cycles").index(n + 1));
+        let (merged, expected) = (decode_proto(split), decode_proto(body));
+        prop_assert_eq!(merged.bytes(), expected.bytes());
     }
 }
 

@@ -17,6 +17,9 @@
 //!   are fully determined by a seed.
 //!
 //! - [`tls`] makes a private CA and the certificates it signs, as PEM files, for TLS tests.
+//! - [`wire`] rewrites protobuf messages into equivalent forms encoders never write (a singular
+//!   message field split over two occurrences), to hold hand-written decoders to protobuf's
+//!   merge rule.
 //!
 //! The first two build the `opentelemetry-proto` message types directly and leave the
 //! string-table fields (`KeyValue.key_strindex`, `AnyValue::StringValueStrindex`) at their
@@ -26,3 +29,4 @@
 pub mod realistic;
 pub mod strategies;
 pub mod tls;
+pub mod wire;

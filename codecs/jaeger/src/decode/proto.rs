@@ -31,8 +31,11 @@
 //!   resource per distinct process, in order of first appearance. The Collector groups by the
 //!   process *object*, in Go's map order; grouping by content gives the same resources when each
 //!   span repeats the batch's process (as Jaeger's agent sends them) and a stable order.
-//! - A message field given twice (a second `process`, `start_time`, …) replaces the first rather
-//!   than being merged into it, as no encoder writes one twice.
+//! - A singular message field given more than once (`batch`, `process`, `start_time`,
+//!   `duration`, `Log.timestamp`) is the merge of its occurrences, as protobuf says: read in turn
+//!   into one record, later scalars replacing earlier ones, repeated fields (spans, tags)
+//!   collected. No encoder writes one twice, but prost and Go's decoders, the Collector's among
+//!   them, read it so.
 //! - `process_id` and `warnings` are read past: the Collector maps neither.
 
 use std::collections::hash_map::{Entry, HashMap};
@@ -54,17 +57,10 @@ type Result<T> = std::result::Result<T, DecodeError>;
 /// Decodes a `PostSpansRequest`. A request without a batch, or with a batch without spans, gives
 /// an empty batch (the Collector's answer to it is a success with nothing in it).
 pub(crate) fn post_spans_request(body: &[u8]) -> Result<SpanBatch> {
-    let mut reader = Reader::new(body, 0..body.len());
-    let mut batch = None;
-    while let Some(field) = next_field(&mut reader)? {
-        if field.number == 1 {
-            batch = Some(len_field(&field, "PostSpansRequest.batch")?);
-        }
-    }
+    let batches =
+        occurrences(body, 0..body.len(), 1).map(|field| field.and_then(|f| len_field(&f, "PostSpansRequest.batch")));
     with_records(|records| {
-        if let Some(range) = batch {
-            read_batch(body, range, records)?;
-        }
+        read_batch(body, batches, records)?;
         write_records(records, body.len() * 2 + 64, 0)
     })
 }
@@ -72,9 +68,63 @@ pub(crate) fn post_spans_request(body: &[u8]) -> Result<SpanBatch> {
 /// Decodes a bare `Batch` message.
 pub(crate) fn batch_message(body: &[u8]) -> Result<SpanBatch> {
     with_records(|records| {
-        read_batch(body, 0..body.len(), records)?;
+        read_batch(body, std::iter::once(Ok(0..body.len())), records)?;
         write_records(records, body.len() * 2 + 64, 0)
     })
+}
+
+/// The occurrences of field `number` in the message at `range`, in wire order, and any fault
+/// met on the way. Reading a singular message field's occurrences in turn into one record is
+/// protobuf's merge of them.
+fn occurrences(data: &[u8], range: Range<usize>, number: u32) -> impl Iterator<Item = Result<Field>> + Clone + '_ {
+    let mut reader = Reader::new(data, range);
+    let mut faulted = false;
+    std::iter::from_fn(move || {
+        if faulted {
+            return None;
+        }
+        loop {
+            match next_field(&mut reader) {
+                Ok(Some(field)) if field.number != number => {}
+                Ok(found) => return found.map(Ok),
+                Err(fault) => {
+                    faulted = true;
+                    return Some(Err(fault));
+                }
+            }
+        }
+    })
+}
+
+/// A singular message field met while reading its parent: the first occurrence, read once the
+/// parent is (so that its tags lie together in the records), and whether there were more, in
+/// which case all are read, merged, from the parent again.
+#[derive(Default)]
+struct Deferred {
+    first: Option<Field>,
+    repeated: bool,
+}
+
+impl Deferred {
+    /// Notes an occurrence, checked to be length-delimited.
+    fn see(&mut self, field: Field, name: &'static str) -> Result<()> {
+        len_field(&field, name)?;
+        if self.first.is_some() {
+            self.repeated = true;
+        } else {
+            self.first = Some(field);
+        }
+        Ok(())
+    }
+}
+
+/// A `Timestamp` or `Duration` as read so far: its occurrences merge field by field.
+#[derive(Clone, Copy, Default)]
+struct SecondsAndNanos {
+    seconds: i64,
+    nanos: i64,
+    /// Where the last occurrence starts, for errors.
+    at: usize,
 }
 
 #[inline(always)]
@@ -125,64 +175,88 @@ fn trace_id_halves(id: [u8; 16]) -> (i64, i64) {
 /// A `google.protobuf.Timestamp` (`seconds = 1`, `nanos = 2`) in ns since the epoch, within the
 /// range the type allows (years 1 to 9999, nanos 0 to 999,999,999); before the epoch it wraps, as
 /// the Collector's conversion to an unsigned time does.
-fn timestamp(data: &[u8], field: &Field, name: &'static str) -> Result<u64> {
-    let (seconds, nanos) = seconds_and_nanos(data, field, name)?;
+fn timestamp(time: SecondsAndNanos, name: &'static str) -> Result<u64> {
+    let SecondsAndNanos { seconds, nanos, at } = time;
     let in_range = (-62_135_596_800..=253_402_300_799).contains(&seconds) && (0..1_000_000_000).contains(&nanos);
     if !in_range {
-        return Err(DecodeError::new(field.start, DecodeErrorKind::TimeOutOfRange { field: name, seconds, nanos }));
+        return Err(DecodeError::new(at, DecodeErrorKind::TimeOutOfRange { field: name, seconds, nanos }));
     }
     Ok((i128::from(seconds) * 1_000_000_000 + i128::from(nanos)) as u64)
 }
 
 /// A `google.protobuf.Duration` in ns (two's complement when negative), within the range the
 /// type allows (±10,000 years; seconds and nanos of one sign).
-fn duration(data: &[u8], field: &Field, name: &'static str) -> Result<u64> {
-    let (seconds, nanos) = seconds_and_nanos(data, field, name)?;
+fn duration(time: SecondsAndNanos, name: &'static str) -> Result<u64> {
+    let SecondsAndNanos { seconds, nanos, at } = time;
     let in_range = (-315_576_000_000..=315_576_000_000).contains(&seconds)
         && (-999_999_999..=999_999_999).contains(&nanos)
         && (seconds == 0 || nanos == 0 || (seconds < 0) == (nanos < 0));
     if !in_range {
-        return Err(DecodeError::new(field.start, DecodeErrorKind::TimeOutOfRange { field: name, seconds, nanos }));
+        return Err(DecodeError::new(at, DecodeErrorKind::TimeOutOfRange { field: name, seconds, nanos }));
     }
     Ok((i128::from(seconds) * 1_000_000_000 + i128::from(nanos)) as u64)
 }
 
-/// The `seconds` (int64) and `nanos` (int32) of a `Timestamp` or `Duration` message.
-fn seconds_and_nanos(data: &[u8], field: &Field, name: &'static str) -> Result<(i64, i64)> {
+/// Reads one occurrence of a `Timestamp` or `Duration` message (`seconds` int64, `nanos` int32)
+/// over what earlier occurrences of the same field gave (`None` for the first).
+fn seconds_and_nanos(
+    data: &[u8],
+    field: &Field,
+    name: &'static str,
+    earlier: Option<SecondsAndNanos>,
+) -> Result<SecondsAndNanos> {
     let mut reader = Reader::new(data, len_field(field, name)?);
-    let (mut seconds, mut nanos) = (0, 0);
+    let mut time = SecondsAndNanos { at: field.start, ..earlier.unwrap_or_default() };
     while let Some(inner) = next_field(&mut reader)? {
         match inner.number {
-            1 => seconds = varint_field(&inner, name)? as i64,
+            1 => time.seconds = varint_field(&inner, name)? as i64,
             // An int32 is sign-extended to ten bytes on the wire; its low 32 bits are the value.
-            2 => nanos = i64::from(varint_field(&inner, name)? as i32),
+            2 => time.nanos = i64::from(varint_field(&inner, name)? as i32),
             _ => {}
         }
     }
-    Ok((seconds, nanos))
+    Ok(time)
 }
 
 /// Which process a span read names, until the batch's own process is known (it may come after
 /// the spans: encoders write fields in number order, and `spans` is field 1).
 const BATCH_PROCESS: usize = usize::MAX;
 
-fn read_batch<'a>(data: &'a [u8], range: Range<usize>, records: &mut Records<'a>) -> Result<()> {
-    let mut reader = Reader::new(data, range);
-    // The spans' own processes go to `records.processes` as they are read; the batch's is kept
-    // here until every span is read (it may come after them), and then they are told apart.
-    let mut batch_process = None;
-    while let Some(field) = next_field(&mut reader)? {
-        match field.number {
-            1 => {
-                let span_range = len_field(&field, "Batch.spans")?;
-                if let Some(span) = read_span(data, span_range, records)? {
-                    records.spans.push(span);
+/// Reads a `Batch` given as `parts`: the occurrences of a request's `batch` (one, as encoders
+/// write it, or several to be merged), or the whole body for a bare batch.
+fn read_batch<'a>(
+    data: &'a [u8],
+    parts: impl Iterator<Item = Result<Range<usize>>> + Clone,
+    records: &mut Records<'a>,
+) -> Result<()> {
+    // The spans' own processes go to `records.processes` as they are read; the batch's is read
+    // once every span is (it may come after them), and then they are told apart.
+    let mut process = Deferred::default();
+    for part in parts.clone() {
+        let mut reader = Reader::new(data, part?);
+        while let Some(field) = next_field(&mut reader)? {
+            match field.number {
+                1 => {
+                    let span_range = len_field(&field, "Batch.spans")?;
+                    if let Some(span) = read_span(data, span_range, records)? {
+                        records.spans.push(span);
+                    }
                 }
+                2 => process.see(field, "Batch.process")?,
+                _ => {}
             }
-            2 => batch_process = Some(read_process(data, &field, "Batch.process", &mut records.tags)?),
-            _ => {}
         }
     }
+    let batch_process = match process {
+        Deferred { first: None, .. } => None,
+        Deferred { first: Some(field), repeated: false } => {
+            Some(read_process(data, std::iter::once(Ok(field)), "Batch.process", &mut records.tags)?)
+        }
+        Deferred { repeated: true, .. } => {
+            let every = parts.filter_map(Result::ok).flat_map(|part| occurrences(data, part, 2));
+            Some(read_process(data, every, "Batch.process", &mut records.tags)?)
+        }
+    };
     assign_processes(records, batch_process);
     Ok(())
 }
@@ -286,25 +360,29 @@ fn same_process(a: &ProcessRecord<'_>, b: &ProcessRecord<'_>, tags: &[Tag<'_>]) 
         && tags[a.tags.clone()].iter().zip(&tags[b.tags.clone()]).all(|(x, y)| x.key == y.key && x.value == y.value)
 }
 
+/// Reads a `Process` from its `occurrences` (merged when there are several: the last service
+/// name, every tag in order).
 fn read_process<'a>(
     data: &'a [u8],
-    field: &Field,
+    occurrences: impl Iterator<Item = Result<Field>>,
     name: &'static str,
     tags: &mut Vec<Tag<'a>>,
 ) -> Result<ProcessRecord<'a>> {
-    let mut reader = Reader::new(data, len_field(field, name)?);
     let mut process = ProcessRecord { present: true, ..ProcessRecord::default() };
     let mut renames = ProcessRenames::default();
     let first = tags.len();
-    while let Some(inner) = next_field(&mut reader)? {
-        match inner.number {
-            1 => process.service = Some(str_field(data, &inner, "Process.service_name")?),
-            2 => {
-                let tag = read_key_value(data, &inner, "Process.tags")?;
-                renames.see(&tag);
-                tags.push(tag);
+    for field in occurrences {
+        let mut reader = Reader::new(data, len_field(&field?, name)?);
+        while let Some(inner) = next_field(&mut reader)? {
+            match inner.number {
+                1 => process.service = Some(str_field(data, &inner, "Process.service_name")?),
+                2 => {
+                    let tag = read_key_value(data, &inner, "Process.tags")?;
+                    renames.see(&tag);
+                    tags.push(tag);
+                }
+                _ => {}
             }
-            _ => {}
         }
     }
     process.tags = first..tags.len();
@@ -392,14 +470,15 @@ fn read_key_value_fields(data: &[u8], range: Range<usize>) -> Result<Tag<'_>> {
 fn read_span<'a>(data: &'a [u8], range: Range<usize>, records: &mut Records<'a>) -> Result<Option<SpanRecord<'a>>> {
     let mut reader = Reader::new(data, range.clone());
     let (mut trace_id, mut span_id) = ([0; 16], [0; 8]);
-    let (mut start, mut duration_ns) = (None, 0u64);
+    let (mut start, mut duration) = (None, None);
+    let mut process = Deferred::default();
     let mut span = SpanRecord::blank(BATCH_PROCESS);
     let (first_reference, first_log) = (records.references.len(), records.logs.len());
     // Whether a field that has no place in the record was there (`process_id`, `warnings`, an
     // unknown field), or a tag: a span with one is not blank.
     let mut other_fields = false;
-    // The span's tags must lie side by side in `records.tags`, where logs and a process put
-    // theirs too. Encoders write each repeated field's entries together, so the tags are read on
+    // The span's tags must lie side by side in `records.tags`, where logs put theirs too (a
+    // process is read after the walk). Encoders write each repeated field's entries together, so the tags are read on
     // this walk; only when another field's tags came between two of them (protobuf allows it) are
     // they read again, together, on a second walk.
     let mut tags: Option<Range<usize>> = None;
@@ -412,8 +491,8 @@ fn read_span<'a>(data: &'a [u8], range: Range<usize>, records: &mut Records<'a>)
             3 => span.name = str_field(data, &field, "Span.operation_name")?,
             4 => records.references.push(read_reference(data, &field)?),
             5 => span.flags = varint_field(&field, "Span.flags")? as u32 as i32,
-            6 => start = Some(timestamp(data, &field, "Span.start_time")?),
-            7 => duration_ns = duration(data, &field, "Span.duration")?,
+            6 => start = Some(seconds_and_nanos(data, &field, "Span.start_time", start)?),
+            7 => duration = Some(seconds_and_nanos(data, &field, "Span.duration", duration)?),
             8 => {
                 other_fields = true;
                 let mut tag = read_key_value(data, &field, "Span.tags")?;
@@ -430,13 +509,21 @@ fn read_span<'a>(data: &'a [u8], range: Range<usize>, records: &mut Records<'a>)
                 let log = read_log(data, &field, records)?;
                 records.logs.push(log);
             }
-            10 => {
-                let process = read_process(data, &field, "Span.process", &mut records.tags)?;
-                span.process = records.processes.len();
-                records.processes.push(process);
-            }
+            10 => process.see(field, "Span.process")?,
             _ => other_fields = true,
         }
+    }
+    let start = start.map(|time| timestamp(time, "Span.start_time")).transpose()?;
+    let duration_ns = duration.map(|time| self::duration(time, "Span.duration")).transpose()?.unwrap_or(0);
+    if let Some(field) = process.first {
+        let tags = &mut records.tags;
+        let own = if process.repeated {
+            read_process(data, occurrences(data, range.clone(), 10), "Span.process", tags)?
+        } else {
+            read_process(data, std::iter::once(Ok(field)), "Span.process", tags)?
+        };
+        span.process = records.processes.len();
+        records.processes.push(own);
     }
     if tags_apart {
         let first_tag = records.tags.len();
@@ -495,10 +582,11 @@ fn read_log<'a>(data: &'a [u8], field: &Field, records: &mut Records<'a>) -> Res
     let mut reader = Reader::new(data, len_field(field, "Span.logs")?);
     let mut log = LogRecord { timestamp: 0, fields: 0..0, name: None, dropped: None };
     let mut fields = LogFields::default();
+    let mut time = None;
     let first = records.tags.len();
     while let Some(inner) = next_field(&mut reader)? {
         match inner.number {
-            1 => log.timestamp = timestamp(data, &inner, "Log.timestamp")?,
+            1 => time = Some(seconds_and_nanos(data, &inner, "Log.timestamp", time)?),
             2 => {
                 let tag = read_key_value(data, &inner, "Log.fields")?;
                 if fields.keep(&tag) {
@@ -507,6 +595,9 @@ fn read_log<'a>(data: &'a [u8], field: &Field, records: &mut Records<'a>) -> Res
             }
             _ => {}
         }
+    }
+    if let Some(time) = time {
+        log.timestamp = timestamp(time, "Log.timestamp")?;
     }
     log.fields = first..records.tags.len();
     fields.finish(&mut log);
