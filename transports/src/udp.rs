@@ -11,7 +11,7 @@
 //!   for [`DEFAULT_SOCKET_BUFFER_SIZE`] unless configured otherwise, with `SO_RCVBUFFORCE` when
 //!   the process may (root or `CAP_NET_ADMIN`, which lifts the `net.core.rmem_max` cap) and
 //!   `SO_RCVBUF` otherwise, reads back what the kernel granted and warns, naming
-//!   `net.core.rmem_max`, when it is less.
+//!   `net.core.rmem_max`, when it is less (once per listener and answer, not once per core).
 //! - **Drained in a tight loop**: `recvmsg(MSG_DONTWAIT)` until the socket is empty, and only
 //!   then wait for readiness (a 1-byte `MSG_PEEK` through glommio's io_uring, which completes
 //!   when a datagram is queued without taking it). glommio's own `recv` cannot say that a
@@ -35,7 +35,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -98,7 +98,7 @@ impl<S: SpanSink + 'static> DatagramListener<S> {
         let (socket, wanted) = crate::otlp::reuse_port_socket(key, endpoint, Type::DGRAM)?;
         let bind_error = |source: io::Error| ReceiverError::Bind { key, address: wanted, source };
         socket.set_nonblocking(true).map_err(bind_error)?;
-        set_receive_buffer(&socket, settings.socket_buffer_size, protocol).map_err(bind_error)?;
+        set_receive_buffer(&socket, settings.socket_buffer_size, protocol, wanted).map_err(bind_error)?;
         enable_drop_counter(&socket).map_err(bind_error)?;
         socket.bind(&wanted.into()).map_err(bind_error)?;
         let address = socket
@@ -248,8 +248,9 @@ fn enable_drop_counter(socket: &Socket) -> io::Result<()> {
 }
 
 /// Sets the receive buffer to `size` bytes: `SO_RCVBUFFORCE` when permitted (it ignores
-/// `net.core.rmem_max`), `SO_RCVBUF` otherwise. Warns when the kernel granted less.
-fn set_receive_buffer(socket: &Socket, size: usize, protocol: Protocol) -> io::Result<()> {
+/// `net.core.rmem_max`), `SO_RCVBUF` otherwise. Warns when the kernel granted less, unless that
+/// was already said of this listener's address (see [`first_report`]).
+fn set_receive_buffer(socket: &Socket, size: usize, protocol: Protocol, address: SocketAddr) -> io::Result<()> {
     let wanted = i32::try_from(size).unwrap_or(i32::MAX);
     match set_int_option(socket, libc::SO_RCVBUFFORCE, wanted) {
         Ok(()) => {}
@@ -259,9 +260,10 @@ fn set_receive_buffer(socket: &Socket, size: usize, protocol: Protocol) -> io::R
     // Linux doubles the value it is given (the other half is its own bookkeeping) and reports
     // the doubled value.
     let granted = socket.recv_buffer_size()? / 2;
-    if granted < size {
+    if granted < size && first_report(ShortBuffer { protocol, address, requested: size, granted }) {
         tracing::warn!(
             protocol = protocol.as_str(),
+            %address,
             requested = size,
             granted,
             "the kernel granted a smaller UDP receive buffer than configured (`socket_buffer_size`), so bursts \
@@ -270,6 +272,30 @@ fn set_receive_buffer(socket: &Socket, size: usize, protocol: Protocol) -> io::R
         );
     }
     Ok(())
+}
+
+/// A receive buffer the kernel granted short of the configured size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ShortBuffer {
+    protocol: Protocol,
+    address: SocketAddr,
+    requested: usize,
+    granted: usize,
+}
+
+/// Whether `short` has not been warned about yet in this process. Every core binds its own
+/// socket with the same settings and gets the same answer from the kernel, so one warning per
+/// core would repeat one fact (128 identical lines at start on a 64-core host running both
+/// Jaeger UDP receivers). A reload that changes the size, or a kernel limit changed in between,
+/// is a new answer and is warned about again.
+fn first_report(short: ShortBuffer) -> bool {
+    static REPORTED: Mutex<Vec<ShortBuffer>> = Mutex::new(Vec::new());
+    let mut reported = REPORTED.lock().unwrap_or_else(PoisonError::into_inner);
+    if reported.contains(&short) {
+        return false;
+    }
+    reported.push(short);
+    true
 }
 
 fn set_int_option(socket: &Socket, option: libc::c_int, value: libc::c_int) -> io::Result<()> {
@@ -287,5 +313,26 @@ fn set_int_option(socket: &Socket, option: libc::c_int, value: libc::c_int) -> i
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_buffer_is_reported_once_per_listener_and_answer() {
+        // A port no other test reports on, so the process-wide record is this test's own.
+        let address: SocketAddr = "127.0.0.1:1".parse().expect("an address");
+        let short =
+            ShortBuffer { protocol: Protocol::JaegerThriftCompact, address, requested: 1 << 24, granted: 1 << 20 };
+        assert!(first_report(short), "the first core's socket warns");
+        assert!(!first_report(short), "the next cores' sockets, with the same answer, do not");
+        assert!(first_report(ShortBuffer { granted: 1 << 21, ..short }), "a changed kernel limit warns again");
+        assert!(first_report(ShortBuffer { requested: 1 << 25, ..short }), "a reloaded size warns again");
+        assert!(
+            first_report(ShortBuffer { protocol: Protocol::JaegerThriftBinary, ..short }),
+            "another listener warns"
+        );
     }
 }
