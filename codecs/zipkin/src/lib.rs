@@ -78,6 +78,10 @@
 //! - protobuf: an unknown `Kind` number is unspecified (proto3 enums are open), empty `ipv4`/`ipv6`
 //!   bytes are absent, unknown fields are skipped, and an endpoint given twice is the merge of
 //!   the two (protobuf's rule for a singular message field).
+//! - a tag key given twice in one span (a JSON object repeating a key, two protobuf map entries)
+//!   gives two attributes with that key, in body order, where zipkin-go's map and so the
+//!   Collector keep only the last value; of the tags that become OTLP fields (`error`,
+//!   `otel.status_code`, `span.kind`, …) the last counts, as there.
 //!
 //! Refused, with the JSON path or byte offset: a body that is not a JSON array; non-string tag
 //! values (zipkin-go's `map[string]string` refuses them too); missing or all-zero `traceId`/`id`;
