@@ -96,16 +96,16 @@ fn occurrences(data: &[u8], range: Range<usize>, number: u32) -> impl Iterator<I
     })
 }
 
-/// A singular message field met while reading its parent: the first occurrence, read once the
-/// parent is (so that its tags lie together in the records), and whether there were more, in
-/// which case all are read, merged, from the parent again.
+/// The `process` fields met while reading a span or a batch. The process is read once its
+/// parent is, so that its tags lie together in the records: from its one occurrence, as encoders
+/// write it, or, when there were several, from all of them, found by walking the parent again.
 #[derive(Default)]
-struct Deferred {
+struct DeferredProcess {
     first: Option<Field>,
     repeated: bool,
 }
 
-impl Deferred {
+impl DeferredProcess {
     /// Notes an occurrence, checked to be length-delimited.
     fn see(&mut self, field: Field, name: &'static str) -> Result<()> {
         len_field(&field, name)?;
@@ -115,6 +115,23 @@ impl Deferred {
             self.first = Some(field);
         }
         Ok(())
+    }
+
+    /// The process noted, if any. `every` walks the parent again for all its occurrences; it is
+    /// lazy, and iterated only when there were several.
+    fn read<'a>(
+        self,
+        data: &'a [u8],
+        every: impl Iterator<Item = Result<Field>>,
+        name: &'static str,
+        tags: &mut Vec<Tag<'a>>,
+    ) -> Result<Option<ProcessRecord<'a>>> {
+        let process = match self {
+            Self { first: None, .. } => return Ok(None),
+            Self { first: Some(field), repeated: false } => read_process(data, std::iter::once(Ok(field)), name, tags),
+            Self { repeated: true, .. } => read_process(data, every, name, tags),
+        };
+        process.map(Some)
     }
 }
 
@@ -231,7 +248,7 @@ fn read_batch<'a>(
 ) -> Result<()> {
     // The spans' own processes go to `records.processes` as they are read; the batch's is read
     // once every span is (it may come after them), and then they are told apart.
-    let mut process = Deferred::default();
+    let mut process = DeferredProcess::default();
     for part in parts.clone() {
         let mut reader = Reader::new(data, part?);
         while let Some(field) = next_field(&mut reader)? {
@@ -247,16 +264,9 @@ fn read_batch<'a>(
             }
         }
     }
-    let batch_process = match process {
-        Deferred { first: None, .. } => None,
-        Deferred { first: Some(field), repeated: false } => {
-            Some(read_process(data, std::iter::once(Ok(field)), "Batch.process", &mut records.tags)?)
-        }
-        Deferred { repeated: true, .. } => {
-            let every = parts.filter_map(Result::ok).flat_map(|part| occurrences(data, part, 2));
-            Some(read_process(data, every, "Batch.process", &mut records.tags)?)
-        }
-    };
+    // Every part was read without fault above.
+    let every = parts.filter_map(Result::ok).flat_map(|part| occurrences(data, part, 2));
+    let batch_process = process.read(data, every, "Batch.process", &mut records.tags)?;
     assign_processes(records, batch_process);
     Ok(())
 }
@@ -470,17 +480,17 @@ fn read_key_value_fields(data: &[u8], range: Range<usize>) -> Result<Tag<'_>> {
 fn read_span<'a>(data: &'a [u8], range: Range<usize>, records: &mut Records<'a>) -> Result<Option<SpanRecord<'a>>> {
     let mut reader = Reader::new(data, range.clone());
     let (mut trace_id, mut span_id) = ([0; 16], [0; 8]);
-    let (mut start, mut duration) = (None, None);
-    let mut process = Deferred::default();
+    let (mut start_parts, mut duration_parts) = (None, None);
+    let mut process = DeferredProcess::default();
     let mut span = SpanRecord::blank(BATCH_PROCESS);
     let (first_reference, first_log) = (records.references.len(), records.logs.len());
     // Whether a field that has no place in the record was there (`process_id`, `warnings`, an
     // unknown field), or a tag: a span with one is not blank.
     let mut other_fields = false;
     // The span's tags must lie side by side in `records.tags`, where logs put theirs too (a
-    // process is read after the walk). Encoders write each repeated field's entries together, so the tags are read on
-    // this walk; only when another field's tags came between two of them (protobuf allows it) are
-    // they read again, together, on a second walk.
+    // process is read after the walk). Encoders write each repeated field's entries together, so
+    // the tags are read on this walk; only when a log's fields came between two of them (protobuf
+    // allows it) are they read again, together, on a second walk.
     let mut tags: Option<Range<usize>> = None;
     let mut tags_apart = false;
     let mut seen = SpecialTagsSeen::default();
@@ -491,8 +501,8 @@ fn read_span<'a>(data: &'a [u8], range: Range<usize>, records: &mut Records<'a>)
             3 => span.name = str_field(data, &field, "Span.operation_name")?,
             4 => records.references.push(read_reference(data, &field)?),
             5 => span.flags = varint_field(&field, "Span.flags")? as u32 as i32,
-            6 => start = Some(seconds_and_nanos(data, &field, "Span.start_time", start)?),
-            7 => duration = Some(seconds_and_nanos(data, &field, "Span.duration", duration)?),
+            6 => start_parts = Some(seconds_and_nanos(data, &field, "Span.start_time", start_parts)?),
+            7 => duration_parts = Some(seconds_and_nanos(data, &field, "Span.duration", duration_parts)?),
             8 => {
                 other_fields = true;
                 let mut tag = read_key_value(data, &field, "Span.tags")?;
@@ -513,15 +523,10 @@ fn read_span<'a>(data: &'a [u8], range: Range<usize>, records: &mut Records<'a>)
             _ => other_fields = true,
         }
     }
-    let start = start.map(|time| timestamp(time, "Span.start_time")).transpose()?;
-    let duration_ns = duration.map(|time| self::duration(time, "Span.duration")).transpose()?.unwrap_or(0);
-    if let Some(field) = process.first {
-        let tags = &mut records.tags;
-        let own = if process.repeated {
-            read_process(data, occurrences(data, range.clone(), 10), "Span.process", tags)?
-        } else {
-            read_process(data, std::iter::once(Ok(field)), "Span.process", tags)?
-        };
+    let start = start_parts.map(|time| timestamp(time, "Span.start_time")).transpose()?;
+    let duration_ns = duration_parts.map(|time| duration(time, "Span.duration")).transpose()?.unwrap_or(0);
+    let every = occurrences(data, range.clone(), 10);
+    if let Some(own) = process.read(data, every, "Span.process", &mut records.tags)? {
         span.process = records.processes.len();
         records.processes.push(own);
     }
