@@ -16,6 +16,7 @@
 //! (codecs are shared behind `Arc`), so every data-plane core keeps its own copy and a new one is
 //! swapped in when a plugin registers a codec.
 
+pub mod digest;
 pub mod field_path;
 pub mod hex_id;
 pub mod json_tape;
@@ -23,6 +24,7 @@ pub mod otlp_json;
 pub mod otlp_map;
 mod otlp_proto;
 mod registry;
+pub mod repeated_keys;
 
 use bytes::Bytes;
 use spanpipe_core::{ScanError, SpanBatch};
