@@ -2,9 +2,10 @@
 //!
 //! simd-json parses the body in place into its tape (a flat node array; strings are unescaped
 //! inside the body and borrowed from it). One pass over the tape validates every span and parses
-//! its ids, times, endpoints and special tags into a [`ZipkinSpan`] whose tags and annotations
-//! stay tape slices; [`crate::to_otlp`] then groups and writes them. Nothing is allocated per
-//! field, and the parser's buffers and the spans' vector keep their allocations across requests.
+//! its ids, times, endpoints and special tags (noting whether a tag key may repeat) into a
+//! [`ZipkinSpan`] whose tags and annotations stay tape slices; [`crate::to_otlp`] then groups and
+//! writes them. Nothing is allocated per field, and the parser's buffers and the spans' vector
+//! keep their allocations across requests.
 
 use std::cell::Cell;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -12,10 +13,11 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use simd_json::prelude::*;
 use simd_json::tape::{Object, Value};
 use spanpipe_codecs::json_tape::{self, JsonBuffer};
+use spanpipe_codecs::repeated_keys::KeyTable;
 use spanpipe_core::SpanBatch;
 
 use crate::error::{Context as _, JsonFault, Location, Problem, ZipkinError};
-use crate::to_otlp::{check_times, micros_to_nanos, write_batch, Endpoint, Kind, SpanLists, SpecialTags, ZipkinSpan};
+use crate::to_otlp::{check_times, micros_to_nanos, write_batch, Endpoint, Kind, SpanLists, TagWalk, ZipkinSpan};
 use crate::DecodeOptions;
 
 type Result<T> = std::result::Result<T, JsonFault>;
@@ -37,9 +39,11 @@ pub fn decode_json<B: JsonBuffer + ?Sized>(
         let capacity = body_len / 4 * 3 + 256;
         let mut spans = same_allocation(SPAN_STORAGE.take());
         spans.reserve(root.as_array().map_or(0, |array| array.len()));
-        let read = for_each_span(root, |item| {
-            spans.push(ZipkinSpan::blank(JsonLists { tags: None, annotations: None }));
-            read_span(item, spans.last_mut().expect("just pushed"))
+        let read = KeyTable::with(|key_table| {
+            for_each_span(root, |item| {
+                spans.push(ZipkinSpan::blank(JsonLists { tags: None, annotations: None }));
+                read_span(item, spans.last_mut().expect("just pushed"), key_table)
+            })
         });
         let batch = read.and_then(|()| write_batch(&spans, options, capacity));
         if spans.capacity() <= MAX_RETAINED_SPANS {
@@ -113,6 +117,13 @@ impl<'t, 'i> SpanLists<'i> for JsonLists<'t, 'i> {
             .filter_map(|(key, value)| Some((key, value.into_string()?)))
     }
 
+    /// Every member's key: the first pass checked that every value is a string, so these are
+    /// the keys of [`Self::tags`]. An iterator of its own type, so that reading the keys does
+    /// not change how the walk over the tags is compiled.
+    fn tag_keys(&self) -> impl Iterator<Item = &'i str> {
+        self.tags.and_then(|tags| tags.as_object()).into_iter().flat_map(|object| object.iter()).map(|(key, _)| key)
+    }
+
     fn annotations(&self) -> impl Iterator<Item = (u64, &'i str)> {
         self.annotations.and_then(|list| list.as_array()).into_iter().flat_map(|array| array.iter()).filter_map(
             |annotation| {
@@ -176,7 +187,11 @@ pub(crate) fn non_zero<const N: usize>(id: [u8; N]) -> Result<[u8; N]> {
 
 /// Reads one span into `span` (blank when called), where the caller keeps it: a span is a few
 /// hundred bytes, not worth moving again.
-fn read_span<'t, 'i>(value: Value<'t, 'i>, span: &mut ZipkinSpan<'i, JsonLists<'t, 'i>>) -> Result<()> {
+fn read_span<'t, 'i>(
+    value: Value<'t, 'i>,
+    span: &mut ZipkinSpan<'i, JsonLists<'t, 'i>>,
+    key_table: &mut KeyTable,
+) -> Result<()> {
     let object = value.as_object().ok_or_else(|| JsonFault::new(wrong_type("a span object", value)))?;
     let mut trace_id = None;
     let mut id = None;
@@ -204,8 +219,7 @@ fn read_span<'t, 'i>(value: Value<'t, 'i>, span: &mut ZipkinSpan<'i, JsonLists<'
                 }
                 "tags" => {
                     // A repeated `tags` key replaces the earlier object, its special tags too.
-                    span.special = SpecialTags::default();
-                    tags(value, &mut span.special)?;
+                    tags(value, TagWalk::new(&mut span.special, key_table))?;
                     span.lists.tags = Some(value);
                 }
                 "debug" | "shared" => {
@@ -339,12 +353,13 @@ fn annotation_members<'t, 'i>(object: Object<'t, 'i>) -> (Option<Value<'t, 'i>>,
     (timestamp, value)
 }
 
-/// Checks that every tag is a string, noting the special ones.
-fn tags<'i>(value: Value<'_, 'i>, special: &mut SpecialTags<'i>) -> Result<()> {
+/// Checks that every tag is a string, taking note of each on the span's `walk`.
+fn tags<'i>(value: Value<'_, 'i>, mut walk: TagWalk<'_, 'i, '_>) -> Result<()> {
     let object = value.as_object().ok_or_else(|| JsonFault::new(wrong_type("an object of string tags", value)))?;
     for (key, value) in object.iter() {
-        special.see(key, string(value).in_key(key)?);
+        walk.see(key, string(value).in_key(key)?);
     }
+    walk.finish();
     Ok(())
 }
 
@@ -380,6 +395,44 @@ mod tests {
         assert_eq!(span.scope().name(), "");
         let keys: Vec<&str> = span.attributes().map(|attribute| attribute.key).collect();
         assert_eq!(keys, ["b"]);
+    }
+
+    /// Past the 64 positions kept as bits, resource tags and replaced keys are told apart by key:
+    /// a span of 70 tags whose resource tag and a plain key both come again after position 64.
+    #[test]
+    fn tags_past_the_first_64_are_sorted_and_replaced_like_the_others() {
+        let mut tags: Vec<String> = (0..64).map(|index| format!("\"t{index}\":\"{index}\"")).collect();
+        tags.extend(
+            [
+                "\"host.name\":\"a\"",
+                "\"t3\":\"late\"",
+                "\"x\":\"1\"",
+                "\"host.name\":\"b\"",
+                "\"x\":\"2\"",
+                "\"y\":\"3\"",
+            ]
+            .map(str::to_owned),
+        );
+        let mut json = format!(
+            r#"[{{"traceId":"1","id":"2","timestamp":1,"localEndpoint":{{"serviceName":"s"}},"tags":{{{}}}}}]"#,
+            tags.join(",")
+        )
+        .into_bytes();
+        let batch = decode_json(&mut json, DecodeOptions::default()).expect("decodes");
+        let resource: Vec<(String, String)> = batch
+            .resources()
+            .next()
+            .expect("a resource")
+            .attributes()
+            .map(|kv| (kv.key.to_owned(), format!("{:?}", kv.value)))
+            .collect();
+        assert_eq!(resource.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>(), ["service.name", "host.name"]);
+        assert!(resource[1].1.contains("\"b\""), "{resource:?}");
+        let span = batch.span(0).expect("one span");
+        let keys: Vec<&str> = span.attributes().map(|attribute| attribute.key).collect();
+        let mut expected: Vec<String> = (0..64).filter(|&index| index != 3).map(|index| format!("t{index}")).collect();
+        expected.extend(["t3", "x", "y"].map(str::to_owned));
+        assert_eq!(keys, expected);
     }
 
     #[test]

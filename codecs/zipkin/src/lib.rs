@@ -38,7 +38,7 @@
 //! | `parentId` | `parent_span_id` | left out when absent, `""`, all zeros, or equal to `id` (the Collector's rule) |
 //! | `name` | `name` | |
 //! | `kind` | `kind` | `CLIENT`, `SERVER`, `PRODUCER`, `CONSUMER`; none → `UNSPECIFIED`, or `INTERNAL` with tag `span.kind=internal` (the tag is then consumed) |
-//! | `timestamp` (µs) | `start_time_unix_nano` | ×1000. Absent (or 0): start 0 and attribute `otel.zipkin.absentField.startTime=true` (the Collector's marker) |
+//! | `timestamp` (µs) | `start_time_unix_nano` | ×1000. Absent (or 0): start 0 and attribute `otel.zipkin.absentField.startTime=true` (the Collector's marker). A tag of that name is not kept: the marker is written from the span's own `timestamp`, and a tag claiming it on a span that has one would make the encoder drop the timestamp |
 //! | `duration` (µs) | `end_time_unix_nano` | start + duration ×1000 |
 //! | `localEndpoint.serviceName` | resource `service.name` | absent or `""`: the `service.name` tag if there is one, else no `service.name` (and no resource at all without resource tags) |
 //! | tags named as resource attributes of the semantic conventions ([`is_resource_attribute`]: `host.name`, `telemetry.sdk.*`, `k8s.*`, …) | resource attributes (strings, in body order, after `service.name`) | spans of one service whose resource tags differ (or come in another order) get a `ResourceSpans` each; a `service.name` tag that names another service than the endpoint stays a span attribute |
@@ -79,9 +79,10 @@
 //!   bytes are absent, unknown fields are skipped, and an endpoint given twice is the merge of
 //!   the two (protobuf's rule for a singular message field).
 //! - a tag key given twice in one span (a JSON object repeating a key, two protobuf map entries)
-//!   gives two attributes with that key, in body order, where zipkin-go's map and so the
-//!   Collector keep only the last value; of the tags that become OTLP fields (`error`,
-//!   `otel.status_code`, `span.kind`, …) the last counts, as there.
+//!   counts by its last value, as in zipkin-go's map and so in the Collector (OTLP wants the keys
+//!   of an attribute list unique): one attribute, where the last entry stood; of the tags that
+//!   become OTLP fields (`error`, `otel.status_code`, `span.kind`, …) and of the resource tags,
+//!   likewise the last counts. The same holds for the keys of an annotation's attributes.
 //!
 //! Refused, with the JSON path or byte offset: a body that is not a JSON array; non-string tag
 //! values (zipkin-go's `map[string]string` refuses them too); missing or all-zero `traceId`/`id`;
@@ -147,9 +148,10 @@
 //! or object `value`; a `traceIdHigh` that contradicts a 128-bit `traceId`.
 //!
 //! Where this differs from zipkin's converter: the `shared` flag has no OTLP field and is dropped
-//! (as for v2); a side's tags stay in body order and repeat when the body repeats a key (zipkin's
-//! span keeps the last value, sorted by key), the order the v2 decoder keeps too; service names are
-//! compared and kept as sent (zipkin lower-cases them; the v2 decoder and the Collector do not).
+//! (as for v2); a side's tags stay in body order, and of a key the body repeats the last value
+//! counts where it stands (zipkin's span keeps the last value, sorted by key), as the v2 decoder
+//! does; service names are compared and kept as sent (zipkin lower-cases them; the v2 decoder and
+//! the Collector do not).
 //! The Collector's own v1 JSON translator is simpler (one OTLP span per v1 span, kind from the
 //! first core annotation, binary annotations as attributes whatever their key, `unknown-service`
 //! for spans without a core annotation endpoint); a shared span mapped that way mixes two

@@ -21,11 +21,12 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 
+use spanpipe_codecs::repeated_keys::KeyTable;
 use spanpipe_core::wire::{Field, FieldValue, Reader};
 use spanpipe_core::{SpanBatch, WireType};
 
 use crate::error::{Problem, ZipkinError};
-use crate::to_otlp::{check_times, micros_to_nanos, write_batch, Endpoint, Kind, SpanLists, ZipkinSpan};
+use crate::to_otlp::{check_times, micros_to_nanos, write_batch, Endpoint, Kind, SpanLists, TagWalk, ZipkinSpan};
 use crate::DecodeOptions;
 
 type Result<T> = std::result::Result<T, ZipkinError>;
@@ -37,12 +38,15 @@ type Result<T> = std::result::Result<T, ZipkinError>;
 pub fn decode_proto(body: &[u8], options: DecodeOptions) -> Result<SpanBatch> {
     let mut reader = Reader::new(body, 0..body.len());
     let mut spans = Vec::new();
-    while let Some(field) = reader.next_field().map_err(ZipkinError::wire)? {
-        if field.number == 1 {
-            let range = expect_len(&field, "ListOfSpans.spans")?;
-            spans.push(span(body, range, field.start)?);
+    KeyTable::with(|key_table| {
+        while let Some(field) = reader.next_field().map_err(ZipkinError::wire)? {
+            if field.number == 1 {
+                let range = expect_len(&field, "ListOfSpans.spans")?;
+                spans.push(span(body, range, field.start, key_table)?);
+            }
         }
-    }
+        Ok(())
+    })?;
     write_batch(&spans, options, body.len() + body.len() / 2)
 }
 
@@ -96,10 +100,16 @@ fn utf8(data: &[u8], range: Range<usize>, start: usize) -> Result<&str> {
     std::str::from_utf8(&data[range]).map_err(|_| ZipkinError::at_byte(start, Problem::InvalidUtf8))
 }
 
-fn span(data: &[u8], range: Range<usize>, start: usize) -> Result<ZipkinSpan<'_, ProtoLists<'_>>> {
+fn span<'a>(
+    data: &'a [u8],
+    range: Range<usize>,
+    start: usize,
+    key_table: &mut KeyTable,
+) -> Result<ZipkinSpan<'a, ProtoLists<'a>>> {
     let mut trace_id = None;
     let mut id = None;
     let mut span = ZipkinSpan::blank(ProtoLists { data, span: range.clone() });
+    let mut tags = TagWalk::new(&mut span.special, key_table);
     let mut reader = Reader::new(data, range);
     while let Some(field) = reader.next_field().map_err(ZipkinError::wire)? {
         let at = field.start;
@@ -135,7 +145,7 @@ fn span(data: &[u8], range: Range<usize>, start: usize) -> Result<ZipkinSpan<'_,
             }
             11 => {
                 let (key, value) = map_entry(data, expect_len(&field, "Span.tags")?)?;
-                span.special.see(key, value);
+                tags.see(key, value);
             }
             12 => {
                 expect_varint(&field, "Span.debug")?;
@@ -146,6 +156,7 @@ fn span(data: &[u8], range: Range<usize>, start: usize) -> Result<ZipkinSpan<'_,
             _ => {}
         }
     }
+    tags.finish();
     let (trace_id, trace_at) = trace_id.ok_or(ZipkinError::at_byte(start, Problem::Missing))?;
     let (id, id_at) = id.ok_or(ZipkinError::at_byte(start, Problem::Missing))?;
     if trace_id == [0; 16] {

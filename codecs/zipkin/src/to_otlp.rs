@@ -12,7 +12,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use simd_json::prelude::*;
 use simd_json::tape::Value as JsonValue;
+use spanpipe_codecs::digest::Digest;
 use spanpipe_codecs::json_tape;
+use spanpipe_codecs::repeated_keys::{KeyTable, RepeatWatch, Superseded};
 use spanpipe_core::{
     ArrayWriter, Attributes, BatchWriter, EventWriter, KeyValueListWriter, ResourceSpansWriter, SpanBatch, SpanWriter,
     ValueWriter, MAX_VALUE_DEPTH,
@@ -77,6 +79,10 @@ impl Endpoint<'_> {
 pub(crate) trait SpanLists<'a> {
     /// `(key, value)` in body order.
     fn tags(&self) -> impl Iterator<Item = (&'a str, &'a str)>;
+    /// The keys of [`Self::tags`], in the same order: asked only of a span whose keys repeat.
+    fn tag_keys(&self) -> impl Iterator<Item = &'a str> {
+        self.tags().map(|(key, _)| key)
+    }
     /// `(timestamp in µs, value)` in body order; timestamps already checked to fit nanoseconds.
     fn annotations(&self) -> impl Iterator<Item = (u64, &'a str)>;
 }
@@ -122,10 +128,10 @@ impl<'a, L> ZipkinSpan<'a, L> {
     /// The same span with other lists, and the special tags read from them (the v1 decoder first
     /// records where each span's lists lie, then hands them out once the request's lists are
     /// complete).
-    pub(crate) fn with_lists<M: SpanLists<'a>>(self, lists: M) -> ZipkinSpan<'a, M> {
+    pub(crate) fn with_lists<M: SpanLists<'a>>(self, lists: M, key_table: &mut KeyTable) -> ZipkinSpan<'a, M> {
         let Self { trace_id, id, parent_id, kind, name, timestamp, duration, local, remote, special: _, lists: _ } =
             self;
-        let special = SpecialTags::read(lists.tags());
+        let special = SpecialTags::read(lists.tags(), key_table);
         ZipkinSpan { trace_id, id, parent_id, kind, name, timestamp, duration, local, remote, special, lists }
     }
 }
@@ -140,66 +146,78 @@ impl<'a, L: SpanLists<'a>> ZipkinSpan<'a, L> {
         }
     }
 
-    /// The span's tags that name resource attributes, in body order, but `service.name` (which
-    /// [`Self::service`] stands for).
-    fn resource_tags(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+    /// Which of the span's tags a later tag with the same key replaces: the last value of a key
+    /// counts, as in zipkin-go's map of tags and so in the Collector. The keys are compared only
+    /// when the first pass saw one that may repeat; for every other span this is nothing.
+    #[inline]
+    fn superseded_tags(&self) -> Superseded {
+        if self.special.keys_may_repeat {
+            self.compare_tag_keys()
+        } else {
+            Superseded::default()
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn compare_tag_keys(&self) -> Superseded {
+        Superseded::of(|| self.lists.tag_keys().map(str::as_bytes))
+    }
+
+    /// Calls `write` with each of the span's tags that name resource attributes, in body order,
+    /// but `service.name` (which [`Self::service`] stands for) and those a later tag of the same
+    /// key replaces.
+    fn for_each_resource_tag(&self, mut write: impl FnMut(&'a str, &'a str)) {
         // Most spans have none: then the tags are not walked again.
-        let tags = (self.special.resource_tags != 0).then(|| self.lists.tags().enumerate());
-        tags.into_iter()
-            .flatten()
-            .filter(|(position, (key, _))| self.special.is_resource_tag(*position, key))
-            .map(|(_, tag)| tag)
+        if self.special.resource_tags == 0 {
+            return;
+        }
+        let superseded = self.superseded_tags();
+        let selection = TagSelection::resource(&self.special, &superseded);
+        // `for_each`, not a `for` loop: the span's own walk over its tags (`write_span`) stays the
+        // only caller of the iterator's `next`, which keeps it inlined there.
+        self.lists.tags().enumerate().for_each(|(position, (key, value))| {
+            if selection.takes(position, key) {
+                write(key, value);
+            }
+        });
     }
 
     /// Whether two spans of the same service make the same resource: the same resource tags, in
     /// the same order (spans from one SDK repeat its resource alike on every span), as told by
-    /// their number and [`ResourceDigest`].
+    /// their number and digest ([`add_resource_tag`]). The digest takes every resource tag of the first
+    /// pass, also one that a later tag of the same key replaces, so spans whose keys may repeat
+    /// are compared by the tags that count.
     fn same_resource(&self, other: &Self) -> bool {
+        if self.special.keys_may_repeat || other.special.keys_may_repeat {
+            return self.same_resource_tags(other);
+        }
         self.special.resource_tags == other.special.resource_tags
             && self.special.resource_digest == other.special.resource_digest
     }
+
+    #[cold]
+    #[inline(never)]
+    fn same_resource_tags(&self, other: &Self) -> bool {
+        let resource_tags = |span: &Self| {
+            let mut tags = Vec::new();
+            span.for_each_resource_tag(|key, value| tags.push((key, value)));
+            tags
+        };
+        resource_tags(self) == resource_tags(other)
+    }
 }
 
-/// A 64-bit digest of a span's resource tags (keys and values, in order), so that spans are
-/// grouped by resource without reading their tags again: every span of a request from an SDK
-/// carries the same half dozen of them, and comparing those text by text for every span cost
-/// more than the rest of its decoding. Each text's length and 8-byte words go through an xor, a
-/// multiply by an odd constant and a rotation. Different resource tags could, in principle, share
-/// a digest; that would put spans of one request (one sender's) in one resource.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct ResourceDigest(u64);
-
-impl ResourceDigest {
-    const MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
-
-    fn mix(self, word: u64) -> Self {
-        Self((self.0 ^ word).wrapping_mul(Self::MULTIPLIER).rotate_left(29))
-    }
-
-    /// The text's length, then its 8-byte words, then the 1 to 7 bytes left as a word of their
-    /// own (read overlapping the last full word when there is one).
-    fn add_text(self, text: &str) -> Self {
-        let bytes = text.as_bytes();
-        let mut digest = self.mix(bytes.len() as u64);
-        let mut rest = bytes;
-        while let Some((word, tail)) = rest.split_first_chunk::<8>() {
-            digest = digest.mix(u64::from_le_bytes(*word));
-            rest = tail;
-        }
-        if rest.is_empty() {
-            digest
-        } else if let Some(last) = bytes.last_chunk::<8>() {
-            digest.mix(u64::from_le_bytes(*last))
-        } else {
-            digest.mix(rest.iter().rev().fold(0, |word, &byte| word << 8 | u64::from(byte)))
-        }
-    }
-
-    /// Out of line: most tags are not resource tags, and `SpecialTags::see` stays small.
-    #[inline(never)]
-    fn add_tag(self, key: &str, value: &str) -> Self {
-        self.add_text(key).add_text(value)
-    }
+/// A span's resource tags (keys and values, in order) as a [`Digest`], so that spans are grouped
+/// by resource without reading their tags again: every span of a request from an SDK carries the
+/// same half dozen of them, and comparing those text by text for every span cost more than the
+/// rest of its decoding. Different resource tags could, in principle, share a digest; that would
+/// put spans of one request (one sender's) in one resource.
+///
+/// Out of line: most tags are not resource tags, and `SpecialTags::see` stays small.
+#[inline(never)]
+fn add_resource_tag(digest: Digest, key: &str, value: &str) -> Digest {
+    digest.text(key.as_bytes()).text(value.as_bytes())
 }
 
 /// Checks that a span's times fit 64-bit nanoseconds, as the writer needs them.
@@ -235,26 +253,31 @@ pub(crate) struct SpecialTags<'a> {
     /// ([`keys::is_resource_attribute`]): they go to the resource, not the span.
     resource_tags: u16,
     /// Their digest.
-    resource_digest: ResourceDigest,
+    resource_digest: Digest,
     /// Which of the first 64 tags (by position in the body) they are, so that writing the span
     /// and its resource does not ask [`keys::is_resource_attribute`] again.
     resource_tag_positions: u64,
     /// How many tags [`Self::see`] has seen (up to 255: the positions past 63 are not kept).
     tags_seen: u8,
+    /// Whether the first pass saw a key that may repeat ([`ZipkinSpan::superseded_tags`] then
+    /// compares them).
+    keys_may_repeat: bool,
 }
 
 impl<'a> SpecialTags<'a> {
-    fn read(tags: impl Iterator<Item = (&'a str, &'a str)>) -> Self {
+    fn read(tags: impl Iterator<Item = (&'a str, &'a str)>, key_table: &mut KeyTable) -> Self {
         let mut special = Self::default();
+        let mut walk = TagWalk::new(&mut special, key_table);
         for (key, value) in tags {
-            special.see(key, value);
+            walk.see(key, value);
         }
+        walk.finish();
         special
     }
 
     /// Takes note of one tag, in body order (a later tag with the same key wins).
     #[inline]
-    pub(crate) fn see(&mut self, key: &'a str, value: &'a str) {
+    fn see(&mut self, key: &'a str, value: &'a str) {
         let position = self.tags_seen;
         self.tags_seen = self.tags_seen.saturating_add(1);
         match key {
@@ -274,7 +297,7 @@ impl<'a> SpecialTags<'a> {
             keys::SERVICE_NAME => self.service_name = Some(value),
             _ if keys::is_resource_attribute(key) => {
                 self.resource_tags = self.resource_tags.saturating_add(1);
-                self.resource_digest = self.resource_digest.add_tag(key, value);
+                self.resource_digest = add_resource_tag(self.resource_digest, key, value);
                 if let Some(bit) = 1u64.checked_shl(u32::from(position)) {
                     self.resource_tag_positions |= bit;
                 }
@@ -283,16 +306,10 @@ impl<'a> SpecialTags<'a> {
         }
     }
 
-    /// Whether the tag at `position` (in body order) goes to the resource: one of those counted
-    /// in [`Self::resource_tags`].
-    fn is_resource_tag(&self, position: usize, key: &str) -> bool {
-        if self.resource_tags == 0 {
-            false
-        } else if position < 64 {
-            self.resource_tag_positions >> position & 1 != 0
-        } else {
-            key != keys::SERVICE_NAME && keys::is_resource_attribute(key)
-        }
+    /// Whether a tag past the first 64 (in body order) goes to the resource: one of those counted
+    /// in [`Self::resource_tags`]. The first 64 are told by [`Self::resource_tag_positions`].
+    fn is_resource_tag_past_64(&self, key: &str) -> bool {
+        self.resource_tags != 0 && key != keys::SERVICE_NAME && keys::is_resource_attribute(key)
     }
 
     fn scope(&self) -> (&'a str, &'a str) {
@@ -315,6 +332,67 @@ impl<'a> SpecialTags<'a> {
             }
         }
         (code, message)
+    }
+}
+
+/// Which of a span's tags a walk over them takes: for the span's attributes, all but its resource
+/// tags; for its resource, only those; for both, none that a later tag of the same key replaces.
+/// The first 64 positions are told by one bit each, the bits of the resource tags and of the
+/// replaced tags merged once per span, so the walk over a span whose keys do not repeat tests
+/// no more than it would without them.
+struct TagSelection<'s, 'a> {
+    /// Bit `i` set when the walk takes the tag at position `i`.
+    first: u64,
+    special: &'s SpecialTags<'a>,
+    superseded: &'s Superseded,
+    /// Whether the walk is the resource's.
+    resource: bool,
+}
+
+impl<'s, 'a> TagSelection<'s, 'a> {
+    fn span(special: &'s SpecialTags<'a>, superseded: &'s Superseded) -> Self {
+        let first = !(special.resource_tag_positions | superseded.first_64());
+        Self { first, special, superseded, resource: false }
+    }
+
+    fn resource(special: &'s SpecialTags<'a>, superseded: &'s Superseded) -> Self {
+        let first = special.resource_tag_positions & !superseded.first_64();
+        Self { first, special, superseded, resource: true }
+    }
+
+    #[inline]
+    fn takes(&self, position: usize, key: &str) -> bool {
+        if position < 64 {
+            self.first >> position & 1 != 0
+        } else {
+            !self.superseded.contains(position) && self.special.is_resource_tag_past_64(key) == self.resource
+        }
+    }
+}
+
+/// The first pass over one span's tags: their special meanings, and whether a key may repeat
+/// (through the request's [`KeyTable`]; the span keeps only the answer).
+pub(crate) struct TagWalk<'s, 'a, 't> {
+    special: &'s mut SpecialTags<'a>,
+    keys: RepeatWatch<'t>,
+}
+
+impl<'s, 'a, 't> TagWalk<'s, 'a, 't> {
+    /// Starts over: what `special` held before (an earlier `tags` object) no longer counts.
+    pub(crate) fn new(special: &'s mut SpecialTags<'a>, key_table: &'t mut KeyTable) -> Self {
+        *special = SpecialTags::default();
+        Self { special, keys: key_table.watch() }
+    }
+
+    /// Takes note of one tag, in body order.
+    #[inline]
+    pub(crate) fn see(&mut self, key: &'a str, value: &'a str) {
+        self.keys.see(key.as_bytes());
+        self.special.see(key, value);
+    }
+
+    pub(crate) fn finish(self) {
+        self.special.keys_may_repeat = self.keys.may_repeat();
     }
 }
 
@@ -402,9 +480,7 @@ fn write_resource<'a, L: SpanLists<'a>>(
                 if !service.is_empty() {
                     r.str_attribute(keys::SERVICE_NAME, service);
                 }
-                for (key, value) in span.resource_tags() {
-                    r.str_attribute(key, value);
-                }
+                span.for_each_resource_tag(|key, value| r.str_attribute(key, value));
             });
         }
         scopes(rs);
@@ -623,10 +699,16 @@ fn write_span<'a, L: SpanLists<'a>>(
         keys::PEER_PORT => remote.port != 0,
         // The resource's own; a `service.name` tag that contradicts the endpoint stays here.
         keys::SERVICE_NAME => value == service,
+        // The translation's own marker, written below when the span has no timestamp. A tag of
+        // that name on a span with one says what is not so, and would make the encoder drop the
+        // timestamp; it is not kept either.
+        keys::START_TIME_ABSENT => true,
         _ => false,
     };
+    let superseded = span.superseded_tags();
+    let selection = TagSelection::span(special, &superseded);
     for (position, (key, value)) in span.lists.tags().enumerate() {
-        if special.is_resource_tag(position, key) || consumed(key, value) {
+        if !selection.takes(position, key) || consumed(key, value) {
             continue;
         }
         if options.parse_string_tags {
@@ -842,10 +924,21 @@ fn fits_depth(value: JsonValue<'_, '_>, depth: usize) -> bool {
     }
 }
 
-/// The entries of a JSON object as attributes, in document order.
+/// The members of a JSON object as attributes, in document order; of a key given twice, the
+/// last member counts.
 fn write_json_attributes(object: JsonValue<'_, '_>, e: &mut impl Attributes) {
-    for (key, value) in object.as_object().iter().flat_map(|object| object.iter()) {
-        e.attribute(key, |v| write_json_value(value, v));
+    let Some(object) = object.as_object() else { return };
+    // The decoders' first pass does not read the objects inside annotations: their keys go
+    // through the thread's table here (the request's first pass is over and gave it back).
+    let superseded = if object.len() > 1 {
+        KeyTable::with(|key_table| key_table.superseded(|| object.iter().map(|(key, _)| key.as_bytes())))
+    } else {
+        Superseded::default()
+    };
+    for (position, (key, value)) in object.iter().enumerate() {
+        if !superseded.contains(position) {
+            e.attribute(key, |v| write_json_value(value, v));
+        }
     }
 }
 
@@ -878,34 +971,6 @@ mod tests {
         for address in ["0.0.0.0", "255.255.255.255", "10.1.0.200", "9.99.100.7", "127.0.0.1"] {
             let address: Ipv4Addr = address.parse().unwrap();
             assert_eq!(DottedQuad::of(address).as_str(), address.to_string());
-        }
-    }
-
-    fn digest(tags: &[(&str, &str)]) -> ResourceDigest {
-        tags.iter().fold(ResourceDigest::default(), |digest, (key, value)| digest.add_tag(key, value))
-    }
-
-    #[test]
-    fn resource_digests_tell_tags_apart_by_text_boundary_and_order() {
-        let cases: &[&[(&str, &str)]] = &[
-            &[],
-            &[("host.name", "")],
-            &[("host.name", "node-1")],
-            &[("host.name", "node-2")],
-            &[("host.name", "node-1"), ("os.type", "linux")],
-            &[("os.type", "linux"), ("host.name", "node-1")],
-            &[("host.nam", "enode-1")],
-            // Past one word, and the overlapping read of the last one.
-            &[("host.name", "ip-10-0-0-1.eu-west-1.compute.internal")],
-            &[("host.name", "ip-10-0-0-2.eu-west-1.compute.internal")],
-            &[("host.name", "ip-10-0-0-1.eu-west-1.compute.internaL")],
-            &[("host.name", "ip-10-0-0-1.eu-west-1.compute.interna")],
-        ];
-        let digests: Vec<ResourceDigest> = cases.iter().map(|tags| digest(tags)).collect();
-        for (i, a) in digests.iter().enumerate() {
-            for (j, b) in digests.iter().enumerate() {
-                assert_eq!(a == b, i == j, "{:?} and {:?}", cases[i], cases[j]);
-            }
         }
     }
 

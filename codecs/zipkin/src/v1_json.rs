@@ -23,6 +23,7 @@ use crate::json_text::push_double;
 use crate::to_otlp::{check_times, micros_to_nanos, write_batch, Endpoint, Kind, SpanLists, SpecialTags, ZipkinSpan};
 use crate::DecodeOptions;
 use spanpipe_codecs::json_tape::JsonBuffer;
+use spanpipe_codecs::repeated_keys::KeyTable;
 
 type Result<T> = std::result::Result<T, JsonFault>;
 
@@ -43,17 +44,20 @@ pub fn decode_v1_json<B: JsonBuffer + ?Sized>(
         let mut converter = Converter::default();
         for_each_span(root, |item| converter.convert(item, &mut request))?;
         let Request { spans, events, tags, numbers } = request;
-        let spans: Vec<_> = spans
-            .into_iter()
-            .map(|span| {
-                let ranges = span.lists.clone();
-                span.with_lists(V1Lists {
-                    events: events.get(ranges.events).unwrap_or_default(),
-                    tags: tags.get(ranges.tags).unwrap_or_default(),
-                    numbers: &numbers,
+        let spans: Vec<_> = KeyTable::with(|key_table| {
+            spans
+                .into_iter()
+                .map(|span| {
+                    let ranges = span.lists.clone();
+                    let lists = V1Lists {
+                        events: events.get(ranges.events).unwrap_or_default(),
+                        tags: tags.get(ranges.tags).unwrap_or_default(),
+                        numbers: &numbers,
+                    };
+                    span.with_lists(lists, key_table)
                 })
-            })
-            .collect();
+                .collect()
+        });
         write_batch(&spans, options, capacity)
     })
 }

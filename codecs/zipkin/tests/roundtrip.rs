@@ -8,6 +8,8 @@
 //!   (`parse_string_tags`).
 //! - Protobuf's merge rule: the same spans with each endpoint split over two occurrences of its
 //!   field decode to the same batch.
+//! - A tag key given twice counts by its last value: spans whose tags repeat keys decode, as
+//!   JSON and as protobuf, to the batch of the same spans with the last tag of each key only.
 
 mod common;
 
@@ -102,8 +104,14 @@ fn endpoint_proto(endpoint: &Endpoint) -> Vec<u8> {
 }
 
 fn to_proto(spans: &[ZipkinSpan]) -> Vec<u8> {
+    to_proto_with_earlier_tags(spans, &[])
+}
+
+/// The spans as protobuf, each with the tags of `earlier` (by span index, if any) as map entries
+/// before its own.
+fn to_proto_with_earlier_tags(spans: &[ZipkinSpan], earlier: &[Vec<(String, String)>]) -> Vec<u8> {
     let mut out = Vec::new();
-    for span in spans {
+    for (index, span) in spans.iter().enumerate() {
         let mut s = Vec::new();
         put_len_field(&mut s, 1, &span.trace_id.to_be_bytes());
         if let Some(parent) = span.parent_id {
@@ -132,7 +140,8 @@ fn to_proto(spans: &[ZipkinSpan]) -> Vec<u8> {
             put_len_field(&mut annotation, 2, value.as_bytes());
             put_len_field(&mut s, 10, &annotation);
         }
-        for (key, value) in &span.tags {
+        let earlier = earlier.get(index).into_iter().flatten().map(|(key, value)| (key, value));
+        for (key, value) in earlier.chain(&span.tags) {
             let mut entry = Vec::new();
             put_len_field(&mut entry, 1, key.as_bytes());
             put_len_field(&mut entry, 2, value.as_bytes());
@@ -269,6 +278,97 @@ proptest! {
         let split = split_singular_messages(&body, &LIST_OF_SPANS, &mut |n| picks.next().expect("cycles").index(n + 1));
         let (merged, expected) = (decode_proto(split), decode_proto(body));
         prop_assert_eq!(merged.bytes(), expected.bytes());
+    }
+}
+
+/// Tags the mapping gives a meaning to, with values that mean something and values that do not:
+/// the last of each must count for the special meaning too.
+fn special_tag() -> impl Strategy<Value = (String, String)> {
+    let pick = |key: &'static str, values: &'static [&'static str]| {
+        proptest::sample::select(values).prop_map(move |value| (key.to_owned(), value.to_owned()))
+    };
+    prop_oneof![
+        pick("error", &["true", "false", "boom"]),
+        pick("otel.status_code", &["OK", "ERROR", "nonsense"]),
+        pick("otel.status_description", &["why"]),
+        pick("span.kind", &["internal", "server"]),
+        pick("otel.scope.name", &["scope-a", "scope-b"]),
+        pick("host.name", &["node-1", "node-2"]),
+        pick("service.name", &["cart", "shop"]),
+        pick("otel.zipkin.absentField.startTime", &["true"]),
+        pick("net.peer.ip", &["10.0.0.1", "not an address"]),
+        pick("otel.dropped_attributes_count", &["2", "x"]),
+    ]
+}
+
+/// The JSON document of `spans`, each span's `tags` object led by the members of `earlier` (by
+/// span index): a JSON object repeating a key, which serde_json's maps cannot hold.
+fn v2_json_with_earlier_tags(spans: &[ZipkinSpan], earlier: &[Vec<(String, String)>]) -> Vec<u8> {
+    let documents: Vec<Value> = serde_json::from_slice(&v2_json(spans)).expect("generated JSON");
+    let mut texts = Vec::new();
+    for (index, mut span) in documents.into_iter().enumerate() {
+        let own = span.as_object_mut().expect("a span object").remove("tags").expect("tags");
+        let own = own.as_object().expect("a tags object").iter().map(|(key, value)| (key.clone(), value.clone()));
+        let earlier = earlier.get(index).into_iter().flatten().map(|(key, value)| (key.clone(), json!(value)));
+        let members: Vec<String> = earlier.chain(own).map(|(key, value)| format!("{}:{value}", json!(key))).collect();
+        let mut text = serde_json::to_string(&span).expect("serializes");
+        text.pop();
+        texts.push(format!("{text},\"tags\":{{{}}}}}", members.join(",")));
+    }
+    format!("[{}]", texts.join(",")).into_bytes()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// A tag key given twice counts by its last value, as in zipkin-go's map and so in the
+    /// Collector: spans whose tags repeat keys (plain, special and resource ones) with other
+    /// values decode, as JSON and as protobuf, to the batch the same spans with only the last of
+    /// each make.
+    #[test]
+    fn a_tag_key_given_twice_counts_by_its_last_value(
+        mut spans in proptest::collection::vec(zipkin_span(), 1..6),
+        specials in proptest::collection::vec(proptest::collection::vec(special_tag(), 0..4), 6),
+        picks in proptest::collection::vec(proptest::collection::vec((any::<prop::sample::Index>(), "\\PC{0,6}"), 0..5), 6),
+    ) {
+        for (span, specials) in spans.iter_mut().zip(specials) {
+            span.tags.extend(specials);
+        }
+        // Earlier tags only of keys the span has, so that the span's own tags are what counts.
+        let earlier: Vec<Vec<(String, String)>> = spans
+            .iter()
+            .zip(&picks)
+            .map(|(span, picks)| {
+                let keys: Vec<&String> = span.tags.keys().collect();
+                if keys.is_empty() {
+                    return Vec::new();
+                }
+                picks.iter().map(|(pick, value)| (pick.get(&keys).to_string(), value.clone())).collect()
+            })
+            .collect();
+        let json = v2_json_with_earlier_tags(&spans, &earlier);
+        let (repeated, expected) = (decode_json(json.clone()), decode_json(v2_json(&spans)));
+        prop_assert_eq!(repeated.bytes(), expected.bytes(), "{}", String::from_utf8_lossy(&json));
+        let (repeated, expected) = (decode_proto(to_proto_with_earlier_tags(&spans, &earlier)), decode_proto(to_proto(&spans)));
+        prop_assert_eq!(repeated.bytes(), expected.bytes());
+    }
+}
+
+/// The Collector's `otel.zipkin.absentField.startTime` marker is the translation's own: a tag of
+/// that name is not kept, or (typed `true` by `parse_string_tags`) it would make the encoder drop
+/// a timestamp the span has. Found by the `zipkin_json` fuzz target.
+#[test]
+fn a_start_time_marker_tag_beside_a_timestamp_is_not_kept() {
+    let body = br#"[{"traceId":"1","id":"a","timestamp":7,"duration":1,"tags":{"otel.zipkin.absentField.startTime":"true","k":"v"}}]"#;
+    for parse_string_tags in [false, true] {
+        let codec = ZipkinV2Json::new(DecodeOptions { parse_string_tags });
+        let batch = codec.decode(Bytes::from_static(body)).expect("decodes");
+        let span = batch.span(0).expect("one span");
+        assert_eq!(span.start_time_unix_nano(), 7000);
+        let keys: Vec<&str> = span.attributes().map(|attribute| attribute.key).collect();
+        assert_eq!(keys, ["k"]);
+        let encoded: Vec<Value> = serde_json::from_slice(&codec.encode(&batch).expect("encodes")).expect("JSON");
+        assert_eq!(encoded[0]["timestamp"], json!(7), "{encoded:?}");
     }
 }
 

@@ -2,8 +2,8 @@
 //! `V2SpanConverter`/`V1SpanWriter` would write for it, decodes to the same batch through
 //! [`ZipkinV2Json`] and [`ZipkinV1Json`]. This checks the v1 conversion (kinds and times from core
 //! annotations, endpoints from annotation endpoints, remote endpoints from `ca`/`sa`/`ma`, tags
-//! from binary annotations, the `lc` marker, `traceIdHigh`) against the v2 decoder, which the
-//! vectors pin to the specification.
+//! from binary annotations, of which the last of a key counts, the `lc` marker, `traceIdHigh`)
+//! against the v2 decoder, which the vectors pin to the specification.
 //!
 //! The generated spans hold what v1 can say: a local endpoint with a service name (core
 //! annotations need one), a remote one under another service name (zipkin drops the name of a
@@ -30,12 +30,15 @@ fn v1_annotations(kind: Kind) -> (&'static str, &'static str, &'static str) {
     }
 }
 
-/// A generated span, and whether its v1 form writes the high half of the trace id as
-/// `traceIdHigh` beside a 16-digit `traceId`.
+/// A generated span, whether its v1 form writes the high half of the trace id as `traceIdHigh`
+/// beside a 16-digit `traceId`, and binary annotations its v1 form writes before the span's own
+/// tags, of keys the span has: zipkin's span keeps the last value of a key, so they change
+/// nothing.
 #[derive(Clone, Debug)]
 struct Case {
     span: ZipkinSpan,
     split_trace_id: bool,
+    earlier_tags: Vec<(String, String)>,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -48,6 +51,7 @@ fn case() -> impl Strategy<Value = Case> {
         proptest::collection::vec((0u64..1 << 52, "[a-z][a-z .]{2,10}"), 0..4),
         proptest::collection::btree_map("t\\.[a-z]{1,6}", "\\PC{0,10}", 0..5),
         any::<bool>(),
+        proptest::collection::vec((any::<prop::sample::Index>(), "\\PC{0,6}"), 0..4),
     )
         .prop_map(
             |(
@@ -59,6 +63,7 @@ fn case() -> impl Strategy<Value = Case> {
                 mut annotations,
                 tags,
                 debug,
+                earlier,
             )| {
                 local.service = format!("l-{service}");
                 let remote = remote.map(|mut remote| {
@@ -87,19 +92,25 @@ fn case() -> impl Strategy<Value = Case> {
                     debug,
                     shared: false,
                 };
-                Case { span, split_trace_id: split_trace_id && trace_id >> 64 != 0 }
+                let keys: Vec<&String> = span.tags.keys().collect();
+                let earlier_tags = if keys.is_empty() {
+                    Vec::new()
+                } else {
+                    earlier.into_iter().map(|(pick, value)| (pick.get(&keys).to_string(), value)).collect()
+                };
+                Case { span, split_trace_id: split_trace_id && trace_id >> 64 != 0, earlier_tags }
             },
         )
 }
 
 /// The v1 form, as zipkin's v2 → v1 conversion writes it: core annotations for the kind at the
-/// span's begin and (with a duration) end, every annotation and tag with the local endpoint, the
-/// remote endpoint as an address annotation, and an empty `lc` tag to carry the local endpoint of a
-/// span without a kind.
+/// span's begin and (with a duration) end, every annotation and tag with the local endpoint (the
+/// case's earlier tags first), the remote endpoint as an address annotation, and an empty `lc` tag
+/// to carry the local endpoint of a span without a kind.
 fn v1_json(cases: &[Case]) -> Vec<u8> {
     let spans: Vec<Value> = cases
         .iter()
-        .map(|Case { span, split_trace_id }| {
+        .map(|Case { span, split_trace_id, earlier_tags }| {
             let local = endpoint_json(span.local.as_ref().expect("v1 spans have a local endpoint"));
             let mut object = serde_json::Map::new();
             if *split_trace_id {
@@ -144,7 +155,8 @@ fn v1_json(cases: &[Case]) -> Vec<u8> {
                 .iter()
                 .map(|(timestamp, value)| json!({"timestamp": timestamp, "value": value, "endpoint": local}))
                 .collect();
-            binary.extend(span.tags.iter().map(|(key, value)| json!({"key": key, "value": value, "endpoint": local})));
+            let tags = earlier_tags.iter().map(|(key, value)| (key, value)).chain(&span.tags);
+            binary.extend(tags.map(|(key, value)| json!({"key": key, "value": value, "endpoint": local})));
             object.insert("annotations".into(), Value::Array(annotations));
             object.insert("binaryAnnotations".into(), Value::Array(binary));
             object.insert("debug".into(), json!(span.debug));

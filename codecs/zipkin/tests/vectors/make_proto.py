@@ -100,6 +100,20 @@ VECTORS = {
     )),
     # 64-bit trace id as 8 bytes; no timestamp, no endpoint, no name.
     "minimal.proto.zipkin.pb": list_of_spans(span("48485a3953bb6124", "0000000000000001", duration=5)),
+    # Tag keys given twice (map entries repeating a key): the last value of each counts.
+    "repeated_keys.proto.zipkin.pb": list_of_spans(
+        span("0000000000000001", "000000000000000a", name="A", timestamp=1, duration=1, local=endpoint("cart"),
+             annotations=[(1, '"ev":{"k":1,"j":true,"k":2}')],
+             tags=[("a", "1"), ("http.route", "/a"), ("a", "2"), ("host.name", "node-1"), ("host.name", "node-2"),
+                   ("error", "boom"), ("error", "false")]),
+        span("0000000000000001", "000000000000000b", name="B", timestamp=2, duration=1, local=endpoint("cart"),
+             tags=[("host.name", "node-2")]),
+        span("0000000000000001", "000000000000000c", name="C", local=endpoint("cart"),
+             tags=[("otel.zipkin.absentField.startTime", "true"), ("otel.status_code", "ERROR"),
+                   ("otel.status_code", "OK")]),
+        span("0000000000000001", "000000000000000d", name="D", timestamp=4, duration=1,
+             tags=[("service.name", "shop"), ("service.name", "cart")]),
+    ),
 }
 
 if __name__ == "__main__":
