@@ -15,9 +15,11 @@
 //! The record vectors are kept per thread and reused across requests, so a steady stream of
 //! datagrams allocates little more than its output.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::ops::Range;
 
+use spanpipe_codecs::repeated_keys::KeyTable;
 use spanpipe_core::{Attributes, BatchWriter, ResourceSpansWriter, SpanBatch, SpanWriter};
 
 use crate::error::{DecodeError, DecodeErrorKind};
@@ -94,6 +96,8 @@ struct Records<'a> {
     order: Vec<u32>,
     /// While writing: which spans of a process are already in a `ScopeSpans`.
     written: Vec<bool>,
+    /// While writing: finds tag keys given twice in one list.
+    key_table: KeyTable,
 }
 
 /// Thread-local records above this many bytes of capacity are dropped after the request rather
@@ -125,6 +129,7 @@ impl Records<'_> {
             processes: recycle(self.processes),
             order: recycle(self.order),
             written: recycle(self.written),
+            key_table: self.key_table,
         }
     }
 
@@ -162,6 +167,9 @@ struct ProcessRecord<'a> {
     hostname: Option<Tag<'a>>,
     /// The last `jaeger.version` tag, when no `opencensus.exporterversion` tag is there.
     jaeger_version: Option<Tag<'a>>,
+    /// Whether a tag is named `service.name`: it replaces `serviceName` in the resource, as a
+    /// later tag of the same key replaces an earlier one.
+    service_name_tag: bool,
 }
 
 /// The `Batch` struct at the reader's position; leaves the reader after it.
@@ -198,7 +206,7 @@ fn batch<'a, R: ProtocolReader<'a>>(reader: &mut R) -> Result<SpanBatch> {
 /// each with its spans grouped by scope. `start` is the offset any error is reported at.
 fn write_records(records: &mut Records<'_>, capacity: usize, start: usize) -> Result<SpanBatch> {
     let mut writer = BatchWriter::with_capacity(capacity);
-    let Records { spans, tags, logs, references, processes, order, written } = records;
+    let Records { spans, tags, logs, references, processes, order, written, key_table } = records;
     order.clear();
     order.extend(0..spans.len() as u32);
     if processes.len() > 1 {
@@ -212,9 +220,9 @@ fn write_records(records: &mut Records<'_>, capacity: usize, start: usize) -> Re
         members = rest;
         writer.resource_spans(|rs| {
             if process.present {
-                rs.resource(|resource| write_process(resource, process, tags));
+                rs.resource(|resource| write_process(resource, process, tags, key_table));
             }
-            write_scopes(rs, spans, own, written, |s, span| write_span(s, span, tags, logs, references));
+            write_scopes(rs, spans, own, written, |s, span| write_span(s, span, tags, logs, references, key_table));
         });
     }
     // The writer is only given ids of their exact lengths, `&str`s and flat values, so its
@@ -242,12 +250,13 @@ fn read_process<'a, R: ProtocolReader<'a>>(reader: &mut R, tags: &mut Vec<Tag<'a
     Ok(process)
 }
 
-/// What the Collector's renaming of a process's `hostname` and `jaeger.version` tags needs to
-/// know, gathered tag by tag.
+/// What the Collector's renaming of a process's `hostname` and `jaeger.version` tags (and the
+/// choice between `serviceName` and a `service.name` tag) needs to know, gathered tag by tag.
 #[derive(Default)]
 struct ProcessRenames<'a> {
     has_host_name: bool,
     has_exporter_version: bool,
+    has_service_name: bool,
     hostname: Option<Tag<'a>>,
     jaeger_version: Option<Tag<'a>>,
 }
@@ -255,6 +264,7 @@ struct ProcessRenames<'a> {
 impl<'a> ProcessRenames<'a> {
     fn see(&mut self, tag: &Tag<'a>) {
         match tag.key {
+            keys::SERVICE_NAME => self.has_service_name = true,
             keys::HOST_NAME => self.has_host_name = true,
             keys::EXPORTER_VERSION => self.has_exporter_version = true,
             keys::HOSTNAME => self.hostname = Some(*tag),
@@ -266,39 +276,83 @@ impl<'a> ProcessRenames<'a> {
     fn finish(self, process: &mut ProcessRecord<'a>) {
         process.hostname = self.hostname.filter(|_| !self.has_host_name);
         process.jaeger_version = self.jaeger_version.filter(|_| !self.has_exporter_version);
+        process.service_name_tag = self.has_service_name;
     }
 }
 
 /// `Process`: `serviceName` → `service.name`, tags → attributes (with the Collector's
-/// `hostname` and `jaeger.version` translations).
-fn write_process(resource: &mut spanpipe_core::ResourceWriter<'_>, process: &ProcessRecord<'_>, tags: &[Tag<'_>]) {
-    if let Some(service) = process.service.filter(|s| !s.is_empty() && *s != NO_SERVICE_NAME) {
-        resource.str_attribute(keys::SERVICE_NAME, service);
+/// `hostname` and `jaeger.version` translations), as [`for_each_resource_attribute`] gives them.
+fn write_process(
+    resource: &mut spanpipe_core::ResourceWriter<'_>,
+    process: &ProcessRecord<'_>,
+    tags: &[Tag<'_>],
+    key_table: &mut KeyTable,
+) {
+    for_each_resource_attribute(process, tags, key_table, |key, value| match value {
+        ResourceValue::Tag(tag) => tag.write_as(resource, key),
+        ResourceValue::Str(text) => resource.str_attribute(key, text),
+        ResourceValue::JaegerVersion(version) => {
+            let mut value = String::with_capacity(JAEGER_PREFIX.len() + version.len());
+            value.push_str(JAEGER_PREFIX);
+            value.push_str(version);
+            resource.str_attribute(key, &value);
+        }
+    });
+}
+
+/// What `opencensus.exporterversion` says before the `jaeger.version` it is made from.
+const JAEGER_PREFIX: &str = "Jaeger-";
+
+/// The value of a resource attribute of a process: a tag's, a string, or `Jaeger-` and a
+/// `jaeger.version`.
+enum ResourceValue<'s, 'a> {
+    Tag(&'s Tag<'a>),
+    Str(&'a str),
+    JaegerVersion(&'a str),
+}
+
+/// Calls `each` with the key and value of every attribute of a process's resource, in order:
+/// `serviceName` as `service.name` (unless a tag is named so: of a key given twice the last tag
+/// counts, and the Collector puts `serviceName` into its map of attributes before the tags), the
+/// tags that no later tag of the same key replaces, then the Collector's translations of
+/// `hostname` and `jaeger.version`. One definition for writing the resource and for telling
+/// processes apart by it.
+fn for_each_resource_attribute<'s, 'a>(
+    process: &'s ProcessRecord<'a>,
+    tags: &'s [Tag<'a>],
+    key_table: &mut KeyTable,
+    mut each: impl FnMut(&str, ResourceValue<'_, 'a>),
+) {
+    let service = process.service.filter(|s| !s.is_empty() && *s != NO_SERVICE_NAME);
+    if let Some(service) = service.filter(|_| !process.service_name_tag) {
+        each(keys::SERVICE_NAME, ResourceValue::Str(service));
     }
     // The Collector renames `hostname` and `jaeger.version` only when the target key is absent,
     // and the renamed attribute goes last (it is added after the tags, then the old key removed).
-    for tag in &tags[process.tags.clone()] {
+    for tag in last_of_each(key_table, &tags[process.tags.clone()]).iter() {
         let renamed = (tag.key == keys::HOSTNAME && process.hostname.is_some())
             || (tag.key == keys::JAEGER_VERSION && process.jaeger_version.is_some());
         if !renamed {
-            tag.write_as(resource, tag.key);
+            each(tag.key, ResourceValue::Tag(tag));
         }
     }
-    if let Some(hostname) = process.hostname {
-        hostname.write_as(resource, keys::HOST_NAME);
+    if let Some(hostname) = &process.hostname {
+        each(keys::HOST_NAME, ResourceValue::Tag(hostname));
     }
-    if let Some(version) = process.jaeger_version {
-        let version = version.str_value();
-        let mut value = String::with_capacity(7 + version.len());
-        value.push_str("Jaeger-");
-        value.push_str(version);
-        resource.str_attribute(keys::EXPORTER_VERSION, &value);
+    if let Some(version) = &process.jaeger_version {
+        each(keys::EXPORTER_VERSION, ResourceValue::JaegerVersion(version.str_value()));
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Tags
 // ---------------------------------------------------------------------------------------------
+
+/// The string attribute a tag of an unknown `vType` becomes (the Collector's, with Go's quoting of
+/// the number).
+fn unknown_type_text(v_type: i32) -> String {
+    format!("<Unknown Jaeger TagType {v_type}>")
+}
 
 /// A tag's value by its `vType`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -328,7 +382,7 @@ impl<'a> Tag<'a> {
             TagValue::Bool(b) => target.bool_attribute(key, b),
             TagValue::Long(l) => target.int_attribute(key, l),
             TagValue::Binary(b) => target.bytes_attribute(key, b),
-            TagValue::Unknown(t) => target.str_attribute(key, &format!("<Unknown Jaeger TagType {t}>")),
+            TagValue::Unknown(v_type) => target.str_attribute(key, &unknown_type_text(v_type)),
         }
     }
 
@@ -438,6 +492,13 @@ fn read_tags<'a, R: ProtocolReader<'a>>(
         }
     }
     Ok(first..tags.len())
+}
+
+/// `tags` without those a later tag with the same key replaces (the last value of a key counts,
+/// as in the Collector's maps): `tags` itself, or a copy of the survivors.
+#[inline]
+fn last_of_each<'s, 'a>(key_table: &mut KeyTable, tags: &'s [Tag<'a>]) -> Cow<'s, [Tag<'a>]> {
+    key_table.last_of_each(tags, |tag| tag.key.as_bytes())
 }
 
 /// The instrumentation scope a span's tags name.
@@ -915,6 +976,7 @@ fn write_span(
     tags: &[Tag<'_>],
     logs: &[LogRecord<'_>],
     references: &[Reference],
+    key_table: &mut KeyTable,
 ) {
     let special = &span.special;
     s.trace_id(&trace_id(span.trace_high, span.trace_low)).span_id(&span.span_id.to_be_bytes());
@@ -931,7 +993,7 @@ fn write_span(
         s.kind(special.kind);
     }
     s.start_time_unix_nano(span.start).end_time_unix_nano(span.end);
-    for tag in &tags[span.tags.clone()] {
+    for tag in last_of_each(key_table, &tags[span.tags.clone()]).iter() {
         if !special.is_consumed(tag) {
             tag.write_as(s, tag.key);
         }
@@ -945,7 +1007,7 @@ fn write_span(
             if let Some(name) = log.name.filter(|n| !n.is_empty()) {
                 e.name(name);
             }
-            for field in &tags[log.fields.clone()] {
+            for field in last_of_each(key_table, &tags[log.fields.clone()]).iter() {
                 field.write_as(e, field.key);
             }
             if let Some(dropped) = log.dropped.filter(|d| *d != 0) {

@@ -49,7 +49,7 @@
 //! | Jaeger Thrift | OTLP |
 //! |---|---|
 //! | `Batch.process` | one `ResourceSpans` per message or body |
-//! | `Process.serviceName` | resource attribute `service.name` (first; left out when empty or `OTLPResourceNoServiceName`) |
+//! | `Process.serviceName` | resource attribute `service.name` (first; left out when empty or `OTLPResourceNoServiceName`, and when a process tag is named `service.name`: that tag counts, as in the Collector, which puts `serviceName` in its map of attributes before the tags) |
 //! | `Process.tags` | resource attributes, typed; `hostname` → `host.name` and `jaeger.version` → `opencensus.exporterversion` = `Jaeger-<version>`, each unless the target key is there |
 //! | `Span.traceIdHigh`, `traceIdLow` | `trace_id`, 16 bytes big-endian: high then low (high 0 for 64-bit ids) |
 //! | `Span.spanId` | `span_id`, 8 bytes big-endian |
@@ -74,6 +74,13 @@
 //! A tag that became an OTLP field is not also kept as an attribute (the Collector removes it);
 //! `error` = `false`, and `otel.status_description` when no status came from `error` or
 //! `otel.status_code`, stay attributes, as in the Collector.
+//!
+//! A key given twice in one list (process tags, span tags, log fields; Jaeger clients that keep
+//! tags in a list, jaeger-client-node's `setTag` for one, send such spans) counts by its last
+//! value, as in the Collector's maps: OTLP wants the keys of an attribute list unique. The
+//! surviving attribute sits where its last tag stood. For the tags that become OTLP fields the
+//! last one counts as well, and all of them are removed. (See `spanpipe_codecs::repeated_keys`
+//! for how this costs next to nothing for lists whose keys do not repeat.)
 //!
 //! ### What is accepted (leniencies)
 //!
@@ -101,8 +108,6 @@
 //! - A log without an `event` field gets an unnamed event: the OpenTelemetry Python SDK's
 //!   exporter writes the event name under `message`, which other clients use for free text, so
 //!   `message` stays an attribute (as in the Collector) rather than being guessed to be a name.
-//! - Duplicate tag keys are kept as they come (the Collector's map keeps the last); for the
-//!   tags that become OTLP fields the last one counts and all are removed.
 //! - Integer overflow in µs → ns (a time past the year 2554) wraps, as the Collector's
 //!   `uint64(µs) * 1000` does.
 //!
@@ -119,8 +124,10 @@
 //! - `KeyValue.v_type` numbers its types otherwise than Thrift (STRING 0, BOOL 1, INT64 2,
 //!   FLOAT64 3, BINARY 4); the attributes are the same.
 //! - A span may carry its own `process`, used instead of the batch's. Spans are grouped into one
-//!   `ResourceSpans` per distinct process (service name and tags, in order), in order of first
-//!   appearance; spans without a process of their own take the batch's, and spans with neither
+//!   `ResourceSpans` per distinct process, in order of first appearance: per distinct resource,
+//!   so processes that differ as sent but make the same resource (one repeats a tag key, gives
+//!   `hostname` for `host.name`, or orders its tags otherwise around a renamed one) are one;
+//!   spans without a process of their own take the batch's, and spans with neither
 //!   go to a resource without attributes. A batch's process with no span is not written. The
 //!   Collector groups by Go pointer in map order, which gives the same resources for what
 //!   Jaeger's agent sends (every span repeating the batch's process) but no stable order.

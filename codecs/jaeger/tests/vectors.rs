@@ -62,6 +62,14 @@ fn http_body_with_library_tags_http_status_and_dropped_counts() {
     check(&JaegerThriftHttp, "http_binary.bin", "http_binary.otlp.json");
 }
 
+/// Keys given twice in the process's tags, the span's tags and a log's fields: the last value of
+/// each counts (the Collector reads them into maps), and the process's `service.name` tag counts
+/// over its `serviceName`.
+#[test]
+fn compact_datagram_with_tag_keys_given_twice() {
+    check(&JaegerAgentCompact, "agent_compact_repeated_keys.bin", "agent_repeated_keys.otlp.json");
+}
+
 #[test]
 fn protocols_do_not_accept_each_other() {
     assert!(JaegerAgentBinary.decode(Bytes::from(vector("agent_compact_full.bin"))).is_err());

@@ -38,16 +38,19 @@
 //!   them, read it so.
 //! - `process_id` and `warnings` are read past: the Collector maps neither.
 
-use std::collections::hash_map::{Entry, HashMap};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::ops::Range;
 
+use spanpipe_codecs::digest::Digest;
+use spanpipe_codecs::repeated_keys::KeyTable;
 use spanpipe_core::wire::{decode_varint, Field, Reader, WireFault};
 use spanpipe_core::{SpanBatch, WireType};
 
 use super::{
-    parent, with_records, write_records, LogFields, LogRecord, ProcessRecord, ProcessRenames, Records, Reference,
-    SpanRecord, SpecialTagsSeen, Tag, TagValue,
+    for_each_resource_attribute, parent, unknown_type_text, with_records, write_records, LogFields, LogRecord,
+    ProcessRecord, ProcessRenames, Records, Reference, ResourceValue, SpanRecord, SpecialTagsSeen, Tag, TagValue,
+    JAEGER_PREFIX,
 };
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::thrift::utf8;
@@ -273,13 +276,14 @@ fn read_batch<'a>(
 
 /// Numbers the processes the spans name (their own, or the batch's for those without) in order of
 /// first appearance, one number per distinct process, and leaves those processes in
-/// [`Records::processes`]. A process is told apart by its service name and its tags in order.
+/// [`Records::processes`]. A process is told apart by its service name and its tags in order, of
+/// a key given twice the last (what its resource is made of).
 fn assign_processes<'a>(records: &mut Records<'a>, batch_process: Option<ProcessRecord<'a>>) {
     // `records.processes` holds the spans' own processes as read (a span's `process` indexes
     // it); they are moved out and the distinct ones put back.
     let read = std::mem::take(&mut records.processes);
     let batch_process = batch_process.unwrap_or_default();
-    let mut distinct = DistinctProcesses::new(&records.tags);
+    let mut distinct = DistinctProcesses::new(&records.tags, &mut records.key_table);
     // The batch's process, once numbered (most spans name it).
     let mut batch_number = None;
     for span in &mut records.spans {
@@ -297,52 +301,158 @@ fn assign_processes<'a>(records: &mut Records<'a>, batch_process: Option<Process
 /// process or a few, found by comparing them in turn; past [`DistinctProcesses::LINEAR`] they are
 /// found through a map of keyed hashes, so that a request of many distinct processes costs no
 /// more than a hash each.
+///
+/// Processes that differ as sent may still make the same resource: one repeats a tag key that
+/// another gives once, or gives `hostname` where another gives `host.name`, or its tags in
+/// another order around a renamed one. Those are one process, as after a round through any
+/// encoder they would be. So a process that matches none as sent is looked for by its resource:
+/// by a digest of it ([`resource_digest`]), confirmed by the resource itself
+/// ([`resource_bytes`]). Those are read only for such a process (the first of each distinct
+/// process in a request): the processes that match as sent cost nothing more.
 struct DistinctProcesses<'r, 'a> {
     tags: &'r [Tag<'a>],
+    key_table: &'r mut KeyTable,
     processes: Vec<ProcessRecord<'a>>,
     /// Built when the processes outnumber [`Self::LINEAR`]: a hash to the first process with it.
     by_hash: Option<(RandomState, HashMap<u64, usize>)>,
+    /// The digest of each process's resource to the first process with it; empty until a second
+    /// process comes.
+    by_resource: HashMap<Digest, usize>,
 }
 
 impl<'r, 'a> DistinctProcesses<'r, 'a> {
     const LINEAR: usize = 8;
 
-    fn new(tags: &'r [Tag<'a>]) -> Self {
-        Self { tags, processes: Vec::new(), by_hash: None }
+    fn new(tags: &'r [Tag<'a>], key_table: &'r mut KeyTable) -> Self {
+        Self { tags, key_table, processes: Vec::new(), by_hash: None, by_resource: HashMap::new() }
     }
 
     /// The number of `process`, added if it is new.
     fn number(&mut self, process: &ProcessRecord<'a>) -> usize {
-        let tags = self.tags;
-        let Some((hasher, by_hash)) = &mut self.by_hash else {
-            if let Some(found) = self.processes.iter().position(|known| same_process(known, process, tags)) {
+        match self.find(process) {
+            Some(found) => found,
+            None => self.number_by_resource(process),
+        }
+    }
+
+    /// The number of a process that matches none as it was sent: of a process with the same
+    /// resource, or a new one.
+    #[inline(never)]
+    fn number_by_resource(&mut self, process: &ProcessRecord<'a>) -> usize {
+        if self.processes.is_empty() {
+            return self.add(process.clone());
+        }
+        if self.by_resource.is_empty() {
+            let first = resource_digest(&self.processes[0], self.tags, self.key_table);
+            self.by_resource.insert(first, 0);
+        }
+        let digest = resource_digest(process, self.tags, self.key_table);
+        if let Some(&found) = self.by_resource.get(&digest) {
+            let same = resource_bytes(&self.processes[found], self.tags, self.key_table)
+                == resource_bytes(process, self.tags, self.key_table);
+            if same {
                 return found;
             }
-            self.processes.push(process.clone());
-            if self.processes.len() > Self::LINEAR {
+            // Two resources with one digest: kept apart, the second not indexed (correct either
+            // way; the digest is not keyed, so a sender could make this happen on purpose).
+            return self.add(process.clone());
+        }
+        let number = self.add(process.clone());
+        self.by_resource.insert(digest, number);
+        number
+    }
+
+    #[inline]
+    fn find(&self, process: &ProcessRecord<'a>) -> Option<usize> {
+        let tags = self.tags;
+        match &self.by_hash {
+            None => self.processes.iter().position(|known| same_process(known, process, tags)),
+            Some((hasher, by_hash)) => by_hash
+                .get(&process_hash(hasher, process, tags))
+                .copied()
+                .filter(|&found| same_process(&self.processes[found], process, tags)),
+        }
+    }
+
+    fn add(&mut self, process: ProcessRecord<'a>) -> usize {
+        let number = self.processes.len();
+        self.processes.push(process);
+        let tags = self.tags;
+        match &mut self.by_hash {
+            None if self.processes.len() > Self::LINEAR => {
                 let hasher = RandomState::new();
                 // Reversed, so that of equal hashes the first process is the one kept.
                 let by_hash =
                     self.processes.iter().enumerate().rev().map(|(n, p)| (process_hash(&hasher, p, tags), n)).collect();
                 self.by_hash = Some((hasher, by_hash));
             }
-            return self.processes.len() - 1;
-        };
-        let hash = process_hash(hasher, process, tags);
-        match by_hash.entry(hash) {
-            Entry::Occupied(entry) if same_process(&self.processes[*entry.get()], process, tags) => *entry.get(),
-            Entry::Occupied(_) => {
+            None => {}
+            Some((hasher, by_hash)) => {
                 // Two processes with one 64-bit keyed hash: kept apart, the second not indexed
                 // (never seen in practice; correct either way).
-                self.processes.push(process.clone());
-                self.processes.len() - 1
-            }
-            Entry::Vacant(entry) => {
-                self.processes.push(process.clone());
-                *entry.insert(self.processes.len() - 1)
+                by_hash.entry(process_hash(hasher, &self.processes[number], tags)).or_insert(number);
             }
         }
+        number
     }
+}
+
+/// A [`Digest`] of the resource a process makes: equal for equal resources, as
+/// [`resource_bytes`] (which it stands for) is equal.
+fn resource_digest(process: &ProcessRecord<'_>, tags: &[Tag<'_>], key_table: &mut KeyTable) -> Digest {
+    const STRING: u64 = 1;
+    let mut digest = Digest::default().word(u64::from(process.present));
+    for_each_resource_attribute(process, tags, key_table, |key, value| {
+        digest = digest.text(key.as_bytes());
+        digest = match value {
+            ResourceValue::Str(text) => digest.word(STRING).text(text.as_bytes()),
+            ResourceValue::JaegerVersion(version) => {
+                digest.word(STRING).text(format!("{JAEGER_PREFIX}{version}").as_bytes())
+            }
+            ResourceValue::Tag(tag) => match tag.value {
+                TagValue::Str(text) => digest.word(STRING).text(text.as_bytes()),
+                TagValue::Unknown(v_type) => digest.word(STRING).text(unknown_type_text(v_type).as_bytes()),
+                TagValue::Double(double) => digest.word(2).word(double.to_bits()),
+                TagValue::Bool(flag) => digest.word(3).word(u64::from(flag)),
+                TagValue::Long(long) => digest.word(4).word(long as u64),
+                TagValue::Binary(bytes) => digest.word(5).text(bytes),
+            },
+        };
+    });
+    digest
+}
+
+/// The resource a process makes, as bytes that are equal exactly when the attributes written
+/// are: each key and each value length-prefixed, values by type (a `jaeger.version` turned into a
+/// string reads as that string, an unknown `vType` as the string it becomes).
+fn resource_bytes(process: &ProcessRecord<'_>, tags: &[Tag<'_>], key_table: &mut KeyTable) -> Vec<u8> {
+    fn put(out: &mut Vec<u8>, kind: u8, parts: &[&[u8]]) {
+        let len: usize = parts.iter().map(|part| part.len()).sum();
+        out.push(kind);
+        out.extend_from_slice(&(len as u64).to_le_bytes());
+        parts.iter().for_each(|part| out.extend_from_slice(part));
+    }
+    const KEY: u8 = 0;
+    const STRING: u8 = 1;
+    let mut out = vec![u8::from(process.present)];
+    for_each_resource_attribute(process, tags, key_table, |key, value| {
+        put(&mut out, KEY, &[key.as_bytes()]);
+        match value {
+            ResourceValue::Str(text) => put(&mut out, STRING, &[text.as_bytes()]),
+            ResourceValue::JaegerVersion(version) => {
+                put(&mut out, STRING, &[JAEGER_PREFIX.as_bytes(), version.as_bytes()]);
+            }
+            ResourceValue::Tag(tag) => match tag.value {
+                TagValue::Str(text) => put(&mut out, STRING, &[text.as_bytes()]),
+                TagValue::Unknown(v_type) => put(&mut out, STRING, &[unknown_type_text(v_type).as_bytes()]),
+                TagValue::Double(double) => put(&mut out, 2, &[&double.to_bits().to_le_bytes()]),
+                TagValue::Bool(flag) => put(&mut out, 3, &[&[u8::from(flag)]]),
+                TagValue::Long(long) => put(&mut out, 4, &[&long.to_le_bytes()]),
+                TagValue::Binary(bytes) => put(&mut out, 5, &[bytes]),
+            },
+        }
+    });
+    out
 }
 
 fn process_hash(hasher: &RandomState, process: &ProcessRecord<'_>, tags: &[Tag<'_>]) -> u64 {

@@ -22,7 +22,8 @@ pub fn tag_value() -> impl Strategy<Value = TagValue> {
     ]
 }
 
-/// Tags whose keys start with `prefix`, which no special key does.
+/// Tags whose keys start with `prefix`, which no special key does; short keys, so that some
+/// repeat.
 pub fn tags(prefix: &'static str, max: usize) -> impl Strategy<Value = Vec<Tag>> {
     proptest::collection::vec(("[a-z.]{0,6}", tag_value()), 0..max).prop_map(move |tags| {
         tags.into_iter()
@@ -158,8 +159,31 @@ pub fn batch() -> impl Strategy<Value = Batch> {
         .prop_map(|(service, tags, spans)| Batch::new(Process::new(service, non_empty(tags)), spans))
 }
 
+/// The batch as the mapping gives it back: of tags (or log fields) with the same key only the
+/// last counts, where it stands (the Collector's maps keep the last value), and spans are
+/// grouped by scope.
+pub fn normal_form(mut batch: Batch) -> Batch {
+    let process = &mut batch.process;
+    process.tags = process.tags.take().map(last_of_each_key);
+    for span in &mut batch.spans {
+        span.tags = span.tags.take().map(last_of_each_key);
+        for log in span.logs.iter_mut().flatten() {
+            log.fields = last_of_each_key(std::mem::take(&mut log.fields));
+        }
+    }
+    grouped_by_scope(batch)
+}
+
+/// The tags no later tag of the same key replaces, in order.
+pub fn last_of_each_key(tags: Vec<Tag>) -> Vec<Tag> {
+    (0..tags.len())
+        .filter(|&i| !tags[i + 1..].iter().any(|later| later.key == tags[i].key))
+        .map(|i| tags[i].clone())
+        .collect()
+}
+
 /// Spans come out grouped by scope, in the order each scope first appears.
-pub fn grouped_by_scope(mut batch: Batch) -> Batch {
+fn grouped_by_scope(mut batch: Batch) -> Batch {
     let scope_of = |span: &Span| {
         span.tags.iter().flatten().find(|t| t.key == "otel.scope.name").map(|t| {
             let version = span.tags.iter().flatten().find(|t| t.key == "otel.scope.version");

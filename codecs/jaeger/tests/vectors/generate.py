@@ -140,6 +140,41 @@ def http_batch():
                  spans=[span, second])
 
 
+def repeated_keys_batch():
+    """Tag keys given twice, in the process, the span and a log: the last value of each counts
+    (the Collector reads them into maps), and a process's `service.name` tag counts over its
+    `serviceName`, as in the Collector."""
+    process = Process(serviceName="cart", tags=[
+        tag("service.name", vStr="shop"),
+        tag("ip", vStr="10.0.0.1"),
+        tag("ip", vStr="10.0.0.2"),
+        tag("hostname", vStr="h1"),
+        tag("hostname", vStr="h2"),
+    ])
+    span = Span(
+        traceIdLow=1, traceIdHigh=0, spanId=2, parentSpanId=0,
+        operationName="op", flags=1, startTime=1_700_000_000_000_000, duration=5,
+        tags=[
+            tag("http.method", vStr="GET"),
+            tag("component", vStr="a"),
+            tag("http.method", vStr="POST"),
+            tag("span.kind", vStr="client"),
+            tag("span.kind", vStr="server"),
+            tag("retries", vLong=1),
+            tag("retries", vLong=2),
+            tag("error", vBool=False),
+            tag("error", vBool=True),
+        ],
+        logs=[Log(timestamp=1_700_000_000_000_001, fields=[
+            tag("event", vStr="retry"),
+            tag("k", vStr="1"),
+            tag("k", vStr="2"),
+            tag("event", vStr="again"),
+        ])],
+    )
+    return Batch(process=process, spans=[span])
+
+
 def message(protocol_factory, batch, kind=TMessageType.ONEWAY):
     buf = TTransport.TMemoryBuffer()
     proto = protocol_factory(buf)
@@ -166,6 +201,7 @@ def main():
         "agent_binary_minimal.bin": message(strict, minimal_batch()),
         "agent_binary_minimal_non_strict_call.bin": message(non_strict, minimal_batch(), TMessageType.CALL),
         "http_binary.bin": bare(strict, http_batch()),
+        "agent_compact_repeated_keys.bin": message(compact, repeated_keys_batch()),
     }
     for name, data in vectors.items():
         with open(os.path.join(HERE, name), "wb") as f:
