@@ -3,7 +3,7 @@
 //! or as one protobuf `PostSpansRequest`.
 //!
 //! For an accepted input: the batch's bytes pass the index scan again with the same index, the
-//! lazy views read every field, and encoding to Jaeger and decoding again keeps every span with
+//! lazy views read every field, every attribute list has unique keys, and encoding to Jaeger and decoding again keeps every span with
 //! its ids, parent, name and µs-truncated times — except spans left with nothing but zeros,
 //! which the decoder drops as the Collector does. After that first round the mapping is a fixed
 //! point: encoding what the second decode gives yields the same bytes again.
@@ -41,6 +41,7 @@ fn all_zero(span: &SpanView<'_>) -> bool {
 fn check(protocol: Protocol, data: &[u8]) {
     let Ok(batch) = decode_agent(protocol, data) else { return };
     super::check_written(&batch);
+    super::assert_unique_keys(&batch);
 
     // The decoder writes one resource per message, so the agent encoding takes the batch whole.
     let encoded = encode_agent(protocol, &batch).expect("a decoded datagram re-encodes");
@@ -74,6 +75,7 @@ pub fn jaeger_binary(data: &[u8]) {
 pub fn jaeger_proto(data: &[u8]) {
     let Ok(batch) = spanpipe_jaeger::decode_post_spans(data) else { return };
     super::check_written(&batch);
+    super::assert_unique_keys(&batch);
     let messages = spanpipe_jaeger::encode_per_resource(Protocol::Binary, &batch).expect("each resource encodes");
     assert_eq!(messages.len(), batch.resources().len(), "one Thrift batch per process");
     let before: Vec<_> = batch.spans().filter(|s| !all_zero(s)).map(|s| kept(&s)).collect();

@@ -63,6 +63,34 @@ fn check_written(batch: &SpanBatch) {
     }
 }
 
+/// What a decoder that translates another model into OTLP must give beyond [`check_written`]:
+/// every attribute list (a resource's, a span's, an event's, a key-value list's at any depth) with
+/// unique keys, as OTLP requires; the source's repeated keys count by their last value.
+fn assert_unique_keys(batch: &SpanBatch) {
+    fn unique(values: KeyValues<'_>, what: &str) {
+        let mut seen = std::collections::HashSet::new();
+        for kv in values {
+            assert!(seen.insert(kv.key), "{what}: attribute key {:?} given twice", kv.key);
+            nested(kv.value, what);
+        }
+    }
+    fn nested(value: AnyValueView<'_>, what: &str) {
+        match value {
+            AnyValueView::KvList(values) => unique(values, what),
+            AnyValueView::Array(values) => values.for_each(|value| nested(value, what)),
+            _ => {}
+        }
+    }
+    for resource in batch.resources() {
+        unique(resource.attributes(), "resource");
+    }
+    for span in batch.spans() {
+        unique(span.attributes(), "span");
+        span.events().for_each(|event| unique(event.attributes(), "event"));
+        span.links().for_each(|link| unique(link.attributes(), "link"));
+    }
+}
+
 /// Touches every lazily read field of every span.
 fn read_everything(batch: &SpanBatch) -> usize {
     let mut touched = 0;

@@ -1,7 +1,7 @@
 //! What the Zipkin fuzz targets check (`zipkin_json`, `zipkin_proto`, `zipkin_v1_json`).
 //!
 //! For an accepted input (v1 inputs after their conversion to v2 spans): the batch's bytes pass the index scan again with the same index, the
-//! lazy views read every field, and encoding to Zipkin (JSON and protobuf) and decoding again
+//! lazy views read every field, every attribute list has unique keys, and encoding to Zipkin (JSON and protobuf) and decoding again
 //! keeps every span with its indexed fields — except the resource's `service.name`, which the
 //! encoder fills with its default when a span had none. One more round changes nothing: each
 //! encoder's output is a fixed point.
@@ -39,6 +39,7 @@ fn assert_kept(before: &SpanBatch, after: &SpanBatch, what: &str) {
 
 fn check_accepted(batch: &SpanBatch, options: DecodeOptions) {
     super::check_written(batch);
+    super::assert_unique_keys(batch);
 
     let mut json = String::new();
     encode_json(batch, DEFAULT_SERVICE_NAME, &mut json);
