@@ -305,10 +305,10 @@ fn assign_processes<'a>(records: &mut Records<'a>, batch_process: Option<Process
 /// Processes that differ as sent may still make the same resource: one repeats a tag key that
 /// another gives once, or gives `hostname` where another gives `host.name`, or its tags in
 /// another order around a renamed one. Those are one process, as after a round through any
-/// encoder they would be. So a process that matches none as sent is looked for by its resource:
-/// by a digest of it ([`resource_digest`]), confirmed by the resource itself
-/// ([`resource_bytes`]). Those are read only for such a process (the first of each distinct
-/// process in a request): the processes that match as sent cost nothing more.
+/// encoder they would be. So a process that matches none as sent is looked for by its resource
+/// ([`resource_bytes`]): by a digest of it, a match confirmed by the bytes themselves. Those are
+/// read only for such a process (the first of each distinct process in a request): the processes
+/// that match as sent cost nothing more.
 struct DistinctProcesses<'r, 'a> {
     tags: &'r [Tag<'a>],
     key_table: &'r mut KeyTable,
@@ -318,13 +318,24 @@ struct DistinctProcesses<'r, 'a> {
     /// The digest of each process's resource to the first process with it; empty until a second
     /// process comes.
     by_resource: HashMap<Digest, usize>,
+    /// The resource of the process being looked for, and of the one it is compared with.
+    resource: Vec<u8>,
+    known_resource: Vec<u8>,
 }
 
 impl<'r, 'a> DistinctProcesses<'r, 'a> {
     const LINEAR: usize = 8;
 
     fn new(tags: &'r [Tag<'a>], key_table: &'r mut KeyTable) -> Self {
-        Self { tags, key_table, processes: Vec::new(), by_hash: None, by_resource: HashMap::new() }
+        Self {
+            tags,
+            key_table,
+            processes: Vec::new(),
+            by_hash: None,
+            by_resource: HashMap::new(),
+            resource: Vec::new(),
+            known_resource: Vec::new(),
+        }
     }
 
     /// The number of `process`, added if it is new.
@@ -343,14 +354,14 @@ impl<'r, 'a> DistinctProcesses<'r, 'a> {
             return self.add(process.clone());
         }
         if self.by_resource.is_empty() {
-            let first = resource_digest(&self.processes[0], self.tags, self.key_table);
-            self.by_resource.insert(first, 0);
+            resource_bytes(&self.processes[0], self.tags, self.key_table, &mut self.resource);
+            self.by_resource.insert(Digest::default().text(&self.resource), 0);
         }
-        let digest = resource_digest(process, self.tags, self.key_table);
+        resource_bytes(process, self.tags, self.key_table, &mut self.resource);
+        let digest = Digest::default().text(&self.resource);
         if let Some(&found) = self.by_resource.get(&digest) {
-            let same = resource_bytes(&self.processes[found], self.tags, self.key_table)
-                == resource_bytes(process, self.tags, self.key_table);
-            if same {
+            resource_bytes(&self.processes[found], self.tags, self.key_table, &mut self.known_resource);
+            if self.known_resource == self.resource {
                 return found;
             }
             // Two resources with one digest: kept apart, the second not indexed (correct either
@@ -397,35 +408,11 @@ impl<'r, 'a> DistinctProcesses<'r, 'a> {
     }
 }
 
-/// A [`Digest`] of the resource a process makes: equal for equal resources, as
-/// [`resource_bytes`] (which it stands for) is equal.
-fn resource_digest(process: &ProcessRecord<'_>, tags: &[Tag<'_>], key_table: &mut KeyTable) -> Digest {
-    const STRING: u64 = 1;
-    let mut digest = Digest::default().word(u64::from(process.present));
-    for_each_resource_attribute(process, tags, key_table, |key, value| {
-        digest = digest.text(key.as_bytes());
-        digest = match value {
-            ResourceValue::Str(text) => digest.word(STRING).text(text.as_bytes()),
-            ResourceValue::JaegerVersion(version) => {
-                digest.word(STRING).text(format!("{JAEGER_PREFIX}{version}").as_bytes())
-            }
-            ResourceValue::Tag(tag) => match tag.value {
-                TagValue::Str(text) => digest.word(STRING).text(text.as_bytes()),
-                TagValue::Unknown(v_type) => digest.word(STRING).text(unknown_type_text(v_type).as_bytes()),
-                TagValue::Double(double) => digest.word(2).word(double.to_bits()),
-                TagValue::Bool(flag) => digest.word(3).word(u64::from(flag)),
-                TagValue::Long(long) => digest.word(4).word(long as u64),
-                TagValue::Binary(bytes) => digest.word(5).text(bytes),
-            },
-        };
-    });
-    digest
-}
-
-/// The resource a process makes, as bytes that are equal exactly when the attributes written
-/// are: each key and each value length-prefixed, values by type (a `jaeger.version` turned into a
-/// string reads as that string, an unknown `vType` as the string it becomes).
-fn resource_bytes(process: &ProcessRecord<'_>, tags: &[Tag<'_>], key_table: &mut KeyTable) -> Vec<u8> {
+/// The resource a process makes, as bytes (in `out`, cleared first) that are equal exactly when
+/// the attributes written are: each key and each value length-prefixed, values by type (a
+/// `jaeger.version` turned into a string reads as that string, an unknown `vType` as the string
+/// it becomes).
+fn resource_bytes(process: &ProcessRecord<'_>, tags: &[Tag<'_>], key_table: &mut KeyTable, out: &mut Vec<u8>) {
     fn put(out: &mut Vec<u8>, kind: u8, parts: &[&[u8]]) {
         let len: usize = parts.iter().map(|part| part.len()).sum();
         out.push(kind);
@@ -434,25 +421,23 @@ fn resource_bytes(process: &ProcessRecord<'_>, tags: &[Tag<'_>], key_table: &mut
     }
     const KEY: u8 = 0;
     const STRING: u8 = 1;
-    let mut out = vec![u8::from(process.present)];
+    out.clear();
+    out.push(u8::from(process.present));
     for_each_resource_attribute(process, tags, key_table, |key, value| {
-        put(&mut out, KEY, &[key.as_bytes()]);
+        put(out, KEY, &[key.as_bytes()]);
         match value {
-            ResourceValue::Str(text) => put(&mut out, STRING, &[text.as_bytes()]),
-            ResourceValue::JaegerVersion(version) => {
-                put(&mut out, STRING, &[JAEGER_PREFIX.as_bytes(), version.as_bytes()]);
-            }
+            ResourceValue::Str(text) => put(out, STRING, &[text.as_bytes()]),
+            ResourceValue::JaegerVersion(version) => put(out, STRING, &[JAEGER_PREFIX.as_bytes(), version.as_bytes()]),
             ResourceValue::Tag(tag) => match tag.value {
-                TagValue::Str(text) => put(&mut out, STRING, &[text.as_bytes()]),
-                TagValue::Unknown(v_type) => put(&mut out, STRING, &[unknown_type_text(v_type).as_bytes()]),
-                TagValue::Double(double) => put(&mut out, 2, &[&double.to_bits().to_le_bytes()]),
-                TagValue::Bool(flag) => put(&mut out, 3, &[&[u8::from(flag)]]),
-                TagValue::Long(long) => put(&mut out, 4, &[&long.to_le_bytes()]),
-                TagValue::Binary(bytes) => put(&mut out, 5, &[bytes]),
+                TagValue::Str(text) => put(out, STRING, &[text.as_bytes()]),
+                TagValue::Unknown(v_type) => put(out, STRING, &[unknown_type_text(v_type).as_bytes()]),
+                TagValue::Double(double) => put(out, 2, &[&double.to_bits().to_le_bytes()]),
+                TagValue::Bool(flag) => put(out, 3, &[&[u8::from(flag)]]),
+                TagValue::Long(long) => put(out, 4, &[&long.to_le_bytes()]),
+                TagValue::Binary(bytes) => put(out, 5, &[bytes]),
             },
         }
     });
-    out
 }
 
 fn process_hash(hasher: &RandomState, process: &ProcessRecord<'_>, tags: &[Tag<'_>]) -> u64 {
