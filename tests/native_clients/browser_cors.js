@@ -27,6 +27,12 @@ const { chromium } = require('playwright-core');
 
 const CHROMIUM = process.env.SPANPIPE_TEST_CHROMIUM || '/usr/bin/chromium';
 const DEADLINE_MS = 60000;
+// How long a page's exporter tries. An allowed page's export must not run out of time on a busy
+// CI machine (at 3 s, one did: the first page's preflight and export, beside a starting
+// Chromium and other tests, took longer). The refused page's export fails, and the exporter
+// retries it until this runs out, so it gets a short one.
+const ALLOWED_EXPORT_MS = 20000;
+const REFUSED_EXPORT_MS = 3000;
 
 async function main() {
   const [tracesUrl, websocketUrl] = process.argv.slice(2);
@@ -58,13 +64,13 @@ async function main() {
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
   try {
     const runs = {
-      allowed_with_header: [`http://127.0.0.1:${port}`, { 'x-tenant': 'shop' }],
-      refused_origin: [`http://localhost:${port}`, { 'x-tenant': 'shop' }],
-      allowed_plain: [`http://127.0.0.1:${port}`, undefined],
+      allowed_with_header: [`http://127.0.0.1:${port}`, { 'x-tenant': 'shop' }, ALLOWED_EXPORT_MS],
+      refused_origin: [`http://localhost:${port}`, { 'x-tenant': 'shop' }, REFUSED_EXPORT_MS],
+      allowed_plain: [`http://127.0.0.1:${port}`, undefined, ALLOWED_EXPORT_MS],
     };
     const pages = {};
     let userAgent = '';
-    for (const [name, [origin, headers]] of Object.entries(runs)) {
+    for (const [name, [origin, headers, timeoutMillis]] of Object.entries(runs)) {
       const page = await browser.newPage();
       await page.goto(`${origin}/`);
       userAgent = await page.evaluate(() => navigator.userAgent);
@@ -72,6 +78,7 @@ async function main() {
         url: tracesUrl,
         headers,
         names: [`${name} 1`, `${name} 2`],
+        timeoutMillis,
       });
       const websocketOpened = await page.evaluate((url) => window.openWebSocket(url), websocketUrl);
       pages[name] = { origin, ...result, websocket_opened: websocketOpened };
