@@ -448,9 +448,9 @@ fn read_tag_fields<'a, R: ProtocolReader<'a>>(reader: &mut R) -> Result<Tag<'a>>
 }
 
 /// A tag laid out as Jaeger's clients write one — `key`, `vType`, then the one value field its
-/// type names (string, long or double), each with its usual header, then the stop — read without
-/// the general field loop: most tags of most batches. `None` for any other layout (other field
-/// order, extra or repeated fields, booleans, binaries, unknown types) or a value that does not
+/// type names (string, long, double or bool), each with its usual header, then the stop — read
+/// without the general field loop: most tags of most batches. `None` for any other layout (other
+/// field order, extra or repeated fields, binaries, unknown types) or a value that does not
 /// read, with the reader left wherever it stopped; [`read_tag`] then starts again with the
 /// general loop, which decides, and reports any error, exactly as for every other tag.
 #[inline(always)]
@@ -465,6 +465,7 @@ fn read_usual_tag<'a, R: ProtocolReader<'a>>(reader: &mut R) -> Option<Tag<'a>> 
     let value = match reader.read_i32().ok()? {
         0 if reader.field_is(2, 3, TType::Binary) => TagValue::Str(reader.read_str("Tag.vStr").ok()?),
         1 if reader.field_is(2, 4, TType::Double) => TagValue::Double(reader.read_double().ok()?),
+        2 => TagValue::Bool(reader.bool_field_is(2, 5)?),
         3 if reader.field_is(2, 6, TType::I64) => TagValue::Long(reader.read_i64().ok()?),
         _ => return None,
     };
@@ -1074,7 +1075,7 @@ mod tests {
         let usual = (
             proptest::collection::vec(any::<u8>(), 0..12),
             prop_oneof![0i32..=5, -1i32..7],
-            prop_oneof![Just(3i16), Just(4), Just(6), 1i16..8],
+            prop_oneof![Just(3i16), Just(4), Just(5), Just(6), 1i16..8],
             field(),
             proptest::option::of(field()),
         )
@@ -1135,12 +1136,13 @@ mod tests {
 
         /// What Jaeger's clients write (and this crate's encoder): key, type, value, in order.
         #[test]
-        fn string_long_and_double_tags_take_the_usual_layout(key in ".{0,12}", text in ".{0,40}", long in any::<i64>(), double in any::<f64>()) {
+        fn string_long_double_and_bool_tags_take_the_usual_layout(key in ".{0,12}", text in ".{0,40}", long in any::<i64>(), double in any::<f64>(), bool in any::<bool>()) {
             let key = Field::Binary(1, key.into_bytes());
             for value in [
                 [Field::I32(2, 0), Field::Binary(3, text.into_bytes())],
                 [Field::I32(2, 3), Field::I64(6, long)],
                 [Field::I32(2, 1), Field::Double(4, double)],
+                [Field::I32(2, 2), Field::Bool(5, bool)],
             ] {
                 let fields = [key.clone(), value[0].clone(), value[1].clone()];
                 prop_assert!(agrees(CompactReader::new(&write::<CompactWriter>(&fields)))?);

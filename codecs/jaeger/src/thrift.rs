@@ -121,8 +121,14 @@ pub trait ProtocolReader<'a>: Copy {
     /// after field `last_id` (compact: the one-byte delta form; binary: the only form), and
     /// says whether it did. Decoders read structs laid out as their writers lay them out with
     /// this, without the general field loop; any other header is left for [`Self::field_begin`].
-    /// Never matches a compact boolean, whose value is in its header.
+    /// Never matches a compact boolean, whose value is in its header: [`Self::bool_field_is`]
+    /// reads those.
     fn field_is(&mut self, last_id: i16, id: i16, ttype: TType) -> bool;
+
+    /// As [`Self::field_is`] for boolean field `id`, and reads its value too (compact: from the
+    /// header; binary: the byte after it). `None` for any other header or a value that does not
+    /// read, with the reader then at an unspecified position (callers seek back).
+    fn bool_field_is(&mut self, last_id: i16, id: i16) -> Option<bool>;
 
     /// Consumes a struct's stop byte if it comes next, and says whether it did.
     fn stop_is_next(&mut self) -> bool {
@@ -428,6 +434,22 @@ impl<'a> ProtocolReader<'a> for CompactReader<'a> {
         matches
     }
 
+    #[inline(always)]
+    fn bool_field_is(&mut self, last_id: i16, id: i16) -> Option<bool> {
+        let delta = i32::from(id) - i32::from(last_id);
+        if !(1..=15).contains(&delta) {
+            return None;
+        }
+        // The header's type nibble is the value: 1 true, 2 false.
+        let value = match self.input.get(self.pos)?.checked_sub((delta as u8) << 4)? {
+            1 => true,
+            2 => false,
+            _ => return None,
+        };
+        self.pos += 1;
+        Some(value)
+    }
+
     #[inline]
     fn read_bool(&mut self) -> Result<bool> {
         let [byte] = take_array::<1>(self.input, &mut self.pos)?;
@@ -591,6 +613,14 @@ impl<'a> ProtocolReader<'a> for BinaryReader<'a> {
         };
         self.pos += 3 * usize::from(matches);
         matches
+    }
+
+    #[inline(always)]
+    fn bool_field_is(&mut self, last_id: i16, id: i16) -> Option<bool> {
+        if !self.field_is(last_id, id, TType::Bool) {
+            return None;
+        }
+        self.read_bool().ok()
     }
 
     #[inline]
