@@ -412,7 +412,12 @@ fn read_tag<'a, R: ProtocolReader<'a>>(reader: &mut R) -> Result<Tag<'a>> {
         return Ok(tag);
     }
     reader.seek(start);
-    read_tag_fields(reader)
+    // Through a copy, so that the caller's reader is never handed to code that is not inlined
+    // (which would keep it in memory for the whole loop).
+    let mut general = *reader;
+    let tag = read_tag_fields(&mut general);
+    *reader = general;
+    tag
 }
 
 /// Reads a `Tag` field by field, in any order and form the protocol allows.
@@ -475,6 +480,12 @@ fn read_usual_tag<'a, R: ProtocolReader<'a>>(reader: &mut R) -> Option<Tag<'a>> 
 /// Reads the `list<Tag>` at the reader's position onto `tags`, each tag once; `each` sees every
 /// tag as it is read (and may mark it) and says whether to keep it. Returns where the kept tags
 /// are.
+///
+/// Never inlined: as a function of its own for each protocol, the tag loop (most of a batch's
+/// reading) gets registers of its own, and its instruction count and speed no longer change with
+/// how the code around it is laid out (inlined, binary Thrift measured up to 9% slower by the
+/// clock with fewer instructions).
+#[inline(never)]
 fn read_tags<'a, R: ProtocolReader<'a>>(
     reader: &mut R,
     tags: &mut Vec<Tag<'a>>,
@@ -486,12 +497,17 @@ fn read_tags<'a, R: ProtocolReader<'a>>(
     // The count is bounded by the bytes left (a tag takes at least one), so this cannot be made
     // to reserve more than a few times the input.
     tags.reserve(count as usize);
+    // The loop reads through a copy of the reader that nothing else can see, so its position
+    // stays in a register; through `reader` every step stored it and the next step loaded it
+    // back, a store-to-load round trip per header, length and value.
+    let mut local = *reader;
     for _ in 0..count {
-        let mut tag = read_tag(reader)?;
+        let mut tag = read_tag(&mut local)?;
         if each(&mut tag) {
             tags.push(tag);
         }
     }
+    *reader = local;
     Ok(first..tags.len())
 }
 
