@@ -45,6 +45,9 @@ pub enum HotPath {
     /// `spanpipe_jaeger::decode_agent` of the same spans as compact-Thrift `emitBatch` datagrams,
     /// one per service, as a Jaeger client sends them.
     JaegerCompactDecode,
+    /// The same as binary-Thrift datagrams (the agent's other port; the collector's HTTP `Batch`
+    /// goes through the same reader).
+    JaegerBinaryDecode,
     /// `spanpipe_jaeger::decode_post_spans` of the same spans as one `PostSpansRequest` of
     /// Jaeger's protobuf model, as the gRPC collector API carries them.
     JaegerProtoDecode,
@@ -63,12 +66,13 @@ pub enum HotPath {
 
 impl HotPath {
     /// Every hot path, in the order reports list them.
-    pub const ALL: [HotPath; 10] = [
+    pub const ALL: [HotPath; 11] = [
         Self::IndexBuild,
         Self::Reframe,
         Self::OtlpJsonDecode,
         Self::ZipkinJsonDecode,
         Self::JaegerCompactDecode,
+        Self::JaegerBinaryDecode,
         Self::JaegerProtoDecode,
         Self::MsgpackDecode,
         Self::BatchProcessor,
@@ -85,6 +89,7 @@ impl HotPath {
             Self::OtlpJsonDecode => "otlp_json_decode",
             Self::ZipkinJsonDecode => "zipkin_json_decode",
             Self::JaegerCompactDecode => "jaeger_compact_decode",
+            Self::JaegerBinaryDecode => "jaeger_binary_decode",
             Self::JaegerProtoDecode => "jaeger_proto_decode",
             Self::MsgpackDecode => "msgpack_decode",
             Self::BatchProcessor => "batch_processor",
@@ -123,10 +128,15 @@ impl HotPath {
                 spanpipe_zipkin::encode_json(&batch(), spanpipe_zipkin::DEFAULT_SERVICE_NAME, &mut json);
                 State::ZipkinJsonDecode { scratch: Vec::with_capacity(json.len()), json: json.into_bytes() }
             }
-            Self::JaegerCompactDecode => {
-                let datagrams = spanpipe_jaeger::encode_per_resource(spanpipe_jaeger::Protocol::Compact, &batch())
+            Self::JaegerCompactDecode | Self::JaegerBinaryDecode => {
+                let protocol = if self == Self::JaegerCompactDecode {
+                    spanpipe_jaeger::Protocol::Compact
+                } else {
+                    spanpipe_jaeger::Protocol::Binary
+                };
+                let datagrams = spanpipe_jaeger::encode_per_resource(protocol, &batch())
                     .expect("the realistic request encodes as Jaeger Thrift");
-                State::JaegerCompactDecode { datagrams }
+                State::JaegerAgentDecode { protocol, datagrams }
             }
             Self::JaegerProtoDecode => {
                 State::JaegerProtoDecode { request: spanpipe_jaeger::encode_post_spans(&batch()) }
@@ -213,7 +223,7 @@ enum State {
     Reframe { batch: SpanBatch, part_spans: usize },
     OtlpJsonDecode { json: Vec<u8>, scratch: Vec<u8> },
     ZipkinJsonDecode { json: Vec<u8>, scratch: Vec<u8> },
-    JaegerCompactDecode { datagrams: Vec<Bytes> },
+    JaegerAgentDecode { protocol: spanpipe_jaeger::Protocol, datagrams: Vec<Bytes> },
     JaegerProtoDecode { request: Vec<u8> },
     MsgpackDecode { body: Vec<u8> },
     BatchProcessor { batch: SpanBatch, processor: BatchProcessor, output: Output, now: Instant },
@@ -257,11 +267,9 @@ impl Prepared {
                 scratch.extend_from_slice(black_box(json));
                 spanpipe_zipkin::decode_json(scratch, spanpipe_zipkin::DecodeOptions::default()).expect("decodes").len()
             }
-            State::JaegerCompactDecode { datagrams } => black_box(&*datagrams)
+            State::JaegerAgentDecode { protocol, datagrams } => black_box(&*datagrams)
                 .iter()
-                .map(|datagram| {
-                    spanpipe_jaeger::decode_agent(spanpipe_jaeger::Protocol::Compact, datagram).expect("decodes").len()
-                })
+                .map(|datagram| spanpipe_jaeger::decode_agent(*protocol, datagram).expect("decodes").len())
                 .sum(),
             State::JaegerProtoDecode { request } => {
                 spanpipe_jaeger::decode_post_spans(black_box(request)).expect("decodes").len()

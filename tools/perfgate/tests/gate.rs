@@ -64,6 +64,7 @@ fn slowed_index_build_fails_the_gate_that_the_unmodified_build_passes() {
             "batch_processor/100",
             "end_to_end/100",
             "index_build/100",
+            "jaeger_binary_decode/100",
             "jaeger_compact_decode/100",
             "jaeger_proto_decode/100",
             "msgpack_decode/100",
@@ -78,12 +79,13 @@ fn slowed_index_build_fails_the_gate_that_the_unmodified_build_passes() {
     let unmodified = perfgate(&baseline, &normal, &[]);
     let report = text(&unmodified);
     assert_eq!(unmodified.status.code(), Some(0), "the unmodified build must pass:\n{report}");
-    assert!(report.contains("perfgate: passed (10 benchmarks within 3%)"), "{report}");
+    assert!(report.contains("perfgate: passed (11 benchmarks within 3%)"), "{report}");
     // The same binary on the same input counts the same instructions, give or take the
-    // allocator's randomised choices: far less than any threshold.
+    // allocator's randomised choices and the Jaeger protobuf decoder's process map, whose hash
+    // is seeded at random per process (seen: 0.25% between runs): far less than any threshold.
     for name in &names {
         let change: f64 = columns(&report, name)[3].trim_end_matches('%').parse().expect("change is a percentage");
-        assert!(change.abs() < 0.1, "{name} counted {change}% differently on a second run:\n{report}");
+        assert!(change.abs() < 0.5, "{name} counted {change}% differently on a second run:\n{report}");
     }
 
     let slowed = perfgate(&baseline, &slow, &[]);
