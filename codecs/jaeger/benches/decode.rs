@@ -30,10 +30,10 @@
 //! checked twice, every attribute written through two length frames and walked again by the
 //! scan) the ratios were 1.0–1.6 (compact) and 1.2–1.9 (binary) on the same machine.
 //!
-//! These figures are old; docs/PERFORMANCE.md keeps the current ones (2026-12-05: compact
-//! 3.02–3.15x at one span and 3.56–3.65x at 15, binary 2.96x and 3.46–3.47x). A one-span
-//! datagram is the hard case. Its cost is per tag (the process's and the span's, ~25 in all): the baseline's cost is too,
-//! two `String` allocations a tag, and what remains here is reading a tag (two length-checked
+//! These figures are old; docs/PERFORMANCE.md keeps the current ones, with the date of each
+//! (its goals table, and "Where the two codec goals stand"). A one-span datagram is the hard
+//! case. Its cost is per tag (the process's and the span's, ~25 in all): the baseline's cost is
+//! too, two `String` allocations a tag, and what remains here is reading a tag (two length-checked
 //! strings, the field headers around them) and writing its attribute, then the scan of the
 //! output's structure (resource attributes, span fields, events), about a sixth of the time.
 
